@@ -1,1 +1,18 @@
+//! Agent Gateway host: runs tools as sandboxed WebAssembly components with
+//! capability-limited, read-only HTTP.
+//!
+//! One module per concern: [`runtime`] (engine, limits, instances),
+//! [`outbound`] (the HTTP door and its policy), [`capability`] (what a tool
+//! may import), [`manifest`] (what a tool asks for), [`settings`] (what the
+//! deployment grants), [`catalog`] (the tools folder), [`build`] (turning a
+//! tool folder into a component).
 
+mod bindings;
+pub mod build;
+pub mod capability;
+pub mod catalog;
+pub mod manifest;
+pub mod outbound;
+pub mod runtime;
+pub mod settings;
+pub mod fixtures;

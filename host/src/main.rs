@@ -1,1 +1,214 @@
-fn main() {}
+//! `gateway`: run, build and inspect sandboxed tools.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use gateway::catalog::{self, Catalog};
+use gateway::runtime::{CallReport, LoadedTool, Runtime};
+use gateway::settings::Settings;
+
+/// Agent Gateway: runs an organisation's tools as sandboxed WebAssembly
+/// components with capability-limited, read-only HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version, propagate_version = true)]
+struct Cli {
+    /// Gateway configuration file (the admin's grants and overrides).
+    #[arg(long, global = true, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder of tool folders (overrides the config file).
+    #[arg(long, global = true, env = "GATEWAY_TOOLS_DIR")]
+    tools_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build and check tools.
+    #[command(subcommand)]
+    Tool(ToolCommand),
+    /// List the tools in the tools folder.
+    #[command(subcommand)]
+    Tools(ToolsCommand),
+    /// Run one sandboxed call and print the JSON result on stdout; duration,
+    /// upstream bytes and output bytes go to stderr.
+    Call {
+        /// A tool folder, or the name of a tool in the tools folder.
+        tool: String,
+        /// Input as a JSON object.
+        input: String,
+    },
+    /// Serve a tool's recorded fixtures as a mock upstream on 127.0.0.1.
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolCommand {
+    /// Build a tool folder into `tool.wasm`, check its manifest, exports and
+    /// imports, and precompile it into the cache.
+    Build {
+        /// The tool folder (holds tool.toml).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolsCommand {
+    /// One line per tool folder: name, status, integration, hosts.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum FixturesCommand {
+    /// Serve `<tool-dir>/fixtures/routes.toml` until interrupted.
+    Serve {
+        /// The tool folder.
+        dir: PathBuf,
+        /// Address to listen on (loopback only).
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        listen: std::net::SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEWAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).compact().init();
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let mut settings = match &cli.config {
+        Some(file) => Settings::load(file)?,
+        None => Settings::default(),
+    };
+    if let Some(dir) = &cli.tools_dir {
+        settings.tools_dir = dir.clone();
+    }
+    Ok(settings)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = settings(&cli)?;
+    match cli.command {
+        Command::Tool(ToolCommand::Build { dir }) => build(settings, &dir).await,
+        Command::Tools(ToolsCommand::List) => list(&settings),
+        Command::Call { tool, input } => call(settings, &tool, &input).await,
+        Command::Fixtures(FixturesCommand::Serve { dir, listen }) => {
+            let server = gateway::fixtures::FixtureServer::start_from_dir(&dir, listen).await?;
+            eprintln!("serving {} on http://{} (Ctrl-C to stop)", dir.display(), server.addr());
+            tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
+    eprintln!("building {} for {} ...", dir.display(), gateway::build::GUEST_TARGET);
+    let (_, component) = gateway::build::build_rust_tool(dir)?;
+    eprintln!("checking and precompiling {} ...", component.display());
+    let runtime = Runtime::new(settings)?;
+    let tool = runtime.load_dir(dir).await?;
+    let size = std::fs::metadata(&component).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "ok: {} ({} KiB, sha256 {}, {:?})",
+        tool.definition.name,
+        size / 1024,
+        &tool.component_sha256[..12],
+        tool.cache
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let found = catalog::scan(&settings.tools_dir)
+        .with_context(|| format!("reading tools folder {}", settings.tools_dir.display()))?;
+    let mut out = std::io::stdout().lock();
+    for tool in found {
+        match &tool.manifest {
+            Ok(m) => {
+                let hosts: Vec<String> = m
+                    .http
+                    .iter()
+                    .map(|h| h.url.clone().or_else(|| h.host.clone()).unwrap_or_default())
+                    .collect();
+                writeln!(
+                    out,
+                    "{:<28} {:<9} {:<12} {}",
+                    m.name,
+                    if tool.built { "built" } else { "not-built" },
+                    m.integration.as_deref().unwrap_or("-"),
+                    hosts.join(", ")
+                )?;
+            }
+            Err(e) => writeln!(out, "{:<28} invalid   {e}", tool.dir.display())?,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn call(settings: Settings, tool: &str, input: &str) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(settings.clone())?;
+    let loaded = load_named(&runtime, &settings, tool).await?;
+    let report = runtime.call(&loaded, input).await;
+    print_report(&loaded, &report)?;
+    Ok(if report.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn load_named(runtime: &Runtime, settings: &Settings, tool: &str) -> anyhow::Result<LoadedTool> {
+    let dir = Path::new(tool);
+    if dir.join(gateway::manifest::MANIFEST_FILE).is_file() {
+        return Ok(runtime.load_dir(dir).await?);
+    }
+    for found in catalog::scan(&settings.tools_dir)? {
+        if found.manifest.as_ref().is_ok_and(|m| m.name == tool) {
+            return Ok(runtime.load_dir(&found.dir).await?);
+        }
+    }
+    bail!("no tool folder {tool:?} and no tool named {tool:?} in {}", settings.tools_dir.display())
+}
+
+fn print_report(tool: &LoadedTool, report: &CallReport) -> anyhow::Result<()> {
+    for line in &report.logs {
+        eprintln!("[{}] {:?} {:?}: {}", tool.definition.name, line.source, line.level, line.message);
+    }
+    match &report.result {
+        Ok(value) => println!("{}", serde_json::to_string_pretty(value)?),
+        Err(e) => eprintln!("error [{}]: {e}", e.code()),
+    }
+    let ratio = if report.output_bytes > 0 {
+        format!("{:.1}x smaller", report.upstream_bytes as f64 / report.output_bytes as f64)
+    } else {
+        "-".into()
+    };
+    eprintln!(
+        "duration {:.2} ms, upstream {} bytes in {} request(s), output {} bytes ({ratio})",
+        report.duration.as_secs_f64() * 1000.0,
+        report.upstream_bytes,
+        report.requests,
+        report.output_bytes
+    );
+    Ok(())
+}

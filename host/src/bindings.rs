@@ -1,0 +1,16 @@
+//! Host-side bindings for the `gateway:tool` WIT world (`guest-sdk/wit`).
+
+wasmtime::component::bindgen!({
+    path: "../guest-sdk/wit",
+    world: "gateway:tool/tool-component",
+    imports: {
+        // Outbound HTTP does network I/O; the rest answers from memory.
+        "gateway:tool/http.send": async,
+        default: tracing,
+    },
+    exports: { default: async },
+});
+
+pub use exports::gateway::tool::tool::{ToolDescription, ToolError};
+pub use gateway::tool::http as guest_http;
+pub use gateway::tool::log::Level as GuestLogLevel;

@@ -1,0 +1,130 @@
+//! `gateway tool build`: a tool folder in, a checked component out.
+//! Rust folders build with cargo for `wasm32-wasip2`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest, ManifestError};
+
+/// Guest target triple.
+pub const GUEST_TARGET: &str = "wasm32-wasip2";
+/// Environment variable holding a replacement for `cargo` when building
+/// guests (a whitespace-separated command prefix, e.g. for a fallback toolchain).
+pub const GUEST_CARGO_ENV: &str = "GATEWAY_GUEST_CARGO";
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The manifest was refused.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The folder is not a tool folder this gateway knows how to build.
+    #[error("{0}: no Cargo.toml here; a Rust tool folder holds Cargo.toml, src/ and tool.toml")]
+    UnknownLayout(PathBuf),
+    /// cargo could not be started.
+    #[error("could not run {command}: {source}")]
+    Spawn {
+        /// The command.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// cargo failed; its diagnostics went to stderr.
+    #[error("cargo build failed for {dir} (is the target installed? `rustup target add {GUEST_TARGET}`)")]
+    Cargo {
+        /// The tool folder.
+        dir: PathBuf,
+    },
+    /// cargo succeeded but produced no component.
+    #[error("{0}: cargo produced no .wasm; is the crate a `cdylib`?")]
+    NoArtifact(PathBuf),
+    /// Copying the component into the tool folder failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The cargo command prefix for guest builds.
+pub fn guest_cargo() -> Vec<String> {
+    std::env::var(GUEST_CARGO_ENV)
+        .ok()
+        .map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| vec!["cargo".to_string()])
+}
+
+/// Builds the Rust tool in `dir` and writes `dir/tool.wasm`. Returns the
+/// manifest and the component path; the caller loads it to check exports.
+pub fn build_rust_tool(dir: &Path) -> Result<(Manifest, PathBuf), BuildError> {
+    let manifest = Manifest::load(&dir.join(MANIFEST_FILE))?;
+    let cargo_toml = dir.join("Cargo.toml");
+    if !cargo_toml.is_file() {
+        return Err(BuildError::UnknownLayout(dir.to_path_buf()));
+    }
+    let prefix = guest_cargo();
+    let mut cmd = Command::new(&prefix[0]);
+    cmd.args(&prefix[1..])
+        .args(["build", "--release", "--target", GUEST_TARGET, "--message-format=json-render-diagnostics"])
+        .arg("--manifest-path")
+        .arg(&cargo_toml)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let output = cmd.output().map_err(|source| BuildError::Spawn {
+        command: prefix.join(" "),
+        source,
+    })?;
+    if !output.status.success() {
+        return Err(BuildError::Cargo { dir: dir.to_path_buf() });
+    }
+    let artifact = wasm_artifact(&String::from_utf8_lossy(&output.stdout))
+        .ok_or_else(|| BuildError::NoArtifact(dir.to_path_buf()))?;
+    let dest = dir.join(COMPONENT_FILE);
+    std::fs::copy(&artifact, &dest).map_err(|source| BuildError::Io {
+        path: dest.clone(),
+        source,
+    })?;
+    Ok((manifest, dest))
+}
+
+/// The last `.wasm` file cargo reports as a compiler artifact.
+fn wasm_artifact(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m.get("reason").and_then(|r| r.as_str()) == Some("compiler-artifact"))
+        .filter_map(|m| {
+            m.get("filenames")?
+                .as_array()?
+                .iter()
+                .filter_map(|f| f.as_str())
+                .find(|f| f.ends_with(".wasm"))
+                .map(PathBuf::from)
+        })
+        .last()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_component_among_cargo_messages() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","filenames":["/t/libserde.rlib"]}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","filenames":["/t/wasm32-wasip2/release/my_tool.wasm"]}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(
+            wasm_artifact(messages),
+            Some(PathBuf::from("/t/wasm32-wasip2/release/my_tool.wasm"))
+        );
+        assert_eq!(wasm_artifact(r#"{"reason":"build-finished"}"#), None);
+    }
+}

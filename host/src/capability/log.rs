@@ -1,0 +1,128 @@
+//! `gateway:tool/log` and the per-call log buffer that stdio also feeds.
+
+use crate::bindings::GuestLogLevel;
+use crate::bindings::gateway::tool::log::Host;
+use crate::runtime::state::CallState;
+
+/// Longest log line kept from a guest; the rest is cut (guest-controlled volume).
+pub const MAX_LINE_BYTES: usize = 4096;
+/// Most log lines kept per call; later lines are counted, not stored.
+pub const MAX_LINES: usize = 256;
+
+/// Severity of a guest log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Finest detail.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something odd.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl From<GuestLogLevel> for Level {
+    fn from(level: GuestLogLevel) -> Self {
+        match level {
+            GuestLogLevel::Trace => Level::Trace,
+            GuestLogLevel::Debug => Level::Debug,
+            GuestLogLevel::Info => Level::Info,
+            GuestLogLevel::Warn => Level::Warn,
+            GuestLogLevel::Error => Level::Error,
+        }
+    }
+}
+
+/// Where a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The `log` interface.
+    Log,
+    /// Captured stdout.
+    Stdout,
+    /// Captured stderr.
+    Stderr,
+}
+
+/// One guest log line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogLine {
+    /// Severity.
+    pub level: Level,
+    /// Origin.
+    pub source: Source,
+    /// Text, truncated to [`MAX_LINE_BYTES`], control characters replaced.
+    pub message: String,
+}
+
+/// Bounded buffer of one call's log lines.
+#[derive(Debug, Default)]
+pub struct LogBuffer {
+    lines: Vec<LogLine>,
+    dropped: usize,
+}
+
+impl LogBuffer {
+    /// Adds a line, truncating it and dropping it past [`MAX_LINES`].
+    pub fn push(&mut self, level: Level, source: Source, message: &str) {
+        if self.lines.len() >= MAX_LINES {
+            self.dropped += 1;
+            return;
+        }
+        self.lines.push(LogLine {
+            level,
+            source,
+            message: sanitize(message),
+        });
+    }
+
+    /// The lines kept and how many were dropped.
+    pub fn into_parts(self) -> (Vec<LogLine>, usize) {
+        (self.lines, self.dropped)
+    }
+}
+
+/// Cuts to [`MAX_LINE_BYTES`] on a char boundary and replaces control
+/// characters, so a guest cannot forge log lines or terminal escapes.
+fn sanitize(message: &str) -> String {
+    let mut end = message.len().min(MAX_LINE_BYTES);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message[..end]
+        .chars()
+        .map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c })
+        .collect()
+}
+
+impl Host for CallState {
+    fn log(&mut self, level: GuestLogLevel, message: String) {
+        self.logs.push(level.into(), Source::Log, &message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_truncated_sanitized_and_bounded() {
+        let mut buf = LogBuffer::default();
+        buf.push(Level::Info, Source::Log, "a\x1b[31mred\nforged");
+        buf.push(Level::Warn, Source::Stdout, &"é".repeat(MAX_LINE_BYTES));
+        for _ in 0..MAX_LINES {
+            buf.push(Level::Debug, Source::Log, "x");
+        }
+        let (lines, dropped) = buf.into_parts();
+        assert_eq!(lines.len(), MAX_LINES);
+        assert_eq!(dropped, 2);
+        assert_eq!(lines[0].message, "a\u{fffd}[31mred\u{fffd}forged");
+        assert!(lines[1].message.len() <= MAX_LINE_BYTES);
+        assert_eq!(lines[1].level, Level::Warn);
+    }
+}

@@ -1,0 +1,121 @@
+//! The tools folder: one sub-folder per tool, each with `tool.toml` and, once
+//! built, `tool.wasm`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest, ManifestError};
+use crate::runtime::{LoadError, LoadedTool, Runtime};
+
+/// A tool folder as found on disk.
+#[derive(Debug)]
+pub struct ToolDir {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Its manifest, or why it was refused.
+    pub manifest: Result<Manifest, ManifestError>,
+    /// Whether `tool.wasm` exists.
+    pub built: bool,
+}
+
+/// Every folder under `tools_dir` that holds a `tool.toml`, sorted by path.
+pub fn scan(tools_dir: &Path) -> std::io::Result<Vec<ToolDir>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(tools_dir)? {
+        let dir = entry?.path();
+        let manifest_file = dir.join(MANIFEST_FILE);
+        if dir.is_dir() && manifest_file.is_file() {
+            found.push(ToolDir {
+                manifest: Manifest::load(&manifest_file),
+                built: dir.join(COMPONENT_FILE).is_file(),
+                dir,
+            });
+        }
+    }
+    found.sort_by(|a, b| a.dir.cmp(&b.dir));
+    Ok(found)
+}
+
+/// Loaded tools by name.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    tools: BTreeMap<String, Arc<LoadedTool>>,
+}
+
+/// Why a tool folder was skipped when loading a catalog.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The tool failed to load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The folder has a manifest but no component yet.
+    #[error("{0}: not built yet (run `gateway tool build {0}`)")]
+    NotBuilt(PathBuf),
+    /// Another folder already provides a tool with this name.
+    #[error("{dir}: tool name {name:?} is already provided by {other}")]
+    Duplicate {
+        /// The refused folder.
+        dir: PathBuf,
+        /// The contested name.
+        name: String,
+        /// The folder that keeps it.
+        other: PathBuf,
+    },
+}
+
+impl Catalog {
+    /// Loads every built tool under `tools_dir`; folders that fail are
+    /// reported and skipped, so one bad tool never takes the others down.
+    pub async fn load(runtime: &Runtime, tools_dir: &Path) -> std::io::Result<(Self, Vec<CatalogError>)> {
+        let mut catalog = Self::default();
+        let mut errors = Vec::new();
+        for found in scan(tools_dir)? {
+            if let Err(e) = found.manifest {
+                errors.push(CatalogError::Load(e.into()));
+                continue;
+            }
+            if !found.built {
+                errors.push(CatalogError::NotBuilt(found.dir));
+                continue;
+            }
+            match runtime.load_dir(&found.dir).await {
+                Ok(tool) => {
+                    let name = tool.definition.name.clone();
+                    if let Some(other) = catalog.tools.get(&name) {
+                        errors.push(CatalogError::Duplicate {
+                            dir: found.dir,
+                            name,
+                            other: other.manifest.dir().to_path_buf(),
+                        });
+                    } else {
+                        catalog.tools.insert(name, Arc::new(tool));
+                    }
+                }
+                Err(e) => errors.push(e.into()),
+            }
+        }
+        Ok((catalog, errors))
+    }
+
+    /// The tool called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<LoadedTool>> {
+        self.tools.get(name)
+    }
+
+    /// All tools, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<LoadedTool>> {
+        self.tools.values()
+    }
+
+    /// Number of tools.
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+}

@@ -1,0 +1,353 @@
+//! `tool.toml`: what a tool may do. Parsed strictly: unknown keys, bad values
+//! and out-of-range limits are errors naming the file and the key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::outbound::rules::{HttpEntrySpec, Rule, RuleError};
+use crate::runtime::engine::MAX_MEMORY_BYTES;
+
+/// File name of a tool's manifest inside its folder.
+pub const MANIFEST_FILE: &str = "tool.toml";
+/// File name of a tool's component inside its folder.
+pub const COMPONENT_FILE: &str = "tool.wasm";
+
+const MIB: u64 = 1024 * 1024;
+/// Default linear memory: enough for JSON shaping, small enough to pack many calls.
+const DEFAULT_MEMORY_MIB: u64 = 64;
+/// Default wall-clock budget per call.
+const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Longest call any manifest may ask for: agents wait on it.
+const MAX_TIMEOUT_MS: u64 = 120_000;
+/// Default upstream bytes per call (all response bodies together).
+const DEFAULT_UPSTREAM_BYTES: u64 = 4 * MIB;
+/// Ceiling on upstream bytes per call: a tool shapes data, it does not mirror it.
+const MAX_UPSTREAM_BYTES: u64 = 64 * MIB;
+/// Default output size: agents pay for every byte in tokens.
+const DEFAULT_OUTPUT_BYTES: u64 = 256 * 1024;
+/// Ceiling on output size.
+const MAX_OUTPUT_BYTES: u64 = 4 * MIB;
+/// Default outbound requests per call.
+const DEFAULT_REQUESTS: u32 = 32;
+/// Ceiling on outbound requests per call (pagination, not crawling).
+const MAX_REQUESTS: u32 = 256;
+/// Longest tool name (MCP clients show it; some cap at 64).
+const MAX_NAME_LEN: usize = 64;
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Io {
+        /// The manifest file.
+        file: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// TOML syntax error, unknown key or wrong type.
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        /// The manifest file.
+        file: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value that parsed but is not acceptable.
+    #[error("{file}: {key}: {problem}")]
+    Invalid {
+        /// The manifest file.
+        file: PathBuf,
+        /// Dotted key, e.g. `limits.memory_mib` or `http[1].host`.
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An `[[http]]` entry was refused.
+    #[error("{file}: http[{index}]: {source}")]
+    Http {
+        /// The manifest file.
+        file: PathBuf,
+        /// Index of the entry (0-based, in file order).
+        index: usize,
+        /// The rule error.
+        source: RuleError,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: String,
+    integration: Option<String>,
+    version: Option<String>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    #[serde(default)]
+    http: Vec<HttpEntrySpec>,
+    files: Option<RawFiles>,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFiles {
+    dir: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    memory_mib: Option<u64>,
+    timeout_ms: Option<u64>,
+    upstream_bytes: Option<u64>,
+    output_bytes: Option<u64>,
+    requests: Option<u32>,
+}
+
+/// Per-call limits, already range-checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory cap per memory.
+    pub memory_bytes: usize,
+    /// Wall-clock budget for the whole call.
+    pub timeout: Duration,
+    /// Upstream response bytes per call.
+    pub upstream_bytes: u64,
+    /// Bytes of JSON the tool may return.
+    pub output_bytes: usize,
+    /// Outbound requests per call.
+    pub requests: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: usize::try_from(DEFAULT_MEMORY_MIB * MIB).unwrap_or(usize::MAX),
+            timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
+            upstream_bytes: DEFAULT_UPSTREAM_BYTES,
+            output_bytes: usize::try_from(DEFAULT_OUTPUT_BYTES).unwrap_or(usize::MAX),
+            requests: DEFAULT_REQUESTS,
+        }
+    }
+}
+
+/// A parsed, validated tool manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Where it was read from.
+    pub file: PathBuf,
+    /// Tool name (also the MCP tool name).
+    pub name: String,
+    /// Field-registry slug.
+    pub integration: Option<String>,
+    /// Informational version.
+    pub version: Option<String>,
+    /// Deployment settings before gateway overrides.
+    pub config: BTreeMap<String, String>,
+    /// Outbound HTTP entries as written.
+    pub http: Vec<HttpEntrySpec>,
+    /// Absolute path of the read-only directory, if any.
+    pub files_dir: Option<PathBuf>,
+    /// Per-call limits.
+    pub limits: Limits,
+}
+
+impl Manifest {
+    /// Reads and validates `file`.
+    pub fn load(file: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ManifestError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::parse(file, &text)
+    }
+
+    /// Validates manifest `text` as if read from `file` (relative paths resolve
+    /// against the file's folder).
+    pub fn parse(file: &Path, text: &str) -> Result<Self, ManifestError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| parse_error(file, text, &e))?;
+        let invalid = |key: &str, problem: String| ManifestError::Invalid {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            problem,
+        };
+
+        check_name(&raw.name).map_err(|p| invalid("name", p))?;
+        if let Some(slug) = &raw.integration {
+            check_slug(slug).map_err(|p| invalid("integration", p))?;
+        }
+        if let Some(version) = &raw.version {
+            check_text(version).map_err(|p| invalid("version", p))?;
+        }
+        for (key, value) in &raw.config {
+            check_config_key(key).map_err(|p| invalid(&format!("config.{key}"), p))?;
+            check_text(value).map_err(|p| invalid(&format!("config.{key}"), p))?;
+        }
+        let files_dir = match &raw.files {
+            Some(files) => Some(resolve_files_dir(file, &files.dir).map_err(|p| invalid("files.dir", p))?),
+            None => None,
+        };
+        let limits = limits(&raw.limits).map_err(|(key, p)| invalid(key, p))?;
+        let manifest = Self {
+            file: file.to_path_buf(),
+            name: raw.name,
+            integration: raw.integration,
+            version: raw.version,
+            config: raw.config,
+            http: raw.http,
+            files_dir,
+            limits,
+        };
+        // Check the entries against the manifest's own config now, so a bad
+        // entry is reported at load time even before gateway overrides apply.
+        manifest.rules(&manifest.config)?;
+        Ok(manifest)
+    }
+
+    /// The manifest's config with the gateway's overrides applied.
+    pub fn effective_config(&self, overrides: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut config = self.config.clone();
+        config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        config
+    }
+
+    /// The typed outbound rules, with `${config.NAME}` resolved from `config`.
+    pub fn rules(&self, config: &BTreeMap<String, String>) -> Result<Vec<Rule>, ManifestError> {
+        let lookup = |name: &str| config.get(name).cloned();
+        self.http
+            .iter()
+            .enumerate()
+            .map(|(index, spec)| {
+                Rule::from_spec(spec, &lookup).map_err(|source| ManifestError::Http {
+                    file: self.file.clone(),
+                    index,
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// The folder holding the manifest (and the component).
+    pub fn dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// A TOML error as a [`ManifestError::Parse`] with 1-based line and column.
+pub(crate) fn parse_error(file: &Path, text: &str, e: &toml::de::Error) -> ManifestError {
+    let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+    ManifestError::Parse {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message: e.message().to_string(),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Tool names: lowercase ASCII, digits and `_`, starting with a letter.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !first_ok || !rest_ok || name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "{name:?} is not a tool name: use lowercase letters, digits and '_', start with a letter, at most {MAX_NAME_LEN} characters"
+        ));
+    }
+    Ok(())
+}
+
+fn check_slug(slug: &str) -> Result<(), String> {
+    let ok = !slug.is_empty()
+        && slug.len() <= MAX_NAME_LEN
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{slug:?} is not an integration slug: use lowercase letters, digits, '_' and '-'"))
+    }
+}
+
+fn check_config_key(key: &str) -> Result<(), String> {
+    let ok = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err("config keys use letters, digits, '_', '-' and '.'".to_string())
+    }
+}
+
+/// Refuses control characters (including ANSI escapes) in reviewer-visible text.
+pub fn check_text(text: &str) -> Result<(), String> {
+    if text.chars().any(char::is_control) {
+        return Err("control characters are not allowed".to_string());
+    }
+    Ok(())
+}
+
+fn resolve_files_dir(manifest: &Path, dir: &str) -> Result<PathBuf, String> {
+    let rel = Path::new(dir);
+    let escapes = rel.components().any(|c| {
+        !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)
+    });
+    if dir.is_empty() || escapes {
+        return Err(format!("{dir:?} must be a relative path inside the tool folder"));
+    }
+    let base = manifest.parent().unwrap_or(Path::new("."));
+    let full = base.join(rel);
+    let canonical = full
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", full.display()))?;
+    let base = base
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", base.display()))?;
+    if !canonical.starts_with(&base) || !canonical.is_dir() {
+        return Err(format!("{dir:?} must be a directory inside the tool folder"));
+    }
+    Ok(canonical)
+}
+
+fn limits(raw: &RawLimits) -> Result<Limits, (&'static str, String)> {
+    fn range(key: &'static str, value: u64, max: u64) -> Result<u64, (&'static str, String)> {
+        if value == 0 || value > max {
+            return Err((key, format!("{value} is outside 1..={max}")));
+        }
+        Ok(value)
+    }
+    let max_memory_mib = (MAX_MEMORY_BYTES as u64) / MIB;
+    let memory_mib = range("limits.memory_mib", raw.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB), max_memory_mib)?;
+    let timeout_ms = range("limits.timeout_ms", raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS)?;
+    let upstream = range("limits.upstream_bytes", raw.upstream_bytes.unwrap_or(DEFAULT_UPSTREAM_BYTES), MAX_UPSTREAM_BYTES)?;
+    let output = range("limits.output_bytes", raw.output_bytes.unwrap_or(DEFAULT_OUTPUT_BYTES), MAX_OUTPUT_BYTES)?;
+    let requests = range("limits.requests", u64::from(raw.requests.unwrap_or(DEFAULT_REQUESTS)), u64::from(MAX_REQUESTS))?;
+    let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    Ok(Limits {
+        memory_bytes: to_usize(memory_mib * MIB),
+        timeout: Duration::from_millis(timeout_ms),
+        upstream_bytes: upstream,
+        output_bytes: to_usize(output),
+        requests: u32::try_from(requests).unwrap_or(MAX_REQUESTS),
+    })
+}

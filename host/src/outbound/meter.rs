@@ -1,0 +1,64 @@
+//! Per-call accounting: upstream bytes in, requests made, denials seen.
+//! Bytes fetched versus bytes returned is the token-economy figure the
+//! gateway exists to improve.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::policy::DeniedReason;
+
+/// Counters for one call; shared by every request the call makes.
+#[derive(Debug)]
+pub struct Meter {
+    upstream_bytes: AtomicU64,
+    requests: AtomicU32,
+    upstream_limit: u64,
+    request_limit: u32,
+    denials: Mutex<Vec<DeniedReason>>,
+}
+
+impl Meter {
+    /// A meter enforcing the given per-call budgets.
+    pub fn new(upstream_limit: u64, request_limit: u32) -> Self {
+        Self {
+            upstream_bytes: AtomicU64::new(0),
+            requests: AtomicU32::new(0),
+            upstream_limit,
+            request_limit,
+            denials: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Counts a request; false once the per-call budget is spent.
+    pub fn begin_request(&self) -> bool {
+        self.requests.fetch_add(1, Ordering::Relaxed) < self.request_limit
+    }
+
+    /// Adds received body bytes; false once the per-call byte budget is exceeded.
+    pub fn add_upstream(&self, bytes: u64) -> bool {
+        let total = self.upstream_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        total <= self.upstream_limit
+    }
+
+    /// Records a policy denial.
+    pub fn deny(&self, reason: DeniedReason) {
+        if let Ok(mut d) = self.denials.lock() {
+            d.push(reason);
+        }
+    }
+
+    /// Upstream body bytes received so far (counting the chunk that crossed a limit).
+    pub fn upstream_bytes(&self) -> u64 {
+        self.upstream_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Requests attempted so far, including refused ones.
+    pub fn requests(&self) -> u32 {
+        self.requests.load(Ordering::Relaxed).min(self.request_limit.saturating_add(1))
+    }
+
+    /// Denials so far, in order.
+    pub fn denials(&self) -> Vec<DeniedReason> {
+        self.denials.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+}

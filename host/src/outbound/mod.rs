@@ -1,0 +1,80 @@
+//! The only door out of a tool: outbound HTTP, checked in one place for both
+//! the gateway's own `http` interface and `wasi:http/outgoing-handler`.
+//!
+//! Order of checks (SECURITY.md): request budget, then [`policy::Policy::check`]
+//! (URL, scheme, host, port, path, method, body, headers), then host-side DNS
+//! with every non-global address dropped ([`addr::resolve_checked`]), then a
+//! connection to a checked address only, and only then the secrets bound to
+//! the matched entry are added. Redirects go back to the guest.
+
+pub mod addr;
+pub mod body;
+pub mod client;
+pub mod meter;
+pub mod policy;
+pub mod rules;
+
+use http::{HeaderName, HeaderValue};
+
+pub use self::client::{FullResponse, GuestRequest, Outbound};
+use self::policy::DeniedReason;
+
+/// Why an outbound request produced no response. Mirrors the WIT `http-error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutboundError {
+    /// Refused by policy before anything was sent.
+    #[error("request denied by gateway policy: {}", .0.as_str())]
+    Denied(DeniedReason),
+    /// Name resolution failed.
+    #[error("dns lookup failed: {0}")]
+    Dns(String),
+    /// TCP connect or TLS handshake failed.
+    #[error("connect failed: {0}")]
+    Connect(String),
+    /// A connect, first-byte or between-bytes timeout expired.
+    #[error("upstream timed out")]
+    Timeout,
+    /// A request or response body exceeded its byte cap.
+    #[error("body exceeds the tool's byte limit")]
+    TooLarge,
+    /// The upstream broke HTTP or dropped the connection.
+    #[error("upstream protocol error: {0}")]
+    Protocol(String),
+}
+
+/// A secret header could not be built from the gateway's environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The environment variable a secret header names is not set.
+    #[error("http[{rule}].secret_headers.{header}: environment variable {var} is not set on the gateway")]
+    Missing {
+        /// Index of the `[[http]]` entry.
+        rule: usize,
+        /// Header name.
+        header: String,
+        /// The variable that is missing.
+        var: String,
+    },
+    /// The rendered value is not a valid header value.
+    #[error("http[{rule}].secret_headers.{header}: the value from the environment is not a valid header value")]
+    InvalidValue {
+        /// Index of the `[[http]]` entry.
+        rule: usize,
+        /// Header name.
+        header: String,
+    },
+}
+
+/// Headers injected for one rule. `Debug` never shows values.
+#[derive(Clone, Default)]
+pub(crate) struct SecretHeaders(pub(crate) Vec<(HeaderName, HeaderValue)>);
+
+impl std::fmt::Debug for SecretHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| format!("{name}: <redacted>")))
+            .finish()
+    }
+}

@@ -1,0 +1,149 @@
+//! Precompiled components on disk, keyed by component hash *and* engine
+//! configuration: copy-on-write, epoch and pooling settings are baked into the
+//! native code, so an artifact from another configuration must never load.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Errors from the precompiled-artifact cache.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The cache directory could not be created or written.
+    #[error("compile cache {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid component, or compiling them failed.
+    #[error("component does not compile: {0}")]
+    Compile(String),
+}
+
+/// How a component was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Loaded a precompiled artifact.
+    Hit,
+    /// Compiled now and stored for next time.
+    Compiled,
+}
+
+/// A directory of `.cwasm` files for one engine configuration.
+#[derive(Debug, Clone)]
+pub struct ArtifactCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+/// Feeds `Hash` output into SHA-256 so the engine key is stable across runs.
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(first)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+impl ArtifactCache {
+    /// A cache in `dir` for artifacts compiled by `engine`.
+    pub fn new(dir: impl Into<PathBuf>, engine: &Engine) -> Self {
+        let mut hasher = ShaHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_key = hex(&hasher.0.finalize()[..8]);
+        Self {
+            dir: dir.into(),
+            engine_key,
+        }
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the artifact for a component with this content hash lives.
+    pub fn artifact_path(&self, component_sha256: &str) -> PathBuf {
+        self.dir
+            .join(format!("{component_sha256}-{}.cwasm", self.engine_key))
+    }
+
+    /// Loads the precompiled artifact for `bytes`, or compiles and stores it.
+    /// Blocking: call from a blocking context.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+    ) -> Result<(Component, CacheOutcome), CacheError> {
+        let path = self.artifact_path(&sha256_hex(bytes));
+        if path.is_file()
+            && let Ok(component) = deserialize(engine, &path)
+        {
+            return Ok((component, CacheOutcome::Hit));
+        }
+        let serialized = engine
+            .precompile_component(bytes)
+            .map_err(|e| CacheError::Compile(format!("{e:#}")))?;
+        self.store(&path, &serialized)?;
+        let component = deserialize(engine, &path)?;
+        Ok((component, CacheOutcome::Compiled))
+    }
+
+    fn store(&self, path: &Path, serialized: &[u8]) -> Result<(), CacheError> {
+        let io = |source, p: &Path| CacheError::Io {
+            path: p.to_path_buf(),
+            source,
+        };
+        create_private_dir(&self.dir).map_err(|e| io(e, &self.dir))?;
+        // Write then rename, so a reader never sees half an artifact and two
+        // gateways sharing the cache never corrupt each other's files.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, serialized).map_err(|e| io(e, &tmp))?;
+        std::fs::rename(&tmp, path).map_err(|e| io(e, path))
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, path: &Path) -> Result<Component, CacheError> {
+    // SAFETY: wasmtime requires that the file was produced by
+    // `precompile_component` of a compatible engine and is not modified while
+    // mapped. Artifacts are written only by this cache (atomic rename into a
+    // 0700 directory), and their name carries the engine-compatibility key;
+    // wasmtime additionally checks the header and engine settings on load.
+    // The cache directory is a trust boundary: only the gateway may write it.
+    unsafe { Component::deserialize_file(engine, path) }
+        .map_err(|e| CacheError::Compile(format!("{}: {e:#}", path.display())))
+}

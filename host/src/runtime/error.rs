@@ -1,0 +1,139 @@
+//! Typed outcomes of loading and calling tools.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::manifest::ManifestError;
+use crate::outbound::SecretError;
+
+/// Why a call failed. One variant per cause an agent or admin acts on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The input was not acceptable (host check or the tool's own).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The tool reported an upstream failure.
+    #[error("upstream failure: {0}")]
+    Upstream(String),
+    /// The tool reported that the gateway refused something.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The tool reported an internal error.
+    #[error("tool error: {0}")]
+    Internal(String),
+    /// The call ran past its wall-clock budget.
+    #[error("the call ran past its {0:?} time limit")]
+    Timeout(Duration),
+    /// The tool tried to grow memory past its limit.
+    #[error("the tool exceeded its memory limit of {0} bytes")]
+    MemoryExhausted(usize),
+    /// The guest overflowed its stack.
+    #[error("the tool overflowed its stack")]
+    StackOverflow,
+    /// The guest trapped (a panic, `unreachable`, a bad memory access).
+    #[error("the tool crashed: {0}")]
+    Trap(String),
+    /// The output exceeded the tool's output limit.
+    #[error("the tool returned {actual} bytes, over its limit of {limit}")]
+    OutputTooLarge {
+        /// Bytes returned.
+        actual: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The output was not JSON.
+    #[error("the tool returned invalid JSON: {0}")]
+    InvalidOutput(String),
+    /// Every sandbox slot is busy; try again.
+    #[error("the gateway is at its concurrency limit")]
+    Overloaded,
+    /// The sandbox itself failed (not the tool's fault).
+    #[error("sandbox error: {0}")]
+    Host(String),
+}
+
+impl CallError {
+    /// Stable machine-readable code, e.g. for MCP error data and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CallError::InvalidInput(_) => "invalid_input",
+            CallError::Upstream(_) => "upstream",
+            CallError::Denied(_) => "denied",
+            CallError::Internal(_) => "internal",
+            CallError::Timeout(_) => "timeout",
+            CallError::MemoryExhausted(_) => "memory_exhausted",
+            CallError::StackOverflow => "stack_overflow",
+            CallError::Trap(_) => "trap",
+            CallError::OutputTooLarge { .. } => "output_too_large",
+            CallError::InvalidOutput(_) => "invalid_output",
+            CallError::Overloaded => "overloaded",
+            CallError::Host(_) => "host",
+        }
+    }
+}
+
+/// Why a tool could not be loaded. Each names the file involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The manifest was refused.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A secret header cannot be built from the gateway's environment.
+    #[error("{file}: {source}")]
+    Secret {
+        /// The manifest.
+        file: PathBuf,
+        /// What is missing.
+        source: SecretError,
+    },
+    /// The component file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The component file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Not a valid component, or it does not compile.
+    #[error("{path}: {message}")]
+    Compile {
+        /// The component file.
+        path: PathBuf,
+        /// Compiler or cache message.
+        message: String,
+    },
+    /// The component imports something the sandbox does not provide.
+    #[error("{path}: imports something the sandbox does not provide: {message}")]
+    Imports {
+        /// The component file.
+        path: PathBuf,
+        /// Linker message naming the import.
+        message: String,
+    },
+    /// The component does not export the `gateway:tool/tool` interface.
+    #[error("{path}: does not export gateway:tool/tool@0.1.0: {message}")]
+    Exports {
+        /// The component file.
+        path: PathBuf,
+        /// What is missing.
+        message: String,
+    },
+    /// `describe` failed.
+    #[error("{path}: describe failed: {error}")]
+    Describe {
+        /// The component file.
+        path: PathBuf,
+        /// How it failed.
+        error: CallError,
+    },
+    /// The description is unacceptable (name mismatch, bad schema, control characters).
+    #[error("{path}: {problem}")]
+    Definition {
+        /// The component file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}

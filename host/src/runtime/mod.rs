@@ -1,0 +1,446 @@
+//! The sandbox: one engine, compile once per component, an `InstancePre` per
+//! tool, and a fresh `Store` per call with memory, time, request and byte limits.
+
+pub mod cache;
+pub mod engine;
+pub mod error;
+pub mod limits;
+pub mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, Trap};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi_http::WasiHttpCtx;
+
+use self::cache::{ArtifactCache, CacheOutcome, sha256_hex};
+use self::engine::{EpochTicker, ticks_for};
+pub use self::error::{CallError, LoadError};
+use self::limits::CallLimiter;
+use self::state::{CallState, ToolContext};
+use crate::bindings::{ToolComponent, ToolComponentPre, ToolError};
+use crate::capability::log::{Level, LogBuffer, LogLine, Source};
+use crate::capability::stdio::Capture;
+use crate::capability::wasi_http::OutboundHooks;
+use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest, check_text};
+use crate::outbound::Outbound;
+use crate::outbound::meter::Meter;
+use crate::settings::Settings;
+
+/// Largest input JSON accepted from an agent.
+pub const MAX_INPUT_BYTES: usize = 1 << 20;
+/// Extra wall time the host allows past the epoch deadline before it drops a
+/// call that is stuck in a host function (epochs do not interrupt host calls).
+const HOST_GRACE: Duration = Duration::from_millis(250);
+/// Resources (streams, bodies, fields) a guest may hold at once.
+const MAX_RESOURCES: usize = 4096;
+/// Longest description a tool may publish (agents read it on every list).
+const MAX_DESCRIPTION_BYTES: usize = 8192;
+/// Budget for `describe` at load time.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The engine configuration was refused by wasmtime.
+    #[error("engine: {0}")]
+    Engine(String),
+    /// Linking the host interfaces failed.
+    #[error("linker: {0}")]
+    Linker(String),
+    /// The epoch ticker thread could not start.
+    #[error("epoch ticker: {0}")]
+    Ticker(#[from] std::io::Error),
+}
+
+/// What a tool says about itself, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolDefinition {
+    /// Tool name (equals the manifest's).
+    pub name: String,
+    /// Description for agents.
+    pub description: String,
+    /// JSON Schema of the input.
+    pub input_schema: Value,
+    /// JSON Schema of the output, if declared.
+    pub output_schema: Option<Value>,
+}
+
+/// A tool ready to call.
+pub struct LoadedTool {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Its self-description.
+    pub definition: ToolDefinition,
+    /// SHA-256 of the component bytes.
+    pub component_sha256: String,
+    /// Whether the artifact came from the cache.
+    pub cache: CacheOutcome,
+    pre: ToolComponentPre<CallState>,
+    ctx: Arc<ToolContext>,
+}
+
+impl std::fmt::Debug for LoadedTool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedTool")
+            .field("name", &self.definition.name)
+            .field("component_sha256", &self.component_sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything measured about one call, whether it succeeded or not.
+#[derive(Debug, Clone)]
+pub struct CallReport {
+    /// The JSON output, or why there is none.
+    pub result: Result<Value, CallError>,
+    /// Wall time from store creation to result.
+    pub duration: Duration,
+    /// Upstream body bytes received.
+    pub upstream_bytes: u64,
+    /// Bytes of JSON returned to the caller.
+    pub output_bytes: usize,
+    /// Outbound requests attempted.
+    pub requests: u32,
+    /// Policy denials, in order.
+    pub denials: Vec<crate::outbound::policy::DeniedReason>,
+    /// Guest log lines (log interface, stdout, stderr).
+    pub logs: Vec<LogLine>,
+    /// Log lines dropped past the per-call cap.
+    pub dropped_logs: usize,
+}
+
+/// Where secret header values come from: the gateway's environment by default.
+pub type SecretSource = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The gateway's sandbox runtime.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: ArtifactCache,
+    settings: Settings,
+    secrets: SecretSource,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("cache", &self.cache).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine, links every host interface and starts the epoch
+    /// ticker. Secrets come from the process environment.
+    pub fn new(settings: Settings) -> Result<Self, RuntimeError> {
+        Self::with_secrets(settings, Arc::new(|var| std::env::var(var).ok()))
+    }
+
+    /// Like [`Runtime::new`], with secrets from `secrets` instead of the environment.
+    pub fn with_secrets(settings: Settings, secrets: SecretSource) -> Result<Self, RuntimeError> {
+        let engine = Engine::new(&engine::config()).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::<CallState>::new(&engine);
+        let link = |e: wasmtime::Error| RuntimeError::Linker(format!("{e:#}"));
+        // The full WASI p2 set is linked so components built from std or
+        // componentize-py instantiate; the per-call WasiCtx grants nothing.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+        ToolComponent::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s).map_err(link)?;
+        let cache = ArtifactCache::new(settings.cache_dir.clone(), &engine);
+        let ticker = EpochTicker::start(&engine)?;
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            settings,
+            secrets,
+            _ticker: ticker,
+        })
+    }
+
+    /// The engine every tool runs on.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The deployment settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The precompiled-artifact cache.
+    pub fn cache(&self) -> &ArtifactCache {
+        &self.cache
+    }
+
+    /// Loads the tool in `dir` (`tool.toml` + `tool.wasm`).
+    pub async fn load_dir(&self, dir: &Path) -> Result<LoadedTool, LoadError> {
+        let manifest = Manifest::load(&dir.join(MANIFEST_FILE))?;
+        let path = dir.join(COMPONENT_FILE);
+        let bytes = tokio::fs::read(&path).await.map_err(|source| LoadError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        self.load(manifest, path, bytes).await
+    }
+
+    /// Checks and compiles a component for `manifest`, then asks it to describe itself.
+    pub async fn load(&self, manifest: Manifest, path: PathBuf, bytes: Vec<u8>) -> Result<LoadedTool, LoadError> {
+        let config = manifest.effective_config(&self.settings.overrides_for(&manifest.name));
+        let rules = manifest.rules(&config)?;
+        let outbound = Outbound::new(
+            rules,
+            |var| (self.secrets)(var),
+            self.settings.allow_private.clone(),
+            self.settings.timeouts,
+        )
+        .map_err(|source| LoadError::Secret {
+            file: manifest.file.clone(),
+            source,
+        })?;
+
+        let component_sha256 = sha256_hex(&bytes);
+        let engine = self.engine.clone();
+        let cache = self.cache.clone();
+        let (component, cache_outcome) = tokio::task::spawn_blocking(move || cache.load_or_compile(&engine, &bytes))
+            .await
+            .map_err(|e| LoadError::Compile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| LoadError::Compile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Imports {
+            path: path.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let pre = ToolComponentPre::new(instance_pre).map_err(|e| LoadError::Exports {
+            path: path.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let ctx = Arc::new(ToolContext {
+            name: manifest.name.clone(),
+            config,
+            outbound: Arc::new(outbound),
+            limits: manifest.limits,
+            files_dir: manifest.files_dir.clone(),
+        });
+
+        let mut store = self.new_store(&ctx, DESCRIBE_TIMEOUT);
+        let described = tokio::time::timeout(DESCRIBE_TIMEOUT + HOST_GRACE, async {
+            let bindings = pre.instantiate_async(&mut store).await?;
+            bindings.gateway_tool_tool().call_describe(&mut store).await
+        })
+        .await;
+        let description = match described {
+            Err(_) => Err(CallError::Timeout(DESCRIBE_TIMEOUT)),
+            Ok(Err(e)) => Err(classify(&e, &store.data().limiter, &ctx, DESCRIBE_TIMEOUT)),
+            Ok(Ok(d)) => Ok(d),
+        }
+        .map_err(|error| LoadError::Describe {
+            path: path.clone(),
+            error,
+        })?;
+        let definition = validate_description(&manifest, description).map_err(|problem| LoadError::Definition {
+            path: path.clone(),
+            problem,
+        })?;
+        Ok(LoadedTool {
+            manifest,
+            definition,
+            component_sha256,
+            cache: cache_outcome,
+            pre,
+            ctx,
+        })
+    }
+
+    fn new_store(&self, ctx: &Arc<ToolContext>, timeout: Duration) -> Store<CallState> {
+        let meter = Arc::new(Meter::new(ctx.limits.upstream_bytes, ctx.limits.requests));
+        let stdout = Capture::default();
+        let stderr = Capture::default();
+        let mut wasi = WasiCtxBuilder::new();
+        // No env, args, stdin, network or clocks beyond the defaults; stdio captured.
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        if let Some(dir) = &ctx.files_dir
+            && let Err(e) = wasi.preopened_dir(dir, "/data", FsPerms::ReadOnly)
+        {
+            tracing::warn!(tool = %ctx.name, dir = %dir.display(), "read-only directory unavailable: {e:#}");
+        }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let state = CallState {
+            wasi: wasi.build(),
+            table,
+            http: WasiHttpCtx::new(),
+            hooks: OutboundHooks::new(Arc::clone(&ctx.outbound), Arc::clone(&meter)),
+            limiter: CallLimiter::new(ctx.limits.memory_bytes),
+            tool: Arc::clone(ctx),
+            meter,
+            logs: LogBuffer::default(),
+            stdout,
+            stderr,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(ticks_for(timeout));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Runs one call in a fresh sandbox. Never panics on guest behaviour.
+    pub async fn call(&self, tool: &LoadedTool, input: &str) -> CallReport {
+        let started = Instant::now();
+        let limits = tool.ctx.limits;
+        if let Err(e) = check_input(input) {
+            return CallReport {
+                result: Err(e),
+                duration: started.elapsed(),
+                upstream_bytes: 0,
+                output_bytes: 0,
+                requests: 0,
+                denials: Vec::new(),
+                logs: Vec::new(),
+                dropped_logs: 0,
+            };
+        }
+        let mut store = self.new_store(&tool.ctx, limits.timeout);
+        let outcome = tokio::time::timeout(limits.timeout + HOST_GRACE, async {
+            let bindings = tool.pre.instantiate_async(&mut store).await?;
+            bindings.gateway_tool_tool().call_call(&mut store, input).await
+        })
+        .await;
+        let result = match outcome {
+            Err(_) => Err(CallError::Timeout(limits.timeout)),
+            Ok(Err(e)) => Err(classify(&e, &store.data().limiter, &tool.ctx, limits.timeout)),
+            Ok(Ok(Err(tool_error))) => Err(from_tool_error(tool_error)),
+            Ok(Ok(Ok(output))) => check_output(&output, limits.output_bytes).map(|v| (v, output.len())),
+        };
+        let output_bytes = result.as_ref().map_or(0, |(_, n)| *n);
+        let state = store.into_data();
+        let (logs, dropped_logs) = collect_logs(state.logs, &state.stdout, &state.stderr);
+        CallReport {
+            result: result.map(|(v, _)| v),
+            duration: started.elapsed(),
+            upstream_bytes: state.meter.upstream_bytes(),
+            output_bytes,
+            requests: state.meter.requests(),
+            denials: state.meter.denials(),
+            logs,
+            dropped_logs,
+        }
+    }
+}
+
+fn check_input(input: &str) -> Result<(), CallError> {
+    if input.len() > MAX_INPUT_BYTES {
+        return Err(CallError::InvalidInput(format!(
+            "input is {} bytes; the limit is {MAX_INPUT_BYTES}",
+            input.len()
+        )));
+    }
+    match serde_json::from_str::<Value>(input) {
+        Ok(Value::Object(_)) => Ok(()),
+        Ok(_) => Err(CallError::InvalidInput("input must be a JSON object".into())),
+        Err(e) => Err(CallError::InvalidInput(format!("input is not JSON: {e}"))),
+    }
+}
+
+fn check_output(output: &str, limit: usize) -> Result<Value, CallError> {
+    if output.len() > limit {
+        return Err(CallError::OutputTooLarge {
+            actual: output.len(),
+            limit,
+        });
+    }
+    serde_json::from_str(output).map_err(|e| CallError::InvalidOutput(e.to_string()))
+}
+
+fn from_tool_error(e: ToolError) -> CallError {
+    match e {
+        ToolError::InvalidInput(m) => CallError::InvalidInput(m),
+        ToolError::Upstream(m) => CallError::Upstream(m),
+        ToolError::Denied(m) => CallError::Denied(m),
+        ToolError::Internal(m) => CallError::Internal(m),
+    }
+}
+
+/// Turns a wasmtime error into the typed cause an admin can act on.
+fn classify(e: &wasmtime::Error, limiter: &CallLimiter, ctx: &ToolContext, timeout: Duration) -> CallError {
+    if limiter.hit_memory_limit {
+        return CallError::MemoryExhausted(ctx.limits.memory_bytes);
+    }
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return CallError::Overloaded;
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Timeout(timeout),
+        Some(Trap::StackOverflow) => CallError::StackOverflow,
+        Some(trap) => CallError::Trap(trap.to_string()),
+        None => CallError::Trap(format!("{e:#}")),
+    }
+}
+
+fn collect_logs(mut logs: LogBuffer, stdout: &Capture, stderr: &Capture) -> (Vec<LogLine>, usize) {
+    for (capture, source, level) in [(stdout, Source::Stdout, Level::Info), (stderr, Source::Stderr, Level::Warn)] {
+        let bytes = capture.contents();
+        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.trim().is_empty()) {
+            logs.push(level, source, line);
+        }
+    }
+    logs.into_parts()
+}
+
+fn validate_description(
+    manifest: &Manifest,
+    d: crate::bindings::ToolDescription,
+) -> Result<ToolDefinition, String> {
+    if d.name != manifest.name {
+        return Err(format!(
+            "the component calls itself {:?} but {} says name = {:?}",
+            d.name,
+            manifest.file.display(),
+            manifest.name
+        ));
+    }
+    let description = d.description.trim().to_string();
+    if description.is_empty() {
+        return Err("the tool has no description (the agent-facing text is required)".into());
+    }
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(format!("the description is longer than {MAX_DESCRIPTION_BYTES} bytes"));
+    }
+    if description.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err("the description contains control characters or terminal escapes".into());
+    }
+    check_text(&d.name).map_err(|p| format!("name: {p}"))?;
+    let schema = |text: &str, what: &str| -> Result<Value, String> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(v @ Value::Object(_)) => Ok(v),
+            Ok(_) => Err(format!("the {what} schema is not a JSON object")),
+            Err(e) => Err(format!("the {what} schema is not JSON: {e}")),
+        }
+    };
+    let input_schema = schema(&d.input_schema, "input")?;
+    if input_schema.get("type").and_then(Value::as_str) != Some("object") {
+        return Err("the input schema must describe an object (\"type\": \"object\")".into());
+    }
+    let output_schema = d.output_schema.as_deref().map(|s| schema(s, "output")).transpose()?;
+    Ok(ToolDefinition {
+        name: d.name,
+        description,
+        input_schema,
+        output_schema,
+    })
+}

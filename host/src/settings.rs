@@ -1,0 +1,161 @@
+//! The gateway's own configuration (`gateway.toml`): the admin's authority.
+//! Tool manifests say what a tool asks for; this file says what this
+//! deployment grants beyond the safe defaults, and overrides tool settings.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::manifest::ManifestError;
+use crate::outbound::addr::PrivateAllowList;
+
+/// Default connect timeout for upstream requests.
+const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Default wait for the first response byte.
+const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 15_000;
+/// Default wait between response body chunks (a trickling upstream).
+const DEFAULT_BETWEEN_BYTES_TIMEOUT_MS: u64 = 10_000;
+
+/// Upstream timeouts the host clamps every request to, whatever the guest asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect plus TLS handshake.
+    pub connect: Duration,
+    /// Until the response head arrives.
+    pub first_byte: Duration,
+    /// Between body chunks.
+    pub between_bytes: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
+            first_byte: Duration::from_millis(DEFAULT_FIRST_BYTE_TIMEOUT_MS),
+            between_bytes: Duration::from_millis(DEFAULT_BETWEEN_BYTES_TIMEOUT_MS),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    tools_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    #[serde(default)]
+    outbound: RawOutbound,
+    #[serde(default)]
+    tools: BTreeMap<String, RawToolOverride>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbound {
+    #[serde(default)]
+    allow_private: Vec<String>,
+    connect_timeout_ms: Option<u64>,
+    first_byte_timeout_ms: Option<u64>,
+    between_bytes_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToolOverride {
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+}
+
+/// Validated gateway settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Folder of tool folders.
+    pub tools_dir: PathBuf,
+    /// Precompiled-artifact cache.
+    pub cache_dir: PathBuf,
+    /// Private/loopback destinations this deployment lets tools reach.
+    pub allow_private: PrivateAllowList,
+    /// Upstream timeouts.
+    pub timeouts: Timeouts,
+    /// Per-tool `[config]` overrides.
+    pub tool_config: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            tools_dir: PathBuf::from("tools-wasm"),
+            cache_dir: default_cache_dir(),
+            allow_private: PrivateAllowList::none(),
+            timeouts: Timeouts::default(),
+            tool_config: BTreeMap::new(),
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/agent-gateway/components`, else `~/.cache/...`, else `./.gateway-cache`.
+pub fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    match base {
+        Some(base) => base.join("agent-gateway").join("components"),
+        None => PathBuf::from(".gateway-cache"),
+    }
+}
+
+impl Settings {
+    /// Reads `gateway.toml`; relative paths in it resolve against its folder.
+    pub fn load(file: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ManifestError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::parse(file, &text)
+    }
+
+    /// Parses settings text as if read from `file`.
+    pub fn parse(file: &Path, text: &str) -> Result<Self, ManifestError> {
+        let raw: RawSettings =
+            toml::from_str(text).map_err(|e| crate::manifest::parse_error(file, text, &e))?;
+        let invalid = |key: &str, problem: String| ManifestError::Invalid {
+            file: file.to_path_buf(),
+            key: key.to_string(),
+            problem,
+        };
+        let base = file.parent().unwrap_or(Path::new("."));
+        let defaults = Settings::default();
+        let allow_private = PrivateAllowList::parse(&raw.outbound.allow_private)
+            .map_err(|e| invalid("outbound.allow_private", e.to_string()))?;
+        let ms = |key: &str, v: Option<u64>, d: Duration| match v {
+            Some(0) => Err(invalid(key, "must be at least 1".into())),
+            Some(v) => Ok(Duration::from_millis(v)),
+            None => Ok(d),
+        };
+        let timeouts = Timeouts {
+            connect: ms("outbound.connect_timeout_ms", raw.outbound.connect_timeout_ms, defaults.timeouts.connect)?,
+            first_byte: ms("outbound.first_byte_timeout_ms", raw.outbound.first_byte_timeout_ms, defaults.timeouts.first_byte)?,
+            between_bytes: ms(
+                "outbound.between_bytes_timeout_ms",
+                raw.outbound.between_bytes_timeout_ms,
+                defaults.timeouts.between_bytes,
+            )?,
+        };
+        for name in raw.tools.keys() {
+            crate::manifest::check_name(name).map_err(|p| invalid(&format!("tools.{name}"), p))?;
+        }
+        Ok(Self {
+            tools_dir: raw.tools_dir.map_or(defaults.tools_dir, |d| base.join(d)),
+            cache_dir: raw.cache_dir.map_or(defaults.cache_dir, |d| base.join(d)),
+            allow_private,
+            timeouts,
+            tool_config: raw.tools.into_iter().map(|(k, v)| (k, v.config)).collect(),
+        })
+    }
+
+    /// Config overrides for one tool (empty if none).
+    pub fn overrides_for(&self, tool: &str) -> BTreeMap<String, String> {
+        self.tool_config.get(tool).cloned().unwrap_or_default()
+    }
+}

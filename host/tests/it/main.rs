@@ -1,0 +1,8 @@
+//! Integration tests for the gateway host: real components (hand-written WAT
+//! and guests built once by `gateway-test-programs`), a real upstream on
+//! 127.0.0.1, typed outcomes only.
+
+mod harness;
+mod sandbox;
+mod upstream;
+mod wat;

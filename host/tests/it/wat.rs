@@ -1,0 +1,128 @@
+//! Hand-written components for runtime edge cases. Each exports
+//! `gateway:tool/tool@0.1.0` with the canonical ABI laid out by hand, so the
+//! behaviour under test is exactly the few instructions in `call`.
+
+/// A component named `name` whose `call` runs `body` (core wasm
+/// instructions; locals `$ptr` `$len` hold the input string). `body` must
+/// leave a return-area pointer on the stack (see `ok_result`).
+pub fn component(name: &str, initial_pages: u32, body: &str) -> Vec<u8> {
+    component_full(name, initial_pages, DESCRIBE, body)
+}
+
+/// `describe` filling its return area at 512 from the data segment.
+const DESCRIBE: &str = "(i32.store (i32.const 512) (i32.const {n}))
+      (i32.store (i32.const 516) (i32.const {nl}))
+      (i32.store (i32.const 520) (i32.const {d}))
+      (i32.store (i32.const 524) (i32.const {dl}))
+      (i32.store (i32.const 528) (i32.const {s}))
+      (i32.store (i32.const 532) (i32.const {sl}))
+      (i32.store8 (i32.const 536) (i32.const 0))
+      (i32.const 512)";
+
+/// A component whose `describe` traps.
+pub fn describe_traps() -> Vec<u8> {
+    component_full("edge", 1, "unreachable", "unreachable")
+}
+
+fn component_full(name: &str, initial_pages: u32, describe: &str, body: &str) -> Vec<u8> {
+    let desc = "Edge-case test tool";
+    let schema = r#"{"type":"object"}"#;
+    // Data layout: strings from 64, describe's return area at 512,
+    // call's return area at 576, heap from 1024.
+    let (n, d, s) = (64, 64 + name.len(), 64 + name.len() + desc.len());
+    let text = format!(
+        r#"(component
+  (core module $m
+    (memory (export "memory") {initial_pages})
+    (global $heap (mut i32) (i32.const 1024))
+    (data (i32.const {n}) "{name}{desc}{schema_escaped}")
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $heap (i32.add (local.get $p) (local.get 3)))
+      (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
+        (then (if (i32.eq (memory.grow (i32.add (i32.div_u (i32.sub (global.get $heap) (i32.mul (memory.size) (i32.const 65536))) (i32.const 65536)) (i32.const 1))) (i32.const -1))
+          (then unreachable))))
+      (local.get $p))
+    (func (export "describe") (result i32)
+      {describe})
+    (func $recurse (param i32) (result i32)
+      (i32.add (call $recurse (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+    (func (export "call") (param $ptr i32) (param $len i32) (result i32)
+      {body})
+  )
+  (core instance $i (instantiate $m))
+  (type $err (variant (case "invalid-input" string) (case "upstream" string) (case "denied" string) (case "internal" string)))
+  (type $desc (record (field "name" string) (field "description" string) (field "input-schema" string) (field "output-schema" (option string))))
+  (func $describe (result $desc)
+    (canon lift (core func $i "describe") (memory $i "memory") (realloc (func $i "cabi_realloc"))))
+  (func $call (param "input" string) (result (result string (error $err)))
+    (canon lift (core func $i "call") (memory $i "memory") (realloc (func $i "cabi_realloc"))))
+  (instance $tool
+    (export "tool-error" (type $err))
+    (export "tool-description" (type $desc))
+    (export "describe" (func $describe))
+    (export "call" (func $call)))
+  (export "gateway:tool/tool@0.1.0" (instance $tool))
+)"#,
+        describe = describe
+            .replace("{n}", &n.to_string())
+            .replace("{nl}", &name.len().to_string())
+            .replace("{d}", &d.to_string())
+            .replace("{dl}", &desc.len().to_string())
+            .replace("{s}", &s.to_string())
+            .replace("{sl}", &schema.len().to_string()),
+        schema_escaped = schema.replace('"', "\\\""),
+    );
+    wat::parse_str(&text).expect("edge-case component parses")
+}
+
+/// Instructions returning `ok(string at ptr/len)` via the return area at 576.
+pub fn ok_result(ptr: &str, len: &str) -> String {
+    format!(
+        "(i32.store8 (i32.const 576) (i32.const 0)) (i32.store (i32.const 580) {ptr}) (i32.store (i32.const 584) {len}) (i32.const 576)"
+    )
+}
+
+/// Echoes the input back (a well-behaved tool).
+pub fn echo() -> Vec<u8> {
+    component("edge", 1, &ok_result("(local.get $ptr)", "(local.get $len)"))
+}
+
+/// Never returns.
+pub fn infinite_loop() -> Vec<u8> {
+    component("edge", 1, "(loop $spin (br $spin)) (i32.const 0)")
+}
+
+/// Grows memory a page at a time until refused, then traps.
+pub fn memory_bomb() -> Vec<u8> {
+    component(
+        "edge",
+        1,
+        "(loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable",
+    )
+}
+
+/// Unbounded recursion.
+pub fn stack_overflow() -> Vec<u8> {
+    component("edge", 1, "(drop (call $recurse (i32.const 0))) (i32.const 0)")
+}
+
+/// Executes `unreachable` (what a Rust panic compiles to).
+pub fn trap() -> Vec<u8> {
+    component("edge", 1, "unreachable")
+}
+
+/// Returns `bytes` spaces (valid JSON whitespace is irrelevant: size is checked first).
+pub fn oversized_output(bytes: u32) -> Vec<u8> {
+    let pages = bytes / 65536 + 2;
+    component(
+        "edge",
+        pages,
+        &format!(
+            "(memory.fill (i32.const 4096) (i32.const 32) (i32.const {bytes})) {}",
+            ok_result("(i32.const 4096)", &format!("(i32.const {bytes})"))
+        ),
+    )
+}
