@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use gateway::catalog::{self, Catalog};
+use gateway::catalog;
 use gateway::runtime::{CallReport, LoadedTool, Runtime};
 use gateway::settings::Settings;
 

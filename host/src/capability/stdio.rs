@@ -63,7 +63,7 @@ mod tests {
     #[tokio::test]
     async fn writes_past_the_cap_are_accepted_and_dropped() {
         let capture = Capture::default();
-        let mut w = capture.async_stream();
+        let mut w = std::pin::Pin::from(capture.async_stream());
         let chunk = vec![b'x'; MAX_CAPTURE_BYTES / 2 + 1];
         w.write_all(&chunk).await.unwrap();
         w.write_all(&chunk).await.unwrap();

@@ -124,7 +124,9 @@ async fn compiled_artifacts_are_cached_by_component_and_engine() {
     let artifact = env.runtime.cache().artifact_path(&first.component_sha256);
     assert!(artifact.is_file(), "{}", artifact.display());
 
-    // A corrupted artifact is recompiled, never trusted.
+    // A corrupted artifact is recompiled, never trusted. It is replaced by a
+    // new file (as any writer must: a mapped artifact is never rewritten in place).
+    std::fs::remove_file(&artifact).expect("remove");
     std::fs::write(&artifact, b"garbage").expect("corrupt");
     let third = env.load(EDGE, wat::echo()).await;
     assert_eq!(third.cache, CacheOutcome::Compiled);

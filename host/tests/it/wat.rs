@@ -56,9 +56,9 @@ fn component_full(name: &str, initial_pages: u32, describe: &str, body: &str) ->
   (type $err (variant (case "invalid-input" string) (case "upstream" string) (case "denied" string) (case "internal" string)))
   (type $desc (record (field "name" string) (field "description" string) (field "input-schema" string) (field "output-schema" (option string))))
   (func $describe (result $desc)
-    (canon lift (core func $i "describe") (memory $i "memory") (realloc (func $i "cabi_realloc"))))
+    (canon lift (core func $i "describe") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))))
   (func $call (param "input" string) (result (result string (error $err)))
-    (canon lift (core func $i "call") (memory $i "memory") (realloc (func $i "cabi_realloc"))))
+    (canon lift (core func $i "call") (memory (core memory $i "memory")) (realloc (core func $i "cabi_realloc"))))
   (instance $tool
     (export "tool-error" (type $err))
     (export "tool-description" (type $desc))
