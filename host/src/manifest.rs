@@ -351,3 +351,149 @@ fn limits(raw: &RawLimits) -> Result<Limits, (&'static str, String)> {
         requests: u32::try_from(requests).unwrap_or(MAX_REQUESTS),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(Path::new("/tools/t/tool.toml"), text)
+    }
+
+    fn invalid_key(text: &str) -> String {
+        match parse(text) {
+            Err(ManifestError::Invalid { key, .. }) => key,
+            other => panic!("expected Invalid for {text:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_manifest_gets_safe_defaults() {
+        let m = parse("name = \"t\"\n").expect("parses");
+        assert_eq!(m.name, "t");
+        assert_eq!(m.limits, Limits::default());
+        assert!(m.http.is_empty(), "no outbound access unless granted");
+        assert!(m.files_dir.is_none());
+        assert_eq!(m.limits.memory_bytes, 64 << 20);
+        assert_eq!(m.limits.requests, 32);
+    }
+
+    #[test]
+    fn full_manifest_parses() {
+        let m = parse(
+            r#"
+name = "stripe_revenue"
+integration = "stripe"
+version = "1.2.0"
+[config]
+api_base = "https://api.stripe.com"
+[[http]]
+url = "${config.api_base}/v1/"
+[http.secret_headers]
+Authorization = "Bearer ${STRIPE_API_KEY}"
+[[http]]
+host = "*.stripe.com"
+methods = ["GET", "POST"]
+approved_by = "admin@example.com"
+[limits]
+memory_mib = 128
+timeout_ms = 30000
+upstream_bytes = 1048576
+output_bytes = 4096
+requests = 10
+"#,
+        )
+        .expect("parses");
+        assert_eq!(m.integration.as_deref(), Some("stripe"));
+        assert_eq!(m.http.len(), 2);
+        assert_eq!(m.limits.timeout, Duration::from_secs(30));
+        assert_eq!(m.limits.output_bytes, 4096);
+        let rules = m.rules(&m.config).expect("rules");
+        assert_eq!(rules[0].path_prefix.as_deref(), Some("/v1/"));
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_key() {
+        match parse("name = \"t\"\n[limits]\nmemory = 5\n") {
+            Err(ManifestError::Parse { file, line, column, .. }) => {
+                assert_eq!(file, Path::new("/tools/t/tool.toml"));
+                assert_eq!((line, column), (3, 1));
+            }
+            other => panic!("expected Parse, got {other:?}"),
+        }
+        assert!(matches!(parse("name = \"t\"\nsecrets = 1\n"), Err(ManifestError::Parse { line: 2, .. })));
+        assert!(matches!(
+            parse("name = \"t\"\n[[http]]\nhost = \"a.com\"\nverbs = [\"GET\"]\n"),
+            Err(ManifestError::Parse { line: 4, .. })
+        ));
+        assert!(matches!(parse("name = 5\n"), Err(ManifestError::Parse { line: 1, .. })));
+        assert!(matches!(parse(""), Err(ManifestError::Parse { .. })), "name is required");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("name = \"Bad-Name\"\n", "name"),
+            ("name = \"9lives\"\n", "name"),
+            (&format!("name = \"{}\"\n", "a".repeat(65)), "name"),
+            ("name = \"t\"\nintegration = \"Stripe Inc\"\n", "integration"),
+            ("name = \"t\"\nversion = \"1\\u001b[31m\"\n", "version"),
+            ("name = \"t\"\n[config]\n\"bad key\" = \"x\"\n", "config.bad key"),
+            ("name = \"t\"\n[config]\nk = \"a\\nb\"\n", "config.k"),
+            ("name = \"t\"\n[limits]\nmemory_mib = 0\n", "limits.memory_mib"),
+            ("name = \"t\"\n[limits]\nmemory_mib = 4096\n", "limits.memory_mib"),
+            ("name = \"t\"\n[limits]\ntimeout_ms = 600000\n", "limits.timeout_ms"),
+            ("name = \"t\"\n[limits]\nupstream_bytes = 1000000000\n", "limits.upstream_bytes"),
+            ("name = \"t\"\n[limits]\noutput_bytes = 0\n", "limits.output_bytes"),
+            ("name = \"t\"\n[limits]\nrequests = 100000\n", "limits.requests"),
+            ("name = \"t\"\n[files]\ndir = \"../etc\"\n", "files.dir"),
+            ("name = \"t\"\n[files]\ndir = \"/etc\"\n", "files.dir"),
+            ("name = \"t\"\n[files]\ndir = \"does-not-exist\"\n", "files.dir"),
+        ];
+        for (text, key) in cases {
+            assert_eq!(invalid_key(text), key, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn writes_without_approval_are_refused_at_load() {
+        let err = parse("name = \"t\"\n[[http]]\nhost = \"api.example.com\"\nmethods = [\"GET\", \"DELETE\"]\n");
+        assert!(
+            matches!(
+                err,
+                Err(ManifestError::Http {
+                    index: 0,
+                    source: RuleError::WriteWithoutApproval { .. },
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn gateway_overrides_win_over_manifest_config() {
+        let m = parse("name = \"t\"\n[config]\napi_base = \"https://api.github.com\"\n[[http]]\nurl = \"${config.api_base}\"\n")
+            .expect("parses");
+        let overrides = BTreeMap::from([("api_base".to_string(), "http://127.0.0.1:8089".to_string())]);
+        let config = m.effective_config(&overrides);
+        assert_eq!(config["api_base"], "http://127.0.0.1:8089");
+        let rules = m.rules(&config).expect("rules");
+        assert_eq!(rules[0].ports, vec![8089]);
+    }
+
+    #[test]
+    fn files_dir_resolves_inside_the_tool_folder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("data")).expect("mkdir");
+        let file = dir.path().join(MANIFEST_FILE);
+        let m = Manifest::parse(&file, "name = \"t\"\n[files]\ndir = \"data\"\n").expect("parses");
+        let expected = dir.path().join("data").canonicalize().expect("canonical");
+        assert_eq!(m.files_dir, Some(expected));
+
+        // A symlink out of the tool folder is refused.
+        std::os::unix::fs::symlink("/etc", dir.path().join("escape")).expect("symlink");
+        let escaped = Manifest::parse(&file, "name = \"t\"\n[files]\ndir = \"escape\"\n");
+        assert!(matches!(escaped, Err(ManifestError::Invalid { ref key, .. }) if key == "files.dir"), "{escaped:?}");
+    }
+}

@@ -159,3 +159,56 @@ impl Settings {
         self.tool_config.get(tool).cloned().unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_grant_nothing() {
+        let s = Settings::parse(Path::new("/etc/gateway.toml"), "").expect("parses");
+        assert!(!s.allow_private.permits("127.0.0.1".parse().expect("ip")));
+        assert!(!s.allow_private.permits("169.254.169.254".parse().expect("ip")));
+        assert_eq!(s.timeouts, Timeouts::default());
+        assert!(s.tool_config.is_empty());
+    }
+
+    #[test]
+    fn grants_and_overrides_parse_with_paths_relative_to_the_file() {
+        let s = Settings::parse(
+            Path::new("/srv/gw/gateway.toml"),
+            r#"
+tools_dir = "tools"
+cache_dir = "/var/cache/gw"
+[outbound]
+allow_private = ["127.0.0.1/32", "::1"]
+connect_timeout_ms = 250
+[tools.github_repo_summary.config]
+api_base = "http://127.0.0.1:8089"
+"#,
+        )
+        .expect("parses");
+        assert_eq!(s.tools_dir, Path::new("/srv/gw/tools"));
+        assert_eq!(s.cache_dir, Path::new("/var/cache/gw"));
+        assert!(s.allow_private.permits("127.0.0.1".parse().expect("ip")));
+        assert!(!s.allow_private.permits("127.0.0.2".parse().expect("ip")));
+        assert_eq!(s.timeouts.connect, Duration::from_millis(250));
+        assert_eq!(s.overrides_for("github_repo_summary")["api_base"], "http://127.0.0.1:8089");
+        assert!(s.overrides_for("other").is_empty());
+    }
+
+    #[test]
+    fn mistakes_name_their_key() {
+        let key = |text: &str| match Settings::parse(Path::new("g.toml"), text) {
+            Err(ManifestError::Invalid { key, .. }) => key,
+            other => panic!("expected Invalid for {text:?}, got {other:?}"),
+        };
+        assert_eq!(key("[outbound]\nallow_private = [\"not-an-ip\"]\n"), "outbound.allow_private");
+        assert_eq!(key("[outbound]\nconnect_timeout_ms = 0\n"), "outbound.connect_timeout_ms");
+        assert_eq!(key("[tools.\"Bad Name\".config]\nx = \"y\"\n"), "tools.Bad Name");
+        assert!(matches!(
+            Settings::parse(Path::new("g.toml"), "[outbound]\nallow_everything = true\n"),
+            Err(ManifestError::Parse { line: 2, .. })
+        ));
+    }
+}
