@@ -3,6 +3,7 @@
 //! 127.0.0.1, typed outcomes only.
 
 mod harness;
+mod outbound;
 mod sandbox;
 mod upstream;
 mod wat;

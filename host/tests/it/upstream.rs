@@ -100,19 +100,20 @@ async fn handle(req: Request<Incoming>, log: &Mutex<Vec<Seen>>) -> Response<Body
         body,
     };
     log.lock().expect("log").push(seen.clone());
-    let path = parts.uri.path();
+    // Behaviour is chosen by the last path segment, so any allowed prefix works.
+    let last = parts.uri.path().rsplit('/').next().unwrap_or("");
     let query = parts.uri.query().unwrap_or("");
-    match path {
-        "/redirect" => {
+    match last {
+        "redirect" => {
             let mut r = full(StatusCode::FOUND, "");
             r.headers_mut().insert(http::header::LOCATION, "http://169.254.169.254/latest/meta-data/".parse().expect("location"));
             r
         }
-        "/hang" => {
+        "hang" => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             full(StatusCode::OK, "")
         }
-        "/trickle" => {
+        "trickle" => {
             let stream = futures_stream(|i| async move {
                 if i > 0 {
                     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -121,7 +122,7 @@ async fn handle(req: Request<Incoming>, log: &Mutex<Vec<Seen>>) -> Response<Body
             });
             Response::new(StreamBody::new(stream).boxed_unsync())
         }
-        "/big" => {
+        "big" => {
             // Streams `bytes` bytes in 64 KiB chunks without buffering them.
             let total: usize = query.strip_prefix("bytes=").and_then(|n| n.parse().ok()).unwrap_or(0);
             let chunk = Bytes::from(vec![b'a'; 64 * 1024]);
