@@ -5,5 +5,6 @@
 mod harness;
 mod outbound;
 mod sandbox;
+mod secrets;
 mod upstream;
 mod wat;
