@@ -11,6 +11,6 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::gateway::tool::tool::{ToolDescription, ToolError};
-pub use gateway::tool::http as guest_http;
-pub use gateway::tool::log::Level as GuestLogLevel;
+pub use self::exports::gateway::tool::tool::{ToolDescription, ToolError};
+pub use self::gateway::tool::http as guest_http;
+pub use self::gateway::tool::log::Level as GuestLogLevel;

@@ -31,7 +31,9 @@ pub enum BuildError {
         source: std::io::Error,
     },
     /// cargo failed; its diagnostics went to stderr.
-    #[error("cargo build failed for {dir} (is the target installed? `rustup target add {GUEST_TARGET}`)")]
+    #[error(
+        "cargo build failed for {dir} (is the target installed? `rustup target add {GUEST_TARGET}`)"
+    )]
     Cargo {
         /// The tool folder.
         dir: PathBuf,
@@ -69,7 +71,13 @@ pub fn build_rust_tool(dir: &Path) -> Result<(Manifest, PathBuf), BuildError> {
     let prefix = guest_cargo();
     let mut cmd = Command::new(&prefix[0]);
     cmd.args(&prefix[1..])
-        .args(["build", "--release", "--target", GUEST_TARGET, "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            GUEST_TARGET,
+            "--message-format=json-render-diagnostics",
+        ])
         .arg("--manifest-path")
         .arg(&cargo_toml)
         .stdout(Stdio::piped())
@@ -79,7 +87,9 @@ pub fn build_rust_tool(dir: &Path) -> Result<(Manifest, PathBuf), BuildError> {
         source,
     })?;
     if !output.status.success() {
-        return Err(BuildError::Cargo { dir: dir.to_path_buf() });
+        return Err(BuildError::Cargo {
+            dir: dir.to_path_buf(),
+        });
     }
     let artifact = wasm_artifact(&String::from_utf8_lossy(&output.stdout))
         .ok_or_else(|| BuildError::NoArtifact(dir.to_path_buf()))?;
@@ -95,9 +105,10 @@ pub fn build_rust_tool(dir: &Path) -> Result<(Manifest, PathBuf), BuildError> {
 fn wasm_artifact(messages: &str) -> Option<PathBuf> {
     messages
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|m| m.get("reason").and_then(|r| r.as_str()) == Some("compiler-artifact"))
-        .filter_map(|m| {
+        .find_map(|m| {
             m.get("filenames")?
                 .as_array()?
                 .iter()
@@ -105,7 +116,6 @@ fn wasm_artifact(messages: &str) -> Option<PathBuf> {
                 .find(|f| f.ends_with(".wasm"))
                 .map(PathBuf::from)
         })
-        .last()
 }
 
 #[cfg(test)]

@@ -68,7 +68,10 @@ pub enum CatalogError {
 impl Catalog {
     /// Loads every built tool under `tools_dir`; folders that fail are
     /// reported and skipped, so one bad tool never takes the others down.
-    pub async fn load(runtime: &Runtime, tools_dir: &Path) -> std::io::Result<(Self, Vec<CatalogError>)> {
+    pub async fn load(
+        runtime: &Runtime,
+        tools_dir: &Path,
+    ) -> std::io::Result<(Self, Vec<CatalogError>)> {
         let mut catalog = Self::default();
         let mut errors = Vec::new();
         for found in scan(tools_dir)? {

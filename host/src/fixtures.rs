@@ -67,7 +67,8 @@ impl Routes {
             file: file.clone(),
             source,
         })?;
-        let raw: RawRoutes = toml::from_str(&text).map_err(|e| crate::manifest::parse_error(&file, &text, &e))?;
+        let raw: RawRoutes =
+            toml::from_str(&text).map_err(|e| crate::manifest::parse_error(&file, &text, &e))?;
         let mut routes = BTreeMap::new();
         for (i, r) in raw.route.into_iter().enumerate() {
             let invalid = |problem: String| ManifestError::Invalid {
@@ -75,9 +76,11 @@ impl Routes {
                 key: format!("route[{i}]"),
                 problem,
             };
-            let status = StatusCode::from_u16(r.status.unwrap_or(200)).map_err(|e| invalid(e.to_string()))?;
+            let status = StatusCode::from_u16(r.status.unwrap_or(200))
+                .map_err(|e| invalid(e.to_string()))?;
             let body_file = fixtures.join(&r.file);
-            let body = std::fs::read(&body_file).map_err(|e| invalid(format!("{}: {e}", body_file.display())))?;
+            let body = std::fs::read(&body_file)
+                .map_err(|e| invalid(format!("{}: {e}", body_file.display())))?;
             routes.insert(
                 (r.path, r.query),
                 Canned {
@@ -155,7 +158,10 @@ impl Drop for FixtureServer {
 fn respond<B>(routes: &Routes, req: &Request<B>) -> Response<Full<Bytes>> {
     let (status, body) = match routes.find(req.uri().path(), req.uri().query()) {
         Some(c) => (c.status, c.body.clone()),
-        None => (StatusCode::NOT_FOUND, Bytes::from_static(br#"{"message":"Not Found"}"#)),
+        None => (
+            StatusCode::NOT_FOUND,
+            Bytes::from_static(br#"{"message":"Not Found"}"#),
+        ),
     };
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;

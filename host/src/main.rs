@@ -77,7 +77,10 @@ enum FixturesCommand {
 fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -96,7 +99,11 @@ fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEWAY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).compact().init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .compact()
+        .init();
 }
 
 fn settings(cli: &Cli) -> anyhow::Result<Settings> {
@@ -118,7 +125,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Call { tool, input } => call(settings, &tool, &input).await,
         Command::Fixtures(FixturesCommand::Serve { dir, listen }) => {
             let server = gateway::fixtures::FixtureServer::start_from_dir(&dir, listen).await?;
-            eprintln!("serving {} on http://{} (Ctrl-C to stop)", dir.display(), server.addr());
+            eprintln!(
+                "serving {} on http://{} (Ctrl-C to stop)",
+                dir.display(),
+                server.addr()
+            );
             tokio::signal::ctrl_c().await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -126,7 +137,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
-    eprintln!("building {} for {} ...", dir.display(), gateway::build::GUEST_TARGET);
+    eprintln!(
+        "building {} for {} ...",
+        dir.display(),
+        gateway::build::GUEST_TARGET
+    );
     let (_, component) = gateway::build::build_rust_tool(dir)?;
     eprintln!("checking and precompiling {} ...", component.display());
     let runtime = Runtime::new(settings)?;
@@ -174,10 +189,18 @@ async fn call(settings: Settings, tool: &str, input: &str) -> anyhow::Result<Exi
     let loaded = load_named(&runtime, &settings, tool).await?;
     let report = runtime.call(&loaded, input).await;
     print_report(&loaded, &report)?;
-    Ok(if report.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-async fn load_named(runtime: &Runtime, settings: &Settings, tool: &str) -> anyhow::Result<LoadedTool> {
+async fn load_named(
+    runtime: &Runtime,
+    settings: &Settings,
+    tool: &str,
+) -> anyhow::Result<LoadedTool> {
     let dir = Path::new(tool);
     if dir.join(gateway::manifest::MANIFEST_FILE).is_file() {
         return Ok(runtime.load_dir(dir).await?);
@@ -187,19 +210,28 @@ async fn load_named(runtime: &Runtime, settings: &Settings, tool: &str) -> anyho
             return Ok(runtime.load_dir(&found.dir).await?);
         }
     }
-    bail!("no tool folder {tool:?} and no tool named {tool:?} in {}", settings.tools_dir.display())
+    bail!(
+        "no tool folder {tool:?} and no tool named {tool:?} in {}",
+        settings.tools_dir.display()
+    )
 }
 
 fn print_report(tool: &LoadedTool, report: &CallReport) -> anyhow::Result<()> {
     for line in &report.logs {
-        eprintln!("[{}] {:?} {:?}: {}", tool.definition.name, line.source, line.level, line.message);
+        eprintln!(
+            "[{}] {:?} {:?}: {}",
+            tool.definition.name, line.source, line.level, line.message
+        );
     }
     match &report.result {
         Ok(value) => println!("{}", serde_json::to_string_pretty(value)?),
         Err(e) => eprintln!("error [{}]: {e}", e.code()),
     }
     let ratio = if report.output_bytes > 0 {
-        format!("{:.1}x smaller", report.upstream_bytes as f64 / report.output_bytes as f64)
+        format!(
+            "{:.1}x smaller",
+            report.upstream_bytes as f64 / report.output_bytes as f64
+        )
     } else {
         "-".into()
     };

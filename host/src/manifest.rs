@@ -194,7 +194,9 @@ impl Manifest {
             check_text(value).map_err(|p| invalid(&format!("config.{key}"), p))?;
         }
         let files_dir = match &raw.files {
-            Some(files) => Some(resolve_files_dir(file, &files.dir).map_err(|p| invalid("files.dir", p))?),
+            Some(files) => {
+                Some(resolve_files_dir(file, &files.dir).map_err(|p| invalid("files.dir", p))?)
+            }
             None => None,
         };
         let limits = limits(&raw.limits).map_err(|(key, p)| invalid(key, p))?;
@@ -215,7 +217,10 @@ impl Manifest {
     }
 
     /// The manifest's config with the gateway's overrides applied.
-    pub fn effective_config(&self, overrides: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    pub fn effective_config(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
         let mut config = self.config.clone();
         config.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         config
@@ -283,7 +288,9 @@ fn check_slug(slug: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{slug:?} is not an integration slug: use lowercase letters, digits, '_' and '-'"))
+        Err(format!(
+            "{slug:?} is not an integration slug: use lowercase letters, digits, '_' and '-'"
+        ))
     }
 }
 
@@ -310,10 +317,15 @@ pub fn check_text(text: &str) -> Result<(), String> {
 fn resolve_files_dir(manifest: &Path, dir: &str) -> Result<PathBuf, String> {
     let rel = Path::new(dir);
     let escapes = rel.components().any(|c| {
-        !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
     });
     if dir.is_empty() || escapes {
-        return Err(format!("{dir:?} must be a relative path inside the tool folder"));
+        return Err(format!(
+            "{dir:?} must be a relative path inside the tool folder"
+        ));
     }
     let base = manifest.parent().unwrap_or(Path::new("."));
     let full = base.join(rel);
@@ -324,7 +336,9 @@ fn resolve_files_dir(manifest: &Path, dir: &str) -> Result<PathBuf, String> {
         .canonicalize()
         .map_err(|e| format!("{}: {e}", base.display()))?;
     if !canonical.starts_with(&base) || !canonical.is_dir() {
-        return Err(format!("{dir:?} must be a directory inside the tool folder"));
+        return Err(format!(
+            "{dir:?} must be a directory inside the tool folder"
+        ));
     }
     Ok(canonical)
 }
@@ -337,11 +351,31 @@ fn limits(raw: &RawLimits) -> Result<Limits, (&'static str, String)> {
         Ok(value)
     }
     let max_memory_mib = (MAX_MEMORY_BYTES as u64) / MIB;
-    let memory_mib = range("limits.memory_mib", raw.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB), max_memory_mib)?;
-    let timeout_ms = range("limits.timeout_ms", raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS)?;
-    let upstream = range("limits.upstream_bytes", raw.upstream_bytes.unwrap_or(DEFAULT_UPSTREAM_BYTES), MAX_UPSTREAM_BYTES)?;
-    let output = range("limits.output_bytes", raw.output_bytes.unwrap_or(DEFAULT_OUTPUT_BYTES), MAX_OUTPUT_BYTES)?;
-    let requests = range("limits.requests", u64::from(raw.requests.unwrap_or(DEFAULT_REQUESTS)), u64::from(MAX_REQUESTS))?;
+    let memory_mib = range(
+        "limits.memory_mib",
+        raw.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB),
+        max_memory_mib,
+    )?;
+    let timeout_ms = range(
+        "limits.timeout_ms",
+        raw.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+        MAX_TIMEOUT_MS,
+    )?;
+    let upstream = range(
+        "limits.upstream_bytes",
+        raw.upstream_bytes.unwrap_or(DEFAULT_UPSTREAM_BYTES),
+        MAX_UPSTREAM_BYTES,
+    )?;
+    let output = range(
+        "limits.output_bytes",
+        raw.output_bytes.unwrap_or(DEFAULT_OUTPUT_BYTES),
+        MAX_OUTPUT_BYTES,
+    )?;
+    let requests = range(
+        "limits.requests",
+        u64::from(raw.requests.unwrap_or(DEFAULT_REQUESTS)),
+        u64::from(MAX_REQUESTS),
+    )?;
     let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
     Ok(Limits {
         memory_bytes: to_usize(memory_mib * MIB),
@@ -415,19 +449,30 @@ requests = 10
     #[test]
     fn unknown_keys_name_file_line_and_key() {
         match parse("name = \"t\"\n[limits]\nmemory = 5\n") {
-            Err(ManifestError::Parse { file, line, column, .. }) => {
+            Err(ManifestError::Parse {
+                file, line, column, ..
+            }) => {
                 assert_eq!(file, Path::new("/tools/t/tool.toml"));
                 assert_eq!((line, column), (3, 1));
             }
             other => panic!("expected Parse, got {other:?}"),
         }
-        assert!(matches!(parse("name = \"t\"\nsecrets = 1\n"), Err(ManifestError::Parse { line: 2, .. })));
+        assert!(matches!(
+            parse("name = \"t\"\nsecrets = 1\n"),
+            Err(ManifestError::Parse { line: 2, .. })
+        ));
         assert!(matches!(
             parse("name = \"t\"\n[[http]]\nhost = \"a.com\"\nverbs = [\"GET\"]\n"),
             Err(ManifestError::Parse { line: 4, .. })
         ));
-        assert!(matches!(parse("name = 5\n"), Err(ManifestError::Parse { line: 1, .. })));
-        assert!(matches!(parse(""), Err(ManifestError::Parse { .. })), "name is required");
+        assert!(matches!(
+            parse("name = 5\n"),
+            Err(ManifestError::Parse { line: 1, .. })
+        ));
+        assert!(
+            matches!(parse(""), Err(ManifestError::Parse { .. })),
+            "name is required"
+        );
     }
 
     #[test]
@@ -436,19 +481,46 @@ requests = 10
             ("name = \"Bad-Name\"\n", "name"),
             ("name = \"9lives\"\n", "name"),
             (&format!("name = \"{}\"\n", "a".repeat(65)), "name"),
-            ("name = \"t\"\nintegration = \"Stripe Inc\"\n", "integration"),
+            (
+                "name = \"t\"\nintegration = \"Stripe Inc\"\n",
+                "integration",
+            ),
             ("name = \"t\"\nversion = \"1\\u001b[31m\"\n", "version"),
-            ("name = \"t\"\n[config]\n\"bad key\" = \"x\"\n", "config.bad key"),
+            (
+                "name = \"t\"\n[config]\n\"bad key\" = \"x\"\n",
+                "config.bad key",
+            ),
             ("name = \"t\"\n[config]\nk = \"a\\nb\"\n", "config.k"),
-            ("name = \"t\"\n[limits]\nmemory_mib = 0\n", "limits.memory_mib"),
-            ("name = \"t\"\n[limits]\nmemory_mib = 4096\n", "limits.memory_mib"),
-            ("name = \"t\"\n[limits]\ntimeout_ms = 600000\n", "limits.timeout_ms"),
-            ("name = \"t\"\n[limits]\nupstream_bytes = 1000000000\n", "limits.upstream_bytes"),
-            ("name = \"t\"\n[limits]\noutput_bytes = 0\n", "limits.output_bytes"),
-            ("name = \"t\"\n[limits]\nrequests = 100000\n", "limits.requests"),
+            (
+                "name = \"t\"\n[limits]\nmemory_mib = 0\n",
+                "limits.memory_mib",
+            ),
+            (
+                "name = \"t\"\n[limits]\nmemory_mib = 4096\n",
+                "limits.memory_mib",
+            ),
+            (
+                "name = \"t\"\n[limits]\ntimeout_ms = 600000\n",
+                "limits.timeout_ms",
+            ),
+            (
+                "name = \"t\"\n[limits]\nupstream_bytes = 1000000000\n",
+                "limits.upstream_bytes",
+            ),
+            (
+                "name = \"t\"\n[limits]\noutput_bytes = 0\n",
+                "limits.output_bytes",
+            ),
+            (
+                "name = \"t\"\n[limits]\nrequests = 100000\n",
+                "limits.requests",
+            ),
             ("name = \"t\"\n[files]\ndir = \"../etc\"\n", "files.dir"),
             ("name = \"t\"\n[files]\ndir = \"/etc\"\n", "files.dir"),
-            ("name = \"t\"\n[files]\ndir = \"does-not-exist\"\n", "files.dir"),
+            (
+                "name = \"t\"\n[files]\ndir = \"does-not-exist\"\n",
+                "files.dir",
+            ),
         ];
         for (text, key) in cases {
             assert_eq!(invalid_key(text), key, "{text:?}");
@@ -457,7 +529,9 @@ requests = 10
 
     #[test]
     fn writes_without_approval_are_refused_at_load() {
-        let err = parse("name = \"t\"\n[[http]]\nhost = \"api.example.com\"\nmethods = [\"GET\", \"DELETE\"]\n");
+        let err = parse(
+            "name = \"t\"\n[[http]]\nhost = \"api.example.com\"\nmethods = [\"GET\", \"DELETE\"]\n",
+        );
         assert!(
             matches!(
                 err,
@@ -475,7 +549,8 @@ requests = 10
     fn gateway_overrides_win_over_manifest_config() {
         let m = parse("name = \"t\"\n[config]\napi_base = \"https://api.github.com\"\n[[http]]\nurl = \"${config.api_base}\"\n")
             .expect("parses");
-        let overrides = BTreeMap::from([("api_base".to_string(), "http://127.0.0.1:8089".to_string())]);
+        let overrides =
+            BTreeMap::from([("api_base".to_string(), "http://127.0.0.1:8089".to_string())]);
         let config = m.effective_config(&overrides);
         assert_eq!(config["api_base"], "http://127.0.0.1:8089");
         let rules = m.rules(&config).expect("rules");
@@ -494,6 +569,9 @@ requests = 10
         // A symlink out of the tool folder is refused.
         std::os::unix::fs::symlink("/etc", dir.path().join("escape")).expect("symlink");
         let escaped = Manifest::parse(&file, "name = \"t\"\n[files]\ndir = \"escape\"\n");
-        assert!(matches!(escaped, Err(ManifestError::Invalid { ref key, .. }) if key == "files.dir"), "{escaped:?}");
+        assert!(
+            matches!(escaped, Err(ManifestError::Invalid { ref key, .. }) if key == "files.dir"),
+            "{escaped:?}"
+        );
     }
 }

@@ -134,8 +134,16 @@ impl Settings {
             None => Ok(d),
         };
         let timeouts = Timeouts {
-            connect: ms("outbound.connect_timeout_ms", raw.outbound.connect_timeout_ms, defaults.timeouts.connect)?,
-            first_byte: ms("outbound.first_byte_timeout_ms", raw.outbound.first_byte_timeout_ms, defaults.timeouts.first_byte)?,
+            connect: ms(
+                "outbound.connect_timeout_ms",
+                raw.outbound.connect_timeout_ms,
+                defaults.timeouts.connect,
+            )?,
+            first_byte: ms(
+                "outbound.first_byte_timeout_ms",
+                raw.outbound.first_byte_timeout_ms,
+                defaults.timeouts.first_byte,
+            )?,
             between_bytes: ms(
                 "outbound.between_bytes_timeout_ms",
                 raw.outbound.between_bytes_timeout_ms,
@@ -168,7 +176,10 @@ mod tests {
     fn defaults_grant_nothing() {
         let s = Settings::parse(Path::new("/etc/gateway.toml"), "").expect("parses");
         assert!(!s.allow_private.permits("127.0.0.1".parse().expect("ip")));
-        assert!(!s.allow_private.permits("169.254.169.254".parse().expect("ip")));
+        assert!(
+            !s.allow_private
+                .permits("169.254.169.254".parse().expect("ip"))
+        );
         assert_eq!(s.timeouts, Timeouts::default());
         assert!(s.tool_config.is_empty());
     }
@@ -193,7 +204,10 @@ api_base = "http://127.0.0.1:8089"
         assert!(s.allow_private.permits("127.0.0.1".parse().expect("ip")));
         assert!(!s.allow_private.permits("127.0.0.2".parse().expect("ip")));
         assert_eq!(s.timeouts.connect, Duration::from_millis(250));
-        assert_eq!(s.overrides_for("github_repo_summary")["api_base"], "http://127.0.0.1:8089");
+        assert_eq!(
+            s.overrides_for("github_repo_summary")["api_base"],
+            "http://127.0.0.1:8089"
+        );
         assert!(s.overrides_for("other").is_empty());
     }
 
@@ -203,9 +217,18 @@ api_base = "http://127.0.0.1:8089"
             Err(ManifestError::Invalid { key, .. }) => key,
             other => panic!("expected Invalid for {text:?}, got {other:?}"),
         };
-        assert_eq!(key("[outbound]\nallow_private = [\"not-an-ip\"]\n"), "outbound.allow_private");
-        assert_eq!(key("[outbound]\nconnect_timeout_ms = 0\n"), "outbound.connect_timeout_ms");
-        assert_eq!(key("[tools.\"Bad Name\".config]\nx = \"y\"\n"), "tools.Bad Name");
+        assert_eq!(
+            key("[outbound]\nallow_private = [\"not-an-ip\"]\n"),
+            "outbound.allow_private"
+        );
+        assert_eq!(
+            key("[outbound]\nconnect_timeout_ms = 0\n"),
+            "outbound.connect_timeout_ms"
+        );
+        assert_eq!(
+            key("[tools.\"Bad Name\".config]\nx = \"y\"\n"),
+            "tools.Bad Name"
+        );
         assert!(matches!(
             Settings::parse(Path::new("g.toml"), "[outbound]\nallow_everything = true\n"),
             Err(ManifestError::Parse { line: 2, .. })

@@ -38,7 +38,11 @@ impl StdoutStream for Capture {
 }
 
 impl AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         if let Ok(mut buf) = self.buf.lock() {
             let room = MAX_CAPTURE_BYTES.saturating_sub(buf.len());
             buf.extend_from_slice(&data[..data.len().min(room)]);
@@ -65,9 +69,9 @@ mod tests {
         let capture = Capture::default();
         let mut w = std::pin::Pin::from(capture.async_stream());
         let chunk = vec![b'x'; MAX_CAPTURE_BYTES / 2 + 1];
-        w.write_all(&chunk).await.unwrap();
-        w.write_all(&chunk).await.unwrap();
-        w.write_all(b"tail").await.unwrap();
+        w.write_all(&chunk).await.expect("write");
+        w.write_all(&chunk).await.expect("write");
+        w.write_all(b"tail").await.expect("write");
         assert_eq!(capture.contents().len(), MAX_CAPTURE_BYTES);
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{
-    DEFAULT_FORBIDDEN_HEADERS, Error as WasiHttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
-    WasiHttpHooks,
+    DEFAULT_FORBIDDEN_HEADERS, Error as WasiHttpError, ForbiddenHeaderFilter, RequestOptions,
+    WasiBody, WasiHttpHooks,
 };
 
 use crate::outbound::client::{MAX_REQUEST_BODY, header_pairs};
@@ -35,7 +35,8 @@ impl WasiHttpHooks for OutboundHooks {
     fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
         let outbound = Arc::clone(&self.outbound);
         Arc::new(move |name| {
-            DEFAULT_FORBIDDEN_HEADERS.contains(name) || outbound.policy().is_forbidden_header(name.as_str())
+            DEFAULT_FORBIDDEN_HEADERS.contains(name)
+                || outbound.policy().is_forbidden_header(name.as_str())
         })
     }
 
@@ -49,7 +50,8 @@ impl WasiHttpHooks for OutboundHooks {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: IoFuture,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), WasiHttpError>> + Send> {
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), WasiHttpError>> + Send>
+    {
         drop(fut);
         let outbound = Arc::clone(&self.outbound);
         let meter = Arc::clone(&self.meter);
@@ -60,7 +62,15 @@ impl WasiHttpHooks for OutboundHooks {
             let headers = header_pairs(&parts.headers);
             let timeouts = clamp(outbound.timeouts(), options);
             let response = outbound
-                .send(&meter, parts.method.as_str(), &url, &headers, !body.is_empty(), body, timeouts)
+                .send(
+                    &meter,
+                    parts.method.as_str(),
+                    &url,
+                    &headers,
+                    !body.is_empty(),
+                    body,
+                    timeouts,
+                )
                 .await
                 .map_err(to_wasi)?;
             let response = response.map(|b| b.map_err(to_wasi).boxed_unsync());
@@ -75,7 +85,9 @@ async fn collect_capped(mut body: WasiBody) -> Result<Bytes, WasiHttpError> {
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
             if out.len() + data.len() > MAX_REQUEST_BODY {
-                return Err(WasiHttpError::HttpRequestBodySize(Some(MAX_REQUEST_BODY as u64)));
+                return Err(WasiHttpError::HttpRequestBodySize(Some(
+                    MAX_REQUEST_BODY as u64,
+                )));
             }
             out.extend_from_slice(&data);
         }
@@ -86,7 +98,9 @@ async fn collect_capped(mut body: WasiBody) -> Result<Bytes, WasiHttpError> {
 /// The guest may ask for shorter timeouts, never longer ones.
 fn clamp(host: Timeouts, options: Option<RequestOptions>) -> Timeouts {
     let Some(o) = options else { return host };
-    let pick = |guest: Option<std::time::Duration>, host: std::time::Duration| guest.map_or(host, |g| g.min(host));
+    let pick = |guest: Option<std::time::Duration>, host: std::time::Duration| {
+        guest.map_or(host, |g| g.min(host))
+    };
     Timeouts {
         connect: pick(o.connect_timeout, host.connect),
         first_byte: pick(o.first_byte_timeout, host.first_byte),

@@ -24,7 +24,11 @@ pub struct MeteredBody {
 }
 
 impl MeteredBody {
-    pub(crate) fn new(inner: hyper::body::Incoming, meter: Arc<Meter>, between_bytes: Duration) -> Self {
+    pub(crate) fn new(
+        inner: hyper::body::Incoming,
+        meter: Arc<Meter>,
+        between_bytes: Duration,
+    ) -> Self {
         Self {
             inner,
             meter,

@@ -68,15 +68,19 @@ impl Outbound {
         for (index, rule) in rules.iter().enumerate() {
             let mut headers = Vec::new();
             for secret in &rule.secret_headers {
-                let value = secret.template.render(&env).map_err(|var| SecretError::Missing {
-                    rule: index,
-                    header: secret.name.to_string(),
-                    var,
-                })?;
-                let mut value = HeaderValue::from_str(&value).map_err(|_| SecretError::InvalidValue {
-                    rule: index,
-                    header: secret.name.to_string(),
-                })?;
+                let value = secret
+                    .template
+                    .render(&env)
+                    .map_err(|var| SecretError::Missing {
+                        rule: index,
+                        header: secret.name.to_string(),
+                        var,
+                    })?;
+                let mut value =
+                    HeaderValue::from_str(&value).map_err(|_| SecretError::InvalidValue {
+                        rule: index,
+                        header: secret.name.to_string(),
+                    })?;
                 value.set_sensitive(true);
                 headers.push((secret.name.clone(), value));
             }
@@ -101,16 +105,32 @@ impl Outbound {
     }
 
     /// Sends a request and reads the whole body (the gateway `http` interface).
-    pub async fn fetch(&self, meter: &Arc<Meter>, req: GuestRequest) -> Result<FullResponse, OutboundError> {
+    pub async fn fetch(
+        &self,
+        meter: &Arc<Meter>,
+        req: GuestRequest,
+    ) -> Result<FullResponse, OutboundError> {
         let has_body = req.body.is_some();
         let body = Bytes::from(req.body.unwrap_or_default());
         let response = self
-            .send(meter, &req.method, &req.url, &req.headers, has_body, body, self.timeouts)
+            .send(
+                meter,
+                &req.method,
+                &req.url,
+                &req.headers,
+                has_body,
+                body,
+                self.timeouts,
+            )
             .await?;
         let status = response.status().as_u16();
         let headers = header_pairs(response.headers());
         let body = response.into_body().collect().await?.to_bytes().to_vec();
-        Ok(FullResponse { status, headers, body })
+        Ok(FullResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Checks, connects and sends; the response body streams through the meter.
@@ -133,24 +153,33 @@ impl Outbound {
         if !meter.begin_request() {
             return Err(deny(DeniedReason::RequestBudget));
         }
-        let approved = self.policy.check(method, url, headers, has_body).map_err(deny)?;
+        let approved = self
+            .policy
+            .check(method, url, headers, has_body)
+            .map_err(deny)?;
         if body.len() > MAX_REQUEST_BODY {
             return Err(OutboundError::TooLarge);
         }
-        let addrs = resolve_checked(&approved.host, approved.port, &self.allow_private, timeouts.connect)
-            .await
-            .map_err(|e| match e {
-                ResolveError::PrivateAddress => deny(DeniedReason::PrivateAddress),
-                ResolveError::Timeout => OutboundError::Timeout,
-                other => OutboundError::Dns(other.to_string()),
-            })?;
+        let addrs = resolve_checked(
+            &approved.host,
+            approved.port,
+            &self.allow_private,
+            timeouts.connect,
+        )
+        .await
+        .map_err(|e| match e {
+            ResolveError::PrivateAddress => deny(DeniedReason::PrivateAddress),
+            ResolveError::Timeout => OutboundError::Timeout,
+            other => OutboundError::Dns(other.to_string()),
+        })?;
 
         let host = host_string(&approved.host);
         let tls = approved.rule.scheme == Scheme::Https;
         let io = connect(&addrs, &host, tls, timeouts.connect).await?;
         let (mut sender, conn) = tokio::time::timeout(
             timeouts.connect,
-            hyper::client::conn::http1::Builder::new().handshake::<_, Full<Bytes>>(TokioIo::new(io)),
+            hyper::client::conn::http1::Builder::new()
+                .handshake::<_, Full<Bytes>>(TokioIo::new(io)),
         )
         .await
         .map_err(|_| OutboundError::Timeout)?
@@ -211,7 +240,8 @@ impl Outbound {
 /// `host` as it goes into SNI and the Host header.
 fn host_string(host: &url::Host<String>) -> String {
     match host {
-        url::Host::Domain(d) => d.clone(),
+        // An absolute name's trailing dot is not part of SNI or Host.
+        url::Host::Domain(d) => d.trim_end_matches('.').to_string(),
         url::Host::Ipv4(ip) => ip.to_string(),
         url::Host::Ipv6(ip) => format!("[{ip}]"),
     }
@@ -220,7 +250,12 @@ fn host_string(host: &url::Host<String>) -> String {
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
 
-async fn connect(addrs: &[SocketAddr], host: &str, tls: bool, timeout: Duration) -> Result<Box<dyn Io>, OutboundError> {
+async fn connect(
+    addrs: &[SocketAddr],
+    host: &str,
+    tls: bool,
+    timeout: Duration,
+) -> Result<Box<dyn Io>, OutboundError> {
     let mut last = OutboundError::Connect("no address to connect to".into());
     for addr in addrs {
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
@@ -281,7 +316,10 @@ pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(name, value): (&HeaderName, &HeaderValue)| {
-            (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
         })
         .collect()
 }

@@ -54,7 +54,9 @@ impl Meter {
 
     /// Requests attempted so far, including refused ones.
     pub fn requests(&self) -> u32 {
-        self.requests.load(Ordering::Relaxed).min(self.request_limit.saturating_add(1))
+        self.requests
+            .load(Ordering::Relaxed)
+            .min(self.request_limit.saturating_add(1))
     }
 
     /// Denials so far, in order.

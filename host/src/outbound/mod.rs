@@ -48,7 +48,9 @@ pub enum OutboundError {
 #[non_exhaustive]
 pub enum SecretError {
     /// The environment variable a secret header names is not set.
-    #[error("http[{rule}].secret_headers.{header}: environment variable {var} is not set on the gateway")]
+    #[error(
+        "http[{rule}].secret_headers.{header}: environment variable {var} is not set on the gateway"
+    )]
     Missing {
         /// Index of the `[[http]]` entry.
         rule: usize,
@@ -58,7 +60,9 @@ pub enum SecretError {
         var: String,
     },
     /// The rendered value is not a valid header value.
-    #[error("http[{rule}].secret_headers.{header}: the value from the environment is not a valid header value")]
+    #[error(
+        "http[{rule}].secret_headers.{header}: the value from the environment is not a valid header value"
+    )]
     InvalidValue {
         /// Index of the `[[http]]` entry.
         rule: usize,

@@ -130,7 +130,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("cache", &self.cache).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
     }
 }
 
@@ -143,7 +145,8 @@ impl Runtime {
 
     /// Like [`Runtime::new`], with secrets from `secrets` instead of the environment.
     pub fn with_secrets(settings: Settings, secrets: SecretSource) -> Result<Self, RuntimeError> {
-        let engine = Engine::new(&engine::config()).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let engine =
+            Engine::new(&engine::config()).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::<CallState>::new(&engine);
         let link = |e: wasmtime::Error| RuntimeError::Linker(format!("{e:#}"));
         // The full WASI p2 set is linked so components built from std or
@@ -182,15 +185,22 @@ impl Runtime {
     pub async fn load_dir(&self, dir: &Path) -> Result<LoadedTool, LoadError> {
         let manifest = Manifest::load(&dir.join(MANIFEST_FILE))?;
         let path = dir.join(COMPONENT_FILE);
-        let bytes = tokio::fs::read(&path).await.map_err(|source| LoadError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|source| LoadError::Io {
+                path: path.clone(),
+                source,
+            })?;
         self.load(manifest, path, bytes).await
     }
 
     /// Checks and compiles a component for `manifest`, then asks it to describe itself.
-    pub async fn load(&self, manifest: Manifest, path: PathBuf, bytes: Vec<u8>) -> Result<LoadedTool, LoadError> {
+    pub async fn load(
+        &self,
+        manifest: Manifest,
+        path: PathBuf,
+        bytes: Vec<u8>,
+    ) -> Result<LoadedTool, LoadError> {
         let config = manifest.effective_config(&self.settings.overrides_for(&manifest.name));
         let rules = manifest.rules(&config)?;
         let outbound = Outbound::new(
@@ -207,20 +217,24 @@ impl Runtime {
         let component_sha256 = sha256_hex(&bytes);
         let engine = self.engine.clone();
         let cache = self.cache.clone();
-        let (component, cache_outcome) = tokio::task::spawn_blocking(move || cache.load_or_compile(&engine, &bytes))
-            .await
-            .map_err(|e| LoadError::Compile {
-                path: path.clone(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| LoadError::Compile {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Imports {
-            path: path.clone(),
-            message: format!("{e:#}"),
-        })?;
+        let (component, cache_outcome) =
+            tokio::task::spawn_blocking(move || cache.load_or_compile(&engine, &bytes))
+                .await
+                .map_err(|e| LoadError::Compile {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?
+                .map_err(|e| LoadError::Compile {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::Imports {
+                    path: path.clone(),
+                    message: format!("{e:#}"),
+                })?;
         let pre = ToolComponentPre::new(instance_pre).map_err(|e| LoadError::Exports {
             path: path.clone(),
             message: format!("{e:#}"),
@@ -248,9 +262,11 @@ impl Runtime {
             path: path.clone(),
             error,
         })?;
-        let definition = validate_description(&manifest, description).map_err(|problem| LoadError::Definition {
-            path: path.clone(),
-            problem,
+        let definition = validate_description(&manifest, description).map_err(|problem| {
+            LoadError::Definition {
+                path: path.clone(),
+                problem,
+            }
         })?;
         Ok(LoadedTool {
             manifest,
@@ -318,14 +334,24 @@ impl Runtime {
         let mut store = self.new_store(&tool.ctx, limits.timeout);
         let outcome = tokio::time::timeout(limits.timeout + HOST_GRACE, async {
             let bindings = tool.pre.instantiate_async(&mut store).await?;
-            bindings.gateway_tool_tool().call_call(&mut store, input).await
+            bindings
+                .gateway_tool_tool()
+                .call_call(&mut store, input)
+                .await
         })
         .await;
         let result = match outcome {
             Err(_) => Err(CallError::Timeout(limits.timeout)),
-            Ok(Err(e)) => Err(classify(&e, &store.data().limiter, &tool.ctx, limits.timeout)),
+            Ok(Err(e)) => Err(classify(
+                &e,
+                &store.data().limiter,
+                &tool.ctx,
+                limits.timeout,
+            )),
             Ok(Ok(Err(tool_error))) => Err(from_tool_error(tool_error)),
-            Ok(Ok(Ok(output))) => check_output(&output, limits.output_bytes).map(|v| (v, output.len())),
+            Ok(Ok(Ok(output))) => {
+                check_output(&output, limits.output_bytes).map(|v| (v, output.len()))
+            }
         };
         let output_bytes = result.as_ref().map_or(0, |(_, n)| *n);
         let state = store.into_data();
@@ -352,7 +378,9 @@ fn check_input(input: &str) -> Result<(), CallError> {
     }
     match serde_json::from_str::<Value>(input) {
         Ok(Value::Object(_)) => Ok(()),
-        Ok(_) => Err(CallError::InvalidInput("input must be a JSON object".into())),
+        Ok(_) => Err(CallError::InvalidInput(
+            "input must be a JSON object".into(),
+        )),
         Err(e) => Err(CallError::InvalidInput(format!("input is not JSON: {e}"))),
     }
 }
@@ -377,11 +405,18 @@ fn from_tool_error(e: ToolError) -> CallError {
 }
 
 /// Turns a wasmtime error into the typed cause an admin can act on.
-fn classify(e: &wasmtime::Error, limiter: &CallLimiter, ctx: &ToolContext, timeout: Duration) -> CallError {
+fn classify(
+    e: &wasmtime::Error,
+    limiter: &CallLimiter,
+    ctx: &ToolContext,
+    timeout: Duration,
+) -> CallError {
     if limiter.hit_memory_limit {
         return CallError::MemoryExhausted(ctx.limits.memory_bytes);
     }
-    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
         return CallError::Overloaded;
     }
     match e.downcast_ref::<Trap>() {
@@ -393,9 +428,15 @@ fn classify(e: &wasmtime::Error, limiter: &CallLimiter, ctx: &ToolContext, timeo
 }
 
 fn collect_logs(mut logs: LogBuffer, stdout: &Capture, stderr: &Capture) -> (Vec<LogLine>, usize) {
-    for (capture, source, level) in [(stdout, Source::Stdout, Level::Info), (stderr, Source::Stderr, Level::Warn)] {
+    for (capture, source, level) in [
+        (stdout, Source::Stdout, Level::Info),
+        (stderr, Source::Stderr, Level::Warn),
+    ] {
         let bytes = capture.contents();
-        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.trim().is_empty()) {
+        for line in String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
             logs.push(level, source, line);
         }
     }
@@ -419,9 +460,14 @@ fn validate_description(
         return Err("the tool has no description (the agent-facing text is required)".into());
     }
     if description.len() > MAX_DESCRIPTION_BYTES {
-        return Err(format!("the description is longer than {MAX_DESCRIPTION_BYTES} bytes"));
+        return Err(format!(
+            "the description is longer than {MAX_DESCRIPTION_BYTES} bytes"
+        ));
     }
-    if description.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if description
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err("the description contains control characters or terminal escapes".into());
     }
     check_text(&d.name).map_err(|p| format!("name: {p}"))?;
@@ -436,7 +482,11 @@ fn validate_description(
     if input_schema.get("type").and_then(Value::as_str) != Some("object") {
         return Err("the input schema must describe an object (\"type\": \"object\")".into());
     }
-    let output_schema = d.output_schema.as_deref().map(|s| schema(s, "output")).transpose()?;
+    let output_schema = d
+        .output_schema
+        .as_deref()
+        .map(|s| schema(s, "output"))
+        .transpose()?;
     Ok(ToolDefinition {
         name: d.name,
         description,

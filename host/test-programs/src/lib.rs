@@ -8,3 +8,5 @@
 //! `touch host/test-programs/build.rs`.
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
+
+pub mod wat;

@@ -28,10 +28,18 @@ pub fn env_with_secrets(edit: impl FnOnce(&mut Settings), secrets: &[(&str, &str
         ..Settings::default()
     };
     edit(&mut settings);
-    let secrets: Vec<(String, String)> = secrets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let secrets: Vec<(String, String)> = secrets
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let runtime = Runtime::with_secrets(
         settings,
-        Arc::new(move |var| secrets.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone())),
+        Arc::new(move |var| {
+            secrets
+                .iter()
+                .find(|(k, _)| k == var)
+                .map(|(_, v)| v.clone())
+        }),
     )
     .expect("runtime");
     Env { runtime, dir }
@@ -45,7 +53,9 @@ pub fn env() -> Env {
 impl Env {
     /// Writes `toml` as a tool manifest in its own folder and parses it.
     pub fn manifest(&self, toml: &str) -> Manifest {
-        let folder = tempfile::tempdir_in(self.dir.path()).expect("tool folder").keep();
+        let folder = tempfile::tempdir_in(self.dir.path())
+            .expect("tool folder")
+            .keep();
         let file = folder.join("tool.toml");
         std::fs::write(&file, toml).expect("write manifest");
         Manifest::load(&file).expect("manifest parses")

@@ -2,9 +2,9 @@
 //! and guests built once by `gateway-test-programs`), a real upstream on
 //! 127.0.0.1, typed outcomes only.
 
+mod example;
 mod harness;
 mod outbound;
 mod sandbox;
 mod secrets;
 mod upstream;
-mod wat;

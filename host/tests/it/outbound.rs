@@ -23,7 +23,8 @@ async fn probe(env: &Env, tool: &LoadedTool, input: Value) -> (Value, CallReport
 }
 
 fn grant_loopback(s: &mut Settings) {
-    s.allow_private = gateway::outbound::addr::PrivateAllowList::parse(&["127.0.0.1/32"]).expect("allow list");
+    s.allow_private =
+        gateway::outbound::addr::PrivateAllowList::parse(&["127.0.0.1/32"]).expect("allow list");
 }
 
 fn manifest(port: u16) -> String {
@@ -48,20 +49,64 @@ async fn every_outbound_check_refuses_with_its_typed_reason_before_sending() {
     let up = Upstream::start().await;
     let p = up.port();
     let env = env_with(grant_loopback);
-    let tool = env.load(&manifest(p), component(gateway_test_programs::PROBE)).await;
+    let tool = env
+        .load(&manifest(p), component(gateway_test_programs::PROBE))
+        .await;
 
-    let h = |pairs: &[(&str, &str)]| -> Value { json!(pairs.iter().map(|(n, v)| [n, v]).collect::<Vec<_>>()) };
+    let h = |pairs: &[(&str, &str)]| -> Value {
+        json!(pairs.iter().map(|(n, v)| [n, v]).collect::<Vec<_>>())
+    };
     let cases: Vec<(&str, Value, DeniedReason)> = vec![
-        ("https instead of http", json!({"url": format!("https://127.0.0.1:{p}/api/x")}), DeniedReason::Scheme),
-        ("host not listed", json!({"url": format!("http://localhost:{p}/api/x")}), DeniedReason::Host),
-        ("suffix trick", json!({"url": format!("http://127.0.0.1.evil.com:{p}/api/x")}), DeniedReason::Host),
-        ("other port", json!({"url": format!("http://127.0.0.1:{}/api/x", p.wrapping_add(1))}), DeniedReason::Port),
-        ("outside path prefix", json!({"url": format!("http://127.0.0.1:{p}/admin")}), DeniedReason::Path),
-        ("dot-dot traversal", json!({"url": format!("http://127.0.0.1:{p}/api/../admin")}), DeniedReason::Path),
-        ("encoded traversal", json!({"url": format!("http://127.0.0.1:{p}/api/%2e%2e/admin")}), DeniedReason::Path),
-        ("write method", json!({"method": "POST", "url": format!("http://127.0.0.1:{p}/api/x")}), DeniedReason::Method),
-        ("delete method", json!({"method": "DELETE", "url": format!("http://127.0.0.1:{p}/api/x")}), DeniedReason::Method),
-        ("GET with body", json!({"url": format!("http://127.0.0.1:{p}/api/x"), "body": "payload"}), DeniedReason::BodyNotAllowed),
+        (
+            "https instead of http",
+            json!({"url": format!("https://127.0.0.1:{p}/api/x")}),
+            DeniedReason::Scheme,
+        ),
+        (
+            "host not listed",
+            json!({"url": format!("http://localhost:{p}/api/x")}),
+            DeniedReason::Host,
+        ),
+        (
+            "suffix trick",
+            json!({"url": format!("http://127.0.0.1.evil.com:{p}/api/x")}),
+            DeniedReason::Host,
+        ),
+        (
+            "other port",
+            json!({"url": format!("http://127.0.0.1:{}/api/x", p.wrapping_add(1))}),
+            DeniedReason::Port,
+        ),
+        (
+            "outside path prefix",
+            json!({"url": format!("http://127.0.0.1:{p}/admin")}),
+            DeniedReason::Path,
+        ),
+        (
+            "dot-dot traversal",
+            json!({"url": format!("http://127.0.0.1:{p}/api/../admin")}),
+            DeniedReason::Path,
+        ),
+        (
+            "encoded traversal",
+            json!({"url": format!("http://127.0.0.1:{p}/api/%2e%2e/admin")}),
+            DeniedReason::Path,
+        ),
+        (
+            "write method",
+            json!({"method": "POST", "url": format!("http://127.0.0.1:{p}/api/x")}),
+            DeniedReason::Method,
+        ),
+        (
+            "delete method",
+            json!({"method": "DELETE", "url": format!("http://127.0.0.1:{p}/api/x")}),
+            DeniedReason::Method,
+        ),
+        (
+            "GET with body",
+            json!({"url": format!("http://127.0.0.1:{p}/api/x"), "body": "payload"}),
+            DeniedReason::BodyNotAllowed,
+        ),
     ];
     for via in ["gateway", "wasi"] {
         for (what, mut input, reason) in cases.clone() {
@@ -85,16 +130,28 @@ async fn every_outbound_check_refuses_with_its_typed_reason_before_sending() {
         ("Cookie", "session=1"),
     ];
     for (name, value) in forbidden {
-        for spelled in [name.to_string(), name.to_ascii_lowercase(), name.to_ascii_uppercase()] {
+        for spelled in [
+            name.to_string(),
+            name.to_ascii_lowercase(),
+            name.to_ascii_uppercase(),
+        ] {
             let input = json!({"url": format!("http://127.0.0.1:{p}/api/x"), "headers": h(&[(&spelled, value)])});
             let (outcome, report) = probe(&env, &tool, input.clone()).await;
-            assert_eq!(outcome["error"], denied("gateway", DeniedReason::ForbiddenHeader), "gateway: {spelled}");
+            assert_eq!(
+                outcome["error"],
+                denied("gateway", DeniedReason::ForbiddenHeader),
+                "gateway: {spelled}"
+            );
             assert_eq!(report.denials, vec![DeniedReason::ForbiddenHeader]);
 
             let mut wasi = input;
             wasi["via"] = json!("wasi");
             let (outcome, _) = probe(&env, &tool, wasi).await;
-            assert_eq!(outcome["error"], json!({"kind": "wasi-header", "code": "Forbidden"}), "wasi: {spelled}");
+            assert_eq!(
+                outcome["error"],
+                json!({"kind": "wasi-header", "code": "Forbidden"}),
+                "wasi: {spelled}"
+            );
         }
     }
 
@@ -140,21 +197,51 @@ async fn private_and_special_destinations_need_the_gateway_grant() {
     ];
     for url in destinations {
         let tool = env
-            .load(&format!("name = \"probe\"\n[[http]]\nurl = \"{url}\"\n"), component(gateway_test_programs::PROBE))
+            .load(
+                &format!("name = \"probe\"\n[[http]]\nurl = \"{url}\"\n"),
+                component(gateway_test_programs::PROBE),
+            )
             .await;
         for via in ["gateway", "wasi"] {
-            let (outcome, report) = probe(&env, &tool, json!({"via": via, "url": format!("{url}x")})).await;
-            assert_eq!(outcome["error"], denied(via, DeniedReason::PrivateAddress), "{via}: {url}");
-            assert_eq!(report.denials, vec![DeniedReason::PrivateAddress], "{via}: {url}");
+            let (outcome, report) =
+                probe(&env, &tool, json!({"via": via, "url": format!("{url}x")})).await;
+            assert_eq!(
+                outcome["error"],
+                denied(via, DeniedReason::PrivateAddress),
+                "{via}: {url}"
+            );
+            assert_eq!(
+                report.denials,
+                vec![DeniedReason::PrivateAddress],
+                "{via}: {url}"
+            );
         }
     }
     // IP literals in other spellings are the same address and refused alike.
     let tool = env
-        .load(&format!("name = \"probe\"\n[[http]]\nurl = \"http://127.0.0.1:{p}/\"\n"), component(gateway_test_programs::PROBE))
+        .load(
+            &format!("name = \"probe\"\n[[http]]\nurl = \"http://127.0.0.1:{p}/\"\n"),
+            component(gateway_test_programs::PROBE),
+        )
         .await;
-    for spelled in ["2130706433", "0x7f000001", "0177.0.0.1", "127.1", "0x7f.0.0.1"] {
-        let (outcome, _) = probe(&env, &tool, json!({"url": format!("http://{spelled}:{p}/x")})).await;
-        assert_eq!(outcome["error"], denied("gateway", DeniedReason::PrivateAddress), "{spelled}");
+    for spelled in [
+        "2130706433",
+        "0x7f000001",
+        "0177.0.0.1",
+        "127.1",
+        "0x7f.0.0.1",
+    ] {
+        let (outcome, _) = probe(
+            &env,
+            &tool,
+            json!({"url": format!("http://{spelled}:{p}/x")}),
+        )
+        .await;
+        assert_eq!(
+            outcome["error"],
+            denied("gateway", DeniedReason::PrivateAddress),
+            "{spelled}"
+        );
     }
     assert!(up.seen().is_empty());
 }
@@ -163,9 +250,19 @@ async fn private_and_special_destinations_need_the_gateway_grant() {
 async fn redirects_go_back_to_the_guest_and_are_never_followed() {
     let up = Upstream::start().await;
     let env = env_with(grant_loopback);
-    let tool = env.load(&manifest(up.port()), component(gateway_test_programs::PROBE)).await;
+    let tool = env
+        .load(
+            &manifest(up.port()),
+            component(gateway_test_programs::PROBE),
+        )
+        .await;
     for via in ["gateway", "wasi"] {
-        let (outcome, _) = probe(&env, &tool, json!({"via": via, "url": up.url("/api/redirect")})).await;
+        let (outcome, _) = probe(
+            &env,
+            &tool,
+            json!({"via": via, "url": up.url("/api/redirect")}),
+        )
+        .await;
         assert_eq!(outcome["status"], json!(302), "{via}: {outcome}");
     }
     // One request per call: the metadata address in Location was never contacted.
@@ -185,24 +282,53 @@ async fn hanging_trickling_and_huge_upstreams_cost_one_bounded_error() {
     });
     let limits = "[limits]\nupstream_bytes = 1048576\n";
     let tool = env
-        .load(&format!("{}{limits}", manifest(up.port())), component(gateway_test_programs::PROBE))
+        .load(
+            &format!("{}{limits}", manifest(up.port())),
+            component(gateway_test_programs::PROBE),
+        )
         .await;
 
     let (hang, _) = probe(&env, &tool, json!({"url": up.url("/api/hang")})).await;
     assert_eq!(hang["error"], json!({"kind": "timeout"}));
-    let (hang, _) = probe(&env, &tool, json!({"via": "wasi", "url": up.url("/api/hang")})).await;
-    assert_eq!(hang["error"], json!({"kind": "wasi", "code": "ConnectionTimeout"}));
+    let (hang, _) = probe(
+        &env,
+        &tool,
+        json!({"via": "wasi", "url": up.url("/api/hang")}),
+    )
+    .await;
+    assert_eq!(
+        hang["error"],
+        json!({"kind": "wasi", "code": "ConnectionTimeout"})
+    );
 
     let (trickle, _) = probe(&env, &tool, json!({"url": up.url("/api/trickle")})).await;
     assert_eq!(trickle["error"], json!({"kind": "timeout"}));
 
-    let (big, report) = probe(&env, &tool, json!({"url": up.url("/api/big?bytes=16000000")})).await;
+    let (big, report) = probe(
+        &env,
+        &tool,
+        json!({"url": up.url("/api/big?bytes=16000000")}),
+    )
+    .await;
     assert_eq!(big["error"], json!({"kind": "too-large"}));
     // The read stopped at the cap (plus at most one chunk), not at 16 MB.
-    assert!(report.upstream_bytes <= 1_048_576 + 65_536, "{}", report.upstream_bytes);
-    let (big, report) = probe(&env, &tool, json!({"via": "wasi", "url": up.url("/api/big?bytes=16000000")})).await;
+    assert!(
+        report.upstream_bytes <= 1_048_576 + 65_536,
+        "{}",
+        report.upstream_bytes
+    );
+    let (big, report) = probe(
+        &env,
+        &tool,
+        json!({"via": "wasi", "url": up.url("/api/big?bytes=16000000")}),
+    )
+    .await;
     assert_eq!(big["ok"], json!(false), "{big}");
-    assert!(report.upstream_bytes <= 1_048_576 + 65_536, "{}", report.upstream_bytes);
+    assert!(
+        report.upstream_bytes <= 1_048_576 + 65_536,
+        "{}",
+        report.upstream_bytes
+    );
 
     // A response within the cap is metered exactly.
     let (small, report) = probe(&env, &tool, json!({"url": up.url("/api/big?bytes=100000")})).await;
@@ -216,13 +342,24 @@ async fn the_sandbox_grants_no_env_args_or_files_and_mounts_data_read_only() {
     let tool_dir = tempfile::tempdir_in(env.dir.path()).expect("tool dir");
     std::fs::create_dir(tool_dir.path().join("data")).expect("mkdir");
     std::fs::write(tool_dir.path().join("data/x.txt"), "readable").expect("write");
-    std::fs::write(tool_dir.path().join("tool.toml"), "name = \"probe\"\n[files]\ndir = \"data\"\n").expect("manifest");
+    std::fs::write(
+        tool_dir.path().join("tool.toml"),
+        "name = \"probe\"\n[files]\ndir = \"data\"\n",
+    )
+    .expect("manifest");
     std::fs::write(tool_dir.path().join("secret.txt"), "outside").expect("outside file");
-    std::fs::copy(gateway_test_programs::PROBE, tool_dir.path().join("tool.wasm")).expect("component");
+    std::fs::copy(
+        gateway_test_programs::PROBE,
+        tool_dir.path().join("tool.wasm"),
+    )
+    .expect("component");
     let tool = env.runtime.load_dir(tool_dir.path()).await.expect("load");
 
     let (outcome, _) = probe(&env, &tool, json!({"dump_env": true})).await;
-    assert_eq!((outcome["env"].clone(), outcome["args"].clone()), (json!([]), json!([])));
+    assert_eq!(
+        (outcome["env"].clone(), outcome["args"].clone()),
+        (json!([]), json!([]))
+    );
 
     let (read, _) = probe(&env, &tool, json!({"read_file": "/data/x.txt"})).await;
     assert_eq!(read["contents"], json!("readable"));
@@ -233,9 +370,18 @@ async fn the_sandbox_grants_no_env_args_or_files_and_mounts_data_read_only() {
         assert_eq!(write["error"]["kind"], json!("io"), "{path}");
     }
     assert!(!tool_dir.path().join("data/new.txt").exists());
-    assert_eq!(std::fs::read_to_string(tool_dir.path().join("data/x.txt")).expect("read"), "readable");
+    assert_eq!(
+        std::fs::read_to_string(tool_dir.path().join("data/x.txt")).expect("read"),
+        "readable"
+    );
 
-    for path in ["/data/../secret.txt", "/data/../../secret.txt", "/secret.txt", "/etc/passwd", "../secret.txt"] {
+    for path in [
+        "/data/../secret.txt",
+        "/data/../../secret.txt",
+        "/secret.txt",
+        "/etc/passwd",
+        "../secret.txt",
+    ] {
         let (escape, _) = probe(&env, &tool, json!({"read_file": path})).await;
         assert_eq!(escape["ok"], json!(false), "{path}: {escape}");
         assert_eq!(escape["error"]["kind"], json!("io"), "{path}");

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use gateway::runtime::{CallError, LoadError};
 use gateway::runtime::cache::CacheOutcome;
+use gateway::runtime::{CallError, LoadError};
 
 use crate::harness::env;
-use crate::wat;
+use gateway_test_programs::wat;
 
 const EDGE: &str = "name = \"edge\"\n";
 
@@ -29,12 +29,20 @@ async fn hostile_components_fail_with_typed_errors_and_the_host_keeps_serving() 
             "[limits]\nmemory_mib = 16\n",
             CallError::MemoryExhausted(16 << 20),
         ),
-        ("stack overflow", wat::stack_overflow(), "", CallError::StackOverflow),
+        (
+            "stack overflow",
+            wat::stack_overflow(),
+            "",
+            CallError::StackOverflow,
+        ),
         (
             "oversized output",
             wat::oversized_output(65536),
             "[limits]\noutput_bytes = 1024\n",
-            CallError::OutputTooLarge { actual: 65536, limit: 1024 },
+            CallError::OutputTooLarge {
+                actual: 65536,
+                limit: 1024,
+            },
         ),
     ];
     for (what, component, limits, expected) in cases {
@@ -43,12 +51,20 @@ async fn hostile_components_fail_with_typed_errors_and_the_host_keeps_serving() 
         assert_eq!(report.result, Err(expected), "{what}");
         // After every failure a well-behaved tool still answers.
         let ok = env.runtime.call(&echo, r#"{"after":"ok"}"#).await;
-        assert_eq!(ok.result, Ok(serde_json::json!({"after": "ok"})), "after {what}");
+        assert_eq!(
+            ok.result,
+            Ok(serde_json::json!({"after": "ok"})),
+            "after {what}"
+        );
     }
 
     let trap = env.load(EDGE, wat::trap()).await;
     let report = env.runtime.call(&trap, "{}").await;
-    assert!(matches!(report.result, Err(CallError::Trap(_))), "{:?}", report.result);
+    assert!(
+        matches!(report.result, Err(CallError::Trap(_))),
+        "{:?}",
+        report.result
+    );
     assert_eq!(report.result.as_ref().map_err(CallError::code), Err("trap"));
 }
 
@@ -76,9 +92,16 @@ async fn input_must_be_a_json_object() {
     let echo = env.load(EDGE, wat::echo()).await;
     for bad in ["[1,2]", "\"text\"", "{not json", ""] {
         let report = env.runtime.call(&echo, bad).await;
-        assert!(matches!(report.result, Err(CallError::InvalidInput(_))), "{bad:?}: {:?}", report.result);
+        assert!(
+            matches!(report.result, Err(CallError::InvalidInput(_))),
+            "{bad:?}: {:?}",
+            report.result
+        );
     }
-    let huge = format!(r#"{{"x":"{}"}}"#, "a".repeat(gateway::runtime::MAX_INPUT_BYTES));
+    let huge = format!(
+        r#"{{"x":"{}"}}"#,
+        "a".repeat(gateway::runtime::MAX_INPUT_BYTES)
+    );
     let report = env.runtime.call(&echo, &huge).await;
     assert!(matches!(report.result, Err(CallError::InvalidInput(_))));
 }
@@ -87,7 +110,10 @@ async fn input_must_be_a_json_object() {
 async fn bad_components_are_refused_at_load() {
     let env = env();
     let not_wasm = env.try_load(EDGE, b"definitely not wasm".to_vec()).await;
-    assert!(matches!(not_wasm, Err(LoadError::Compile { .. })), "{not_wasm:?}");
+    assert!(
+        matches!(not_wasm, Err(LoadError::Compile { .. })),
+        "{not_wasm:?}"
+    );
 
     let core_module = ::wat::parse_str("(module)").expect("module");
     let core = env.try_load(EDGE, core_module).await;
@@ -95,21 +121,36 @@ async fn bad_components_are_refused_at_load() {
 
     let no_exports = ::wat::parse_str("(component)").expect("component");
     let exports = env.try_load(EDGE, no_exports).await;
-    assert!(matches!(exports, Err(LoadError::Exports { .. })), "{exports:?}");
+    assert!(
+        matches!(exports, Err(LoadError::Exports { .. })),
+        "{exports:?}"
+    );
 
     let wants_sockets = ::wat::parse_str(
         r#"(component (import "acme:evil/backdoor" (instance (export "open" (func)))))"#,
     )
     .expect("component");
     let imports = env.try_load(EDGE, wants_sockets).await;
-    assert!(matches!(imports, Err(LoadError::Imports { .. })), "{imports:?}");
+    assert!(
+        matches!(imports, Err(LoadError::Imports { .. })),
+        "{imports:?}"
+    );
 
     let renamed = env.try_load("name = \"other\"\n", wat::echo()).await;
-    assert!(matches!(renamed, Err(LoadError::Definition { .. })), "{renamed:?}");
+    assert!(
+        matches!(renamed, Err(LoadError::Definition { .. })),
+        "{renamed:?}"
+    );
 
     let describe_traps = env.try_load(EDGE, wat::describe_traps()).await;
     assert!(
-        matches!(describe_traps, Err(LoadError::Describe { error: CallError::Trap(_), .. })),
+        matches!(
+            describe_traps,
+            Err(LoadError::Describe {
+                error: CallError::Trap(_),
+                ..
+            })
+        ),
         "{describe_traps:?}"
     );
 }

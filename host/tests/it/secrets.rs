@@ -53,10 +53,18 @@ async fn the_upstream_gets_the_secret_and_nothing_else_does() {
 
     let up = Upstream::start().await;
     let env = env_with_secrets(
-        |s| s.allow_private = gateway::outbound::addr::PrivateAllowList::parse(&["127.0.0.1/32"]).expect("allow"),
+        |s| {
+            s.allow_private =
+                gateway::outbound::addr::PrivateAllowList::parse(&["127.0.0.1/32"]).expect("allow")
+        },
         &[("GW_TEST_TOKEN", SECRET)],
     );
-    let tool = env.load(&manifest(up.port()), component(gateway_test_programs::PROBE)).await;
+    let tool = env
+        .load(
+            &manifest(up.port()),
+            component(gateway_test_programs::PROBE),
+        )
+        .await;
 
     let mut everything_the_guest_saw = String::new();
     for via in ["gateway", "wasi"] {
@@ -65,27 +73,53 @@ async fn the_upstream_gets_the_secret_and_nothing_else_does() {
             let report = env.runtime.call(&tool, &input.to_string()).await;
             let outcome = report.result.clone().expect("probe answers");
             assert_eq!(outcome["ok"], json!(true), "{via} {path}: {outcome}");
-            assert_eq!(outcome["env"], json!([]), "the guest's environment is empty");
+            assert_eq!(
+                outcome["env"],
+                json!([]),
+                "the guest's environment is empty"
+            );
             everything_the_guest_saw.push_str(&outcome.to_string());
             everything_the_guest_saw.push_str(&format!("{:?}", report.logs));
         }
         // The guest may not set the injected header itself, on any entry.
         for path in ["/secret/data", "/public/data"] {
             let input = json!({"url": up.url(path), "headers": [["authorization", "Bearer mine"]]});
-            let outcome = env.runtime.call(&tool, &input.to_string()).await.result.expect("probe answers");
-            assert_eq!(outcome["error"], json!({"kind": "denied", "reason": DeniedReason::ForbiddenHeader.as_str()}));
+            let outcome = env
+                .runtime
+                .call(&tool, &input.to_string())
+                .await
+                .result
+                .expect("probe answers");
+            assert_eq!(
+                outcome["error"],
+                json!({"kind": "denied", "reason": DeniedReason::ForbiddenHeader.as_str()})
+            );
         }
     }
 
     let seen = up.seen();
     assert_eq!(seen.len(), 4, "{seen:?}");
     for s in &seen {
-        let expected = s.path.starts_with("/secret/").then(|| format!("Bearer {SECRET}"));
-        assert_eq!(s.header("authorization").map(str::to_string), expected, "{}", s.path);
+        let expected = s
+            .path
+            .starts_with("/secret/")
+            .then(|| format!("Bearer {SECRET}"));
+        assert_eq!(
+            s.header("authorization").map(str::to_string),
+            expected,
+            "{}",
+            s.path
+        );
     }
 
-    assert!(!everything_the_guest_saw.contains(SECRET), "a secret reached the guest");
-    assert!(!format!("{tool:?}").contains(SECRET), "Debug output shows a secret");
+    assert!(
+        !everything_the_guest_saw.contains(SECRET),
+        "a secret reached the guest"
+    );
+    assert!(
+        !format!("{tool:?}").contains(SECRET),
+        "Debug output shows a secret"
+    );
     let logs = String::from_utf8_lossy(&sink.0.lock().expect("sink")).into_owned();
     assert!(!logs.is_empty(), "the trace capture works");
     assert!(!logs.contains(SECRET), "a secret reached the logs");
@@ -103,7 +137,10 @@ async fn a_missing_secret_is_a_load_error_naming_the_variable() {
             source: SecretError::Missing { rule, header, var },
             ..
         } => {
-            assert_eq!((rule, header.as_str(), var.as_str()), (0, "authorization", "GW_TEST_TOKEN"));
+            assert_eq!(
+                (rule, header.as_str(), var.as_str()),
+                (0, "authorization", "GW_TEST_TOKEN")
+            );
         }
         other => panic!("expected a missing-secret error, got {other:?}"),
     }

@@ -52,7 +52,9 @@ fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 
 impl Upstream {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
@@ -88,14 +90,27 @@ impl Upstream {
 
 async fn handle(req: Request<Incoming>, log: &Mutex<Vec<Seen>>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
     let seen = Seen {
         method: parts.method.to_string(),
-        path: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body,
     };
@@ -106,7 +121,12 @@ async fn handle(req: Request<Incoming>, log: &Mutex<Vec<Seen>>) -> Response<Body
     match last {
         "redirect" => {
             let mut r = full(StatusCode::FOUND, "");
-            r.headers_mut().insert(http::header::LOCATION, "http://169.254.169.254/latest/meta-data/".parse().expect("location"));
+            r.headers_mut().insert(
+                http::header::LOCATION,
+                "http://169.254.169.254/latest/meta-data/"
+                    .parse()
+                    .expect("location"),
+            );
             r
         }
         "hang" => {
@@ -118,19 +138,25 @@ async fn handle(req: Request<Incoming>, log: &Mutex<Vec<Seen>>) -> Response<Body
                 if i > 0 {
                     tokio::time::sleep(Duration::from_millis(700)).await;
                 }
-                Some(Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(b"x"))))
+                Some(Ok::<_, std::convert::Infallible>(Frame::data(
+                    Bytes::from_static(b"x"),
+                )))
             });
             Response::new(StreamBody::new(stream).boxed_unsync())
         }
         "big" => {
             // Streams `bytes` bytes in 64 KiB chunks without buffering them.
-            let total: usize = query.strip_prefix("bytes=").and_then(|n| n.parse().ok()).unwrap_or(0);
+            let total: usize = query
+                .strip_prefix("bytes=")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
             let chunk = Bytes::from(vec![b'a'; 64 * 1024]);
             let stream = futures_stream(move |i| {
                 let chunk = chunk.clone();
                 async move {
                     let sent = i * chunk.len();
-                    (sent < total).then(|| Ok(Frame::data(chunk.slice(..chunk.len().min(total - sent)))))
+                    (sent < total)
+                        .then(|| Ok(Frame::data(chunk.slice(..chunk.len().min(total - sent)))))
                 }
             });
             Response::new(StreamBody::new(stream).boxed_unsync())

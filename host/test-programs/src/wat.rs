@@ -75,7 +75,7 @@ fn component_full(name: &str, initial_pages: u32, describe: &str, body: &str) ->
             .replace("{sl}", &schema.len().to_string()),
         schema_escaped = schema.replace('"', "\\\""),
     );
-    wat::parse_str(&text).expect("edge-case component parses")
+    ::wat::parse_str(&text).expect("edge-case component parses")
 }
 
 /// Instructions returning `ok(string at ptr/len)` via the return area at 576.
@@ -87,7 +87,11 @@ pub fn ok_result(ptr: &str, len: &str) -> String {
 
 /// Echoes the input back (a well-behaved tool).
 pub fn echo() -> Vec<u8> {
-    component("edge", 1, &ok_result("(local.get $ptr)", "(local.get $len)"))
+    component(
+        "edge",
+        1,
+        &ok_result("(local.get $ptr)", "(local.get $len)"),
+    )
 }
 
 /// Never returns.
@@ -106,7 +110,11 @@ pub fn memory_bomb() -> Vec<u8> {
 
 /// Unbounded recursion.
 pub fn stack_overflow() -> Vec<u8> {
-    component("edge", 1, "(drop (call $recurse (i32.const 0))) (i32.const 0)")
+    component(
+        "edge",
+        1,
+        "(drop (call $recurse (i32.const 0))) (i32.const 0)",
+    )
 }
 
 /// Executes `unreachable` (what a Rust panic compiles to).
