@@ -157,6 +157,20 @@ async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where a tool may connect, with this deployment's config overrides applied.
+fn destinations(settings: &Settings, m: &gateway::manifest::Manifest) -> String {
+    let config = m.effective_config(&settings.overrides_for(&m.name));
+    match m.rules(&config) {
+        Ok(rules) if rules.is_empty() => "(no outbound access)".to_string(),
+        Ok(rules) => rules
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(e) => format!("(invalid with this deployment's config: {e})"),
+    }
+}
+
 fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
     let found = catalog::scan(&settings.tools_dir)
         .with_context(|| format!("reading tools folder {}", settings.tools_dir.display()))?;
@@ -164,18 +178,13 @@ fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
     for tool in found {
         match &tool.manifest {
             Ok(m) => {
-                let hosts: Vec<String> = m
-                    .http
-                    .iter()
-                    .map(|h| h.url.clone().or_else(|| h.host.clone()).unwrap_or_default())
-                    .collect();
                 writeln!(
                     out,
                     "{:<28} {:<9} {:<12} {}",
                     m.name,
                     if tool.built { "built" } else { "not-built" },
                     m.integration.as_deref().unwrap_or("-"),
-                    hosts.join(", ")
+                    destinations(settings, m)
                 )?;
             }
             Err(e) => writeln!(out, "{:<28} invalid   {e}", tool.dir.display())?,

@@ -124,6 +124,30 @@ pub struct Rule {
     pub secret_headers: Vec<SecretHeader>,
 }
 
+impl std::fmt::Display for Rule {
+    /// `scheme://host[:ports][path_prefix] METHODS`, as a reviewer reads it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://", self.scheme.as_str())?;
+        match &self.host {
+            HostPattern::Exact(h) => write!(f, "{h}")?,
+            HostPattern::Suffix(s) => write!(f, "*.{s}")?,
+            HostPattern::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
+            HostPattern::Ip(ip) => write!(f, "{ip}")?,
+        }
+        let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
+        match ports.len() {
+            0 => {}
+            1 => write!(f, ":{}", ports[0])?,
+            _ => write!(f, ":{{{}}}", ports.join(","))?,
+        }
+        if let Some(prefix) = &self.path_prefix {
+            write!(f, "{prefix}")?;
+        }
+        let methods: Vec<&str> = self.methods.iter().map(Method::as_str).collect();
+        write!(f, " {}", methods.join(","))
+    }
+}
+
 /// A header whose value the host renders from its own environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretHeader {
@@ -1348,6 +1372,46 @@ mod tests {
         ];
         for text in cases {
             assert!(toml::from_str::<Manifest>(text).is_err(), "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn rules_print_as_a_reviewer_reads_them() {
+        let none = |_: &str| None;
+        let cases = [
+            (
+                HttpEntrySpec {
+                    url: Some("https://api.github.com".into()),
+                    ..Default::default()
+                },
+                "https://api.github.com GET,HEAD",
+            ),
+            (
+                HttpEntrySpec {
+                    host: Some("*.Stripe.com".into()),
+                    ports: Some(vec![443, 8443]),
+                    path_prefix: Some("/v1/".into()),
+                    ..Default::default()
+                },
+                "https://*.stripe.com:{443,8443}/v1/ GET,HEAD",
+            ),
+            (
+                HttpEntrySpec {
+                    url: Some("http://[::1]:8080/".into()),
+                    methods: Some(vec!["GET".into()]),
+                    ..Default::default()
+                },
+                "http://[::1]:8080 GET",
+            ),
+        ];
+        for (spec, expected) in cases {
+            assert_eq!(Rule::from_spec(&spec, &none).unwrap().to_string(), expected);
         }
     }
 }

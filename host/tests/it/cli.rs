@@ -1,0 +1,184 @@
+//! The `gateway` binary as an operator runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use gateway::fixtures::{FixtureServer, Routes};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gateway");
+
+async fn run(args: Vec<String>, envs: Vec<(String, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(&args)
+            .envs(envs)
+            .env_remove("GATEWAY_CONFIG")
+            .env_remove("GATEWAY_TOOLS_DIR")
+            .output()
+            .expect("run gateway")
+    })
+    .await
+    .expect("join")
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn example_dir() -> PathBuf {
+    Path::new(gateway_test_programs::TOOLS_WASM_DIR).join("github_repo_summary")
+}
+
+#[tokio::test]
+async fn every_command_has_help() {
+    for cmd in [
+        &["--help"][..],
+        &["tool", "--help"],
+        &["tool", "build", "--help"],
+        &["tools", "--help"],
+        &["tools", "list", "--help"],
+        &["call", "--help"],
+        &["fixtures", "serve", "--help"],
+    ] {
+        let out = run(args(cmd), vec![]).await;
+        assert!(out.status.success(), "{cmd:?}");
+        assert!(!out.stdout.is_empty(), "{cmd:?}");
+    }
+    let out = run(args(&["no-such-command"]), vec![]).await;
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+}
+
+/// A tools folder holding a copy of the example tool (manifest + built
+/// component) and a broken one, plus a gateway config pointing at `fixtures`.
+fn deployment(root: &Path, fixtures: &str) -> PathBuf {
+    let tools = root.join("tools");
+    let tool = tools.join("github_repo_summary");
+    std::fs::create_dir_all(&tool).expect("mkdir");
+    std::fs::copy(example_dir().join("tool.toml"), tool.join("tool.toml")).expect("manifest");
+    std::fs::copy(
+        gateway_test_programs::GITHUB_REPO_SUMMARY,
+        tool.join("tool.wasm"),
+    )
+    .expect("component");
+    let broken = tools.join("broken");
+    std::fs::create_dir_all(&broken).expect("mkdir");
+    std::fs::write(
+        broken.join("tool.toml"),
+        "name = \"broken\"\nunknown_key = 1\n",
+    )
+    .expect("broken");
+    let config = root.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "tools_dir = \"tools\"\ncache_dir = \"cache\"\n[outbound]\nallow_private = [\"127.0.0.1/32\"]\n[tools.github_repo_summary.config]\napi_base = \"{fixtures}\"\n"
+        ),
+    )
+    .expect("config");
+    config
+}
+
+#[tokio::test]
+async fn call_prints_json_on_stdout_and_fails_with_a_status() {
+    let routes = Routes::load(&example_dir()).expect("routes");
+    let server = FixtureServer::start(routes, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("server");
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = deployment(root.path(), &format!("http://{}", server.addr()));
+    let config = config.to_string_lossy().to_string();
+
+    let ok = run(
+        args(&[
+            "--config",
+            &config,
+            "call",
+            "github_repo_summary",
+            r#"{"owner":"acme-corp","repo":"widget-engine"}"#,
+        ]),
+        vec![],
+    )
+    .await;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out: Value = serde_json::from_slice(&ok.stdout).expect("stdout is JSON");
+    assert_eq!(out["stars"], json!(4821));
+
+    let failed = run(
+        args(&[
+            "--config",
+            &config,
+            "call",
+            "github_repo_summary",
+            r#"{"owner":"acme-corp","repo":"missing"}"#,
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        failed.stdout.is_empty(),
+        "nothing on stdout for a failed call"
+    );
+
+    let unknown = run(args(&["--config", &config, "call", "nope", "{}"]), vec![]).await;
+    assert_eq!(unknown.status.code(), Some(1));
+
+    let list = run(args(&["--config", &config, "tools", "list"]), vec![]).await;
+    assert!(list.status.success());
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!(rows[1][..2], ["github_repo_summary", "built"], "{stdout}");
+    assert_eq!(rows[0][1], "invalid", "{stdout}");
+}
+
+#[tokio::test]
+async fn tool_build_compiles_checks_and_precompiles_a_rust_tool() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = root.path().join("gateway.toml");
+    std::fs::write(&config, "cache_dir = \"cache\"\n").expect("config");
+    // Reuse the guest build of gateway-test-programs, so cargo finds it fresh.
+    let wasm_target = std::env::var("GATEWAY_WASM_TARGET_DIR").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/agent-gateway/wasm-target",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let dir = example_dir().to_string_lossy().to_string();
+    let out = run(
+        args(&["--config", &config.to_string_lossy(), "tool", "build", &dir]),
+        vec![("CARGO_TARGET_DIR".into(), wasm_target)],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built = std::fs::read(example_dir().join("tool.wasm")).expect("tool.wasm written");
+    assert!(wasmparser_is_component(&built));
+    let cached = std::fs::read_dir(root.path().join("cache"))
+        .expect("cache dir")
+        .count();
+    assert_eq!(cached, 1, "one precompiled artifact");
+
+    let not_a_tool = run(
+        args(&["tool", "build", &root.path().to_string_lossy()]),
+        vec![],
+    )
+    .await;
+    assert_eq!(not_a_tool.status.code(), Some(1));
+}
+
+/// Component binaries start with the wasm magic and the component layer/version.
+fn wasmparser_is_component(bytes: &[u8]) -> bool {
+    bytes.len() > 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [0x01, 0x00]
+}
