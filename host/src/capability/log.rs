@@ -49,6 +49,17 @@ pub enum Source {
     Stderr,
 }
 
+impl Source {
+    /// Lower-case name for log fields.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Log => "log",
+            Source::Stdout => "stdout",
+            Source::Stderr => "stderr",
+        }
+    }
+}
+
 /// One guest log line.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LogLine {

@@ -356,6 +356,7 @@ impl Runtime {
         let output_bytes = result.as_ref().map_or(0, |(_, n)| *n);
         let state = store.into_data();
         let (logs, dropped_logs) = collect_logs(state.logs, &state.stdout, &state.stderr);
+        emit_logs(&tool.ctx.name, &logs, dropped_logs);
         CallReport {
             result: result.map(|(v, _)| v),
             duration: started.elapsed(),
@@ -441,6 +442,25 @@ fn collect_logs(mut logs: LogBuffer, stdout: &Capture, stderr: &Capture) -> (Vec
         }
     }
     logs.into_parts()
+}
+
+/// Sends a call's guest lines to the gateway's own logs, one compact
+/// structured event each, under the `tool` target so admins can filter them.
+fn emit_logs(tool: &str, logs: &[LogLine], dropped: usize) {
+    for line in logs {
+        let source = line.source.as_str();
+        let message = line.message.as_str();
+        match line.level {
+            Level::Trace => tracing::trace!(target: "tool", tool, source, "{message}"),
+            Level::Debug => tracing::debug!(target: "tool", tool, source, "{message}"),
+            Level::Info => tracing::info!(target: "tool", tool, source, "{message}"),
+            Level::Warn => tracing::warn!(target: "tool", tool, source, "{message}"),
+            Level::Error => tracing::error!(target: "tool", tool, source, "{message}"),
+        }
+    }
+    if dropped > 0 {
+        tracing::warn!(target: "tool", tool, dropped, "log lines past the per-call cap were dropped");
+    }
 }
 
 fn validate_description(

@@ -174,3 +174,48 @@ async fn compiled_artifacts_are_cached_by_component_and_engine() {
     let ok = env.runtime.call(&third, r#"{"a":1}"#).await;
     assert_eq!(ok.result, Ok(serde_json::json!({"a": 1})));
 }
+
+#[tokio::test]
+async fn guest_logs_and_stdio_are_captured_capped_and_reported() {
+    use gateway::capability::log::{Level, LogLine, MAX_LINE_BYTES, Source};
+
+    let env = env();
+    let echo = env
+        .load(
+            "name = \"echo\"\n",
+            crate::harness::component(gateway_test_programs::ECHO),
+        )
+        .await;
+    let report = env
+        .runtime
+        .call(
+            &echo,
+            r#"{"text":"hi","log":"fetched 3 pages","print_bytes":200000}"#,
+        )
+        .await;
+    assert_eq!(report.result, Ok(serde_json::json!({"text": "hi"})));
+    assert!(report.logs.contains(&LogLine {
+        level: Level::Info,
+        source: Source::Log,
+        message: "fetched 3 pages".into(),
+    }));
+    for (source, level) in [(Source::Stdout, Level::Info), (Source::Stderr, Level::Warn)] {
+        let lines: Vec<&LogLine> = report.logs.iter().filter(|l| l.source == source).collect();
+        assert_eq!(lines.len(), 1, "{source:?}: one (unterminated) line");
+        assert_eq!(lines[0].level, level);
+        // 200 000 bytes were printed; a line keeps at most MAX_LINE_BYTES.
+        assert_eq!(lines[0].message.len(), MAX_LINE_BYTES);
+    }
+
+    // A panic is a trap, and its message reaches the logs through stderr.
+    let report = env
+        .runtime
+        .call(&echo, r#"{"text":"x","panic":true}"#)
+        .await;
+    assert!(
+        matches!(report.result, Err(CallError::Trap(_))),
+        "{:?}",
+        report.result
+    );
+    assert!(report.logs.iter().any(|l| l.source == Source::Stderr));
+}
