@@ -63,10 +63,7 @@ impl Routes {
     pub fn load(tool_dir: &Path) -> Result<Self, ManifestError> {
         let fixtures = tool_dir.join("fixtures");
         let file = fixtures.join(ROUTES_FILE);
-        let text = std::fs::read_to_string(&file).map_err(|source| ManifestError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let text = crate::manifest::read_text(&file)?;
         let raw: RawRoutes =
             toml::from_str(&text).map_err(|e| crate::manifest::parse_error(&file, &text, &e))?;
         let mut routes = BTreeMap::new();

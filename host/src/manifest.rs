@@ -165,11 +165,7 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and validates `file`.
     pub fn load(file: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ManifestError::Io {
-            file: file.to_path_buf(),
-            source,
-        })?;
-        Self::parse(file, &text)
+        Self::parse(file, &read_text(file)?)
     }
 
     /// Validates manifest `text` as if read from `file` (relative paths resolve
@@ -246,6 +242,14 @@ impl Manifest {
     pub fn dir(&self) -> &Path {
         self.file.parent().unwrap_or(Path::new("."))
     }
+}
+
+/// Reads a configuration file, naming it in the error.
+pub(crate) fn read_text(file: &Path) -> Result<String, ManifestError> {
+    std::fs::read_to_string(file).map_err(|source| ManifestError::Io {
+        file: file.to_path_buf(),
+        source,
+    })
 }
 
 /// A TOML error as a [`ManifestError::Parse`] with 1-based line and column.

@@ -108,11 +108,7 @@ pub fn default_cache_dir() -> PathBuf {
 impl Settings {
     /// Reads `gateway.toml`; relative paths in it resolve against its folder.
     pub fn load(file: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(file).map_err(|source| ManifestError::Io {
-            file: file.to_path_buf(),
-            source,
-        })?;
-        Self::parse(file, &text)
+        Self::parse(file, &crate::manifest::read_text(file)?)
     }
 
     /// Parses settings text as if read from `file`.
