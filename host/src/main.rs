@@ -236,7 +236,7 @@ fn print_report(tool: &LoadedTool, report: &CallReport) -> anyhow::Result<()> {
         Ok(value) => println!("{}", serde_json::to_string_pretty(value)?),
         Err(e) => eprintln!("error [{}]: {e}", e.code()),
     }
-    let ratio = if report.output_bytes > 0 {
+    let ratio = if report.output_bytes > 0 && report.upstream_bytes > 0 {
         format!(
             "{:.1}x smaller",
             report.upstream_bytes as f64 / report.output_bytes as f64
