@@ -1,23 +1,18 @@
 //! A mock upstream that serves a tool's recorded fixtures on loopback, so
 //! operators and tests run tools end to end without the real API.
 //!
-//! `<tool-dir>/fixtures/routes.toml`:
-//! ```toml
-//! [[route]]
-//! path = "/repos/acme-corp/widget-engine"   # request path
-//! query = "per_page=5"                       # optional; must match exactly when given
-//! status = 200                               # optional; default 200
-//! file = "repos.json"                        # body, relative to fixtures/
-//! ```
+//! `<tool-dir>/fixtures/routes.toml` (format in `docs/python-tools.md`):
+//! each `[[route]]` names a path and optionally a method, query parameters
+//! that must be present, and a JSON body subset; the most constrained
+//! matching route answers.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::io::TokioIo;
@@ -37,8 +32,10 @@ struct RawRoutes {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRoute {
+    method: Option<String>,
     path: String,
     query: Option<String>,
+    json_body: Option<toml::Table>,
     status: Option<u16>,
     file: PathBuf,
 }
@@ -52,10 +49,69 @@ pub struct Canned {
     pub body: Bytes,
 }
 
-/// Routes keyed by (path, query).
+/// When a route answers.
+#[derive(Debug, Clone)]
+struct Route {
+    method: Option<http::Method>,
+    path: String,
+    /// Decoded parameters that must all be present.
+    query: Vec<(String, String)>,
+    /// A subset the JSON request body must contain.
+    json_body: Option<serde_json::Value>,
+    canned: Canned,
+}
+
+impl Route {
+    fn matches(
+        &self,
+        method: &http::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&serde_json::Value>,
+    ) -> bool {
+        self.method.as_ref().is_none_or(|m| m == method)
+            && self.path == path
+            && self.query.iter().all(|p| query.contains(p))
+            && self
+                .json_body
+                .as_ref()
+                .is_none_or(|want| body.is_some_and(|got| json_contains(got, want)))
+    }
+
+    fn constraints(&self) -> usize {
+        usize::from(self.method.is_some())
+            + self.query.len()
+            + self.json_body.as_ref().map_or(0, json_size)
+    }
+}
+
+/// Whether `got` contains every key and value of `want` (recursively for objects).
+pub fn json_contains(got: &serde_json::Value, want: &serde_json::Value) -> bool {
+    match (got, want) {
+        (serde_json::Value::Object(g), serde_json::Value::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| g.get(k).is_some_and(|gv| json_contains(gv, wv))),
+        _ => got == want,
+    }
+}
+
+fn json_size(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Object(m) => m.values().map(json_size).sum(),
+        _ => 1,
+    }
+}
+
+fn decode_query(query: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// A tool's recorded upstream answers.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
-    routes: BTreeMap<(String, Option<String>), Canned>,
+    routes: Vec<Route>,
 }
 
 impl Routes {
@@ -66,7 +122,7 @@ impl Routes {
         let text = crate::manifest::read_text(&file)?;
         let raw: RawRoutes =
             toml::from_str(&text).map_err(|e| crate::manifest::parse_error(&file, &text, &e))?;
-        let mut routes = BTreeMap::new();
+        let mut routes = Vec::new();
         for (i, r) in raw.route.into_iter().enumerate() {
             let invalid = |problem: String| ManifestError::Invalid {
                 file: file.clone(),
@@ -78,28 +134,57 @@ impl Routes {
             let body_file = fixtures.join(&r.file);
             let body = std::fs::read(&body_file)
                 .map_err(|e| invalid(format!("{}: {e}", body_file.display())))?;
-            routes.insert(
-                (r.path, r.query),
-                Canned {
+            let method = r
+                .method
+                .map(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()))
+                .transpose()
+                .map_err(|e| invalid(format!("method: {e}")))?;
+            let json_body = r
+                .json_body
+                .map(serde_json::to_value)
+                .transpose()
+                .map_err(|e| invalid(format!("json_body: {e}")))?;
+            routes.push(Route {
+                method,
+                path: r.path,
+                query: decode_query(r.query.as_deref()),
+                json_body,
+                canned: Canned {
                     status,
                     body: Bytes::from(body),
                 },
-            );
+            });
         }
         Ok(Self { routes })
     }
 
-    /// The response for a path and query: an exact (path, query) match first,
-    /// then a route for the path that names no query.
-    pub fn find(&self, path: &str, query: Option<&str>) -> Option<&Canned> {
-        self.routes
-            .get(&(path.to_string(), query.map(str::to_string)))
-            .or_else(|| self.routes.get(&(path.to_string(), None)))
+    /// The answer to a request: the matching route with the most constraints
+    /// (the first of equals, in file order).
+    pub fn find(
+        &self,
+        method: &http::Method,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+    ) -> Option<&Canned> {
+        let query = decode_query(query);
+        let body = serde_json::from_slice::<serde_json::Value>(body).ok();
+        let mut best: Option<&Route> = None;
+        for route in self
+            .routes
+            .iter()
+            .filter(|r| r.matches(method, path, &query, body.as_ref()))
+        {
+            if best.is_none_or(|b| route.constraints() > b.constraints()) {
+                best = Some(route);
+            }
+        }
+        best.map(|r| &r.canned)
     }
 
     /// Total bytes of all fixture bodies.
     pub fn total_bytes(&self) -> usize {
-        self.routes.values().map(|c| c.body.len()).sum()
+        self.routes.iter().map(|r| r.canned.body.len()).sum()
     }
 }
 
@@ -127,10 +212,19 @@ impl FixtureServer {
                 let _ = stream.set_nodelay(true);
                 let routes = Arc::clone(&routes);
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let routes = Arc::clone(&routes);
-                        async move { Ok::<_, std::convert::Infallible>(respond(&routes, &req)) }
-                    });
+                    let service =
+                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let routes = Arc::clone(&routes);
+                            async move {
+                                let (parts, body) = req.into_parts();
+                                let body = body
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                Ok::<_, std::convert::Infallible>(respond(&routes, &parts, &body))
+                            }
+                        });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -152,8 +246,8 @@ impl Drop for FixtureServer {
     }
 }
 
-fn respond<B>(routes: &Routes, req: &Request<B>) -> Response<Full<Bytes>> {
-    let (status, body) = match routes.find(req.uri().path(), req.uri().query()) {
+fn respond(routes: &Routes, req: &http::request::Parts, body: &[u8]) -> Response<Full<Bytes>> {
+    let (status, body) = match routes.find(&req.method, req.uri.path(), req.uri.query(), body) {
         Some(c) => (c.status, c.body.clone()),
         None => (
             StatusCode::NOT_FOUND,
@@ -167,4 +261,118 @@ fn respond<B>(routes: &Routes, req: &Request<B>) -> Response<Full<Bytes>> {
         http::HeaderValue::from_static("application/json; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes(text: &str) -> Routes {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("fixtures")).expect("mkdir");
+        for name in ["a", "b", "c", "d", "e"] {
+            std::fs::write(dir.path().join(format!("fixtures/{name}.json")), name).expect("write");
+        }
+        std::fs::write(dir.path().join("fixtures/routes.toml"), text).expect("routes");
+        Routes::load(dir.path()).expect("load")
+    }
+
+    fn answer(
+        r: &Routes,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        body: &str,
+    ) -> Option<String> {
+        let method = http::Method::from_bytes(method.as_bytes()).expect("method");
+        r.find(&method, path, query, body.as_bytes())
+            .map(|c| String::from_utf8_lossy(&c.body).into_owned())
+    }
+
+    #[test]
+    fn the_most_constrained_matching_route_answers() {
+        let r = routes(
+            r#"
+[[route]]
+path = "/v1/charges"
+file = "a.json"
+[[route]]
+path = "/v1/charges"
+query = "starting_after=ch_2"
+file = "b.json"
+[[route]]
+method = "POST"
+path = "/search"
+file = "c.json"
+[[route]]
+method = "POST"
+path = "/search"
+json_body = { after = "100", paging = { size = 2 } }
+file = "d.json"
+[[route]]
+method = "GET"
+path = "/search"
+status = 405
+file = "e.json"
+"#,
+        );
+        let cases = [
+            ("GET", "/v1/charges", Some("limit=100"), "", Some("a")),
+            (
+                "GET",
+                "/v1/charges",
+                Some("limit=100&starting_after=ch_2"),
+                "",
+                Some("b"),
+            ),
+            (
+                "GET",
+                "/v1/charges",
+                Some("starting_after=ch_2&limit=100"),
+                "",
+                Some("b"),
+            ),
+            (
+                "GET",
+                "/v1/charges",
+                Some("starting_after=ch%5F2"),
+                "",
+                Some("b"),
+            ),
+            ("POST", "/search", None, r#"{"limit":100}"#, Some("c")),
+            (
+                "POST",
+                "/search",
+                None,
+                r#"{"after":"100","limit":100,"paging":{"size":2}}"#,
+                Some("d"),
+            ),
+            ("POST", "/search", None, r#"{"after":"100"}"#, Some("c")),
+            ("GET", "/search", None, "", Some("e")),
+            ("GET", "/elsewhere", None, "", None),
+        ];
+        for (method, path, query, body, expected) in cases {
+            assert_eq!(
+                answer(&r, method, path, query, body).as_deref(),
+                expected,
+                "{method} {path} {query:?} {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_routes_name_the_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("fixtures")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("fixtures/routes.toml"),
+            "[[route]]\npath = \"/x\"\nfile = \"missing.json\"\n",
+        )
+        .expect("routes");
+        let err = Routes::load(dir.path()).expect_err("missing file");
+        assert!(
+            matches!(err, ManifestError::Invalid { ref key, .. } if key == "route[0]"),
+            "{err:?}"
+        );
+    }
 }
