@@ -16,3 +16,4 @@ pub mod manifest;
 pub mod outbound;
 pub mod runtime;
 pub mod settings;
+pub mod tooltest;

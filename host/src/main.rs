@@ -48,12 +48,36 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ToolCommand {
-    /// Build a tool folder into `tool.wasm`, check its manifest, exports and
+    /// Build a tool folder (Rust: Cargo.toml + src/; Python: SKILL.md +
+    /// scripts/<name>.py) into `tool.wasm`, check its manifest, exports and
     /// imports, and precompile it into the cache.
     Build {
         /// The tool folder (holds tool.toml).
         dir: PathBuf,
     },
+    /// Create a tool folder that builds, calls and passes its own test.
+    New {
+        /// Tool name: lowercase letters, digits and '_', starting with a letter.
+        name: String,
+        /// Language of the tool.
+        #[arg(long, value_enum, default_value = "python")]
+        lang: Lang,
+        /// Folder to create it in (default: the tools folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Run a built tool's cases (fixtures/tests.toml) against its recorded
+    /// upstream (fixtures/routes.toml) served on 127.0.0.1.
+    Test {
+        /// The tool folder.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Lang {
+    Python,
+    Rust,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +145,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = settings(&cli)?;
     match cli.command {
         Command::Tool(ToolCommand::Build { dir }) => build(settings, &dir).await,
+        Command::Tool(ToolCommand::New { name, lang, dir }) => {
+            let parent = dir.unwrap_or_else(|| settings.tools_dir.clone());
+            let language = match lang {
+                Lang::Python => gateway::build::Language::Python,
+                Lang::Rust => gateway::build::Language::Rust,
+            };
+            let created = gateway::build::scaffold::new_tool(&parent, &name, language)?;
+            eprintln!("created {}", created.display());
+            eprintln!(
+                "next: gateway tool build {0} && gateway tool test {0}",
+                created.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tool(ToolCommand::Test { dir }) => test(&settings, &dir).await,
         Command::Tools(ToolsCommand::List) => list(&settings),
         Command::Call { tool, input } => call(settings, &tool, &input).await,
         Command::Fixtures(FixturesCommand::Serve { dir, listen }) => {
@@ -137,13 +176,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
-    eprintln!(
-        "building {} for {} ...",
-        dir.display(),
-        gateway::build::GUEST_TARGET
-    );
-    let (_, component) = gateway::build::build_rust_tool(dir)?;
-    eprintln!("checking and precompiling {} ...", component.display());
+    let started = std::time::Instant::now();
+    let mut progress = |step: &str| eprintln!("[{:>5.1}s] {step}", started.elapsed().as_secs_f64());
+    let (_, language, component) = gateway::build::build_tool(dir, &mut progress)?;
+    progress(&format!(
+        "checking exports and imports, precompiling{}",
+        if language == gateway::build::Language::Python {
+            " (about 15 s for CPython)"
+        } else {
+            ""
+        }
+    ));
     let runtime = Runtime::new(settings)?;
     let tool = runtime.load_dir(dir).await?;
     let size = std::fs::metadata(&component).map(|m| m.len()).unwrap_or(0);
@@ -169,6 +212,32 @@ fn destinations(settings: &Settings, m: &gateway::manifest::Manifest) -> String 
             .join("; "),
         Err(e) => format!("(invalid with this deployment's config: {e})"),
     }
+}
+
+async fn test(settings: &Settings, dir: &Path) -> anyhow::Result<ExitCode> {
+    let results = gateway::tooltest::run(dir, settings).await?;
+    let mut failed = 0;
+    for r in &results {
+        match &r.verdict {
+            gateway::tooltest::Verdict::Passed => eprintln!(
+                "ok      {} ({:.1} ms, upstream {} B, output {} B)",
+                r.name,
+                r.report.duration.as_secs_f64() * 1000.0,
+                r.report.upstream_bytes,
+                r.report.output_bytes
+            ),
+            gateway::tooltest::Verdict::Failed(why) => {
+                failed += 1;
+                eprintln!("FAILED  {}: {why}", r.name);
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", results.len() - failed);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn list(settings: &Settings) -> anyhow::Result<ExitCode> {

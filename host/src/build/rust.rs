@@ -1,55 +1,17 @@
-//! `gateway tool build`: a tool folder in, a checked component out.
-//! Rust folders build with cargo for `wasm32-wasip2`.
+//! Rust tool folders: cargo builds the crate for `wasm32-wasip2`, which
+//! emits a component directly.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest, ManifestError};
+use super::BuildError;
+use crate::manifest::COMPONENT_FILE;
 
 /// Guest target triple.
 pub const GUEST_TARGET: &str = "wasm32-wasip2";
 /// Environment variable holding a replacement for `cargo` when building
 /// guests (a whitespace-separated command prefix, e.g. for a fallback toolchain).
 pub const GUEST_CARGO_ENV: &str = "GATEWAY_GUEST_CARGO";
-
-/// Why a build failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// The manifest was refused.
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
-    /// The folder is not a tool folder this gateway knows how to build.
-    #[error("{0}: no Cargo.toml here; a Rust tool folder holds Cargo.toml, src/ and tool.toml")]
-    UnknownLayout(PathBuf),
-    /// cargo could not be started.
-    #[error("could not run {command}: {source}")]
-    Spawn {
-        /// The command.
-        command: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// cargo failed; its diagnostics went to stderr.
-    #[error(
-        "cargo build failed for {dir} (is the target installed? `rustup target add {GUEST_TARGET}`)"
-    )]
-    Cargo {
-        /// The tool folder.
-        dir: PathBuf,
-    },
-    /// cargo succeeded but produced no component.
-    #[error("{0}: cargo produced no .wasm; is the crate a `cdylib`?")]
-    NoArtifact(PathBuf),
-    /// Copying the component into the tool folder failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-}
 
 /// The cargo command prefix for guest builds.
 pub fn guest_cargo() -> Vec<String> {
@@ -60,14 +22,9 @@ pub fn guest_cargo() -> Vec<String> {
         .unwrap_or_else(|| vec!["cargo".to_string()])
 }
 
-/// Builds the Rust tool in `dir` and writes `dir/tool.wasm`. Returns the
-/// manifest and the component path; the caller loads it to check exports.
-pub fn build_rust_tool(dir: &Path) -> Result<(Manifest, PathBuf), BuildError> {
-    let manifest = Manifest::load(&dir.join(MANIFEST_FILE))?;
+/// Builds the Rust tool in `dir` and writes `dir/tool.wasm`.
+pub(super) fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     let cargo_toml = dir.join("Cargo.toml");
-    if !cargo_toml.is_file() {
-        return Err(BuildError::UnknownLayout(dir.to_path_buf()));
-    }
     let prefix = guest_cargo();
     let mut cmd = Command::new(&prefix[0]);
     cmd.args(&prefix[1..])
@@ -98,7 +55,7 @@ pub fn build_rust_tool(dir: &Path) -> Result<(Manifest, PathBuf), BuildError> {
         path: dest.clone(),
         source,
     })?;
-    Ok((manifest, dest))
+    Ok(dest)
 }
 
 /// The last `.wasm` file cargo reports as a compiler artifact.

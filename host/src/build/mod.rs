@@ -1,0 +1,144 @@
+//! `gateway tool build` and `gateway tool new`: a tool folder in, a checked
+//! component out. Rust folders build with cargo, Python folders with
+//! componentize-py; both end as `<dir>/tool.wasm`, which the caller loads
+//! through the runtime to check exports and imports and precompile it.
+
+pub mod python;
+pub mod rust;
+pub mod scaffold;
+
+use std::path::{Path, PathBuf};
+
+pub use self::rust::{GUEST_CARGO_ENV, GUEST_TARGET};
+use crate::manifest::{MANIFEST_FILE, Manifest, ManifestError};
+
+/// The language of a tool folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// `Cargo.toml` + `src/`.
+    Rust,
+    /// `scripts/<name>.py` + `SKILL.md`.
+    Python,
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The manifest was refused.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The folder is not a tool folder this gateway knows how to build.
+    #[error(
+        "{0}: not a tool folder: a Python tool holds tool.toml, SKILL.md and scripts/<name>.py; a Rust tool holds tool.toml, Cargo.toml and src/"
+    )]
+    UnknownLayout(PathBuf),
+    /// A Python tool folder lacks a file it must have.
+    #[error("{path}: missing ({why})")]
+    MissingFile {
+        /// The expected file.
+        path: PathBuf,
+        /// Why it is required.
+        why: &'static str,
+    },
+    /// The Python script failed the static checks; every problem is listed.
+    #[error("{}", diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Check {
+        /// The problems, each with file:line:column.
+        diagnostics: Vec<python::Diagnostic>,
+    },
+    /// A build tool this gateway needs is not installed.
+    #[error("{what} not found: {hint}")]
+    ToolchainMissing {
+        /// The tool.
+        what: &'static str,
+        /// How to install it.
+        hint: &'static str,
+    },
+    /// componentize-py failed.
+    #[error("componentize-py failed for {script}:\n{output}")]
+    Componentize {
+        /// The script.
+        script: PathBuf,
+        /// What it printed (tail).
+        output: String,
+    },
+    /// cargo could not be started.
+    #[error("could not run {command}: {source}")]
+    Spawn {
+        /// The command.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// cargo failed; its diagnostics went to stderr.
+    #[error(
+        "cargo build failed for {dir} (is the target installed? `rustup target add {GUEST_TARGET}`)"
+    )]
+    Cargo {
+        /// The tool folder.
+        dir: PathBuf,
+    },
+    /// cargo succeeded but produced no component.
+    #[error("{0}: cargo produced no .wasm; is the crate a `cdylib`?")]
+    NoArtifact(PathBuf),
+    /// Writing the build folder or copying the component failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What kind of tool folder `dir` is.
+pub fn detect(dir: &Path) -> Result<Language, BuildError> {
+    if dir.join("Cargo.toml").is_file() {
+        Ok(Language::Rust)
+    } else if dir.join("scripts").is_dir() {
+        Ok(Language::Python)
+    } else {
+        Err(BuildError::UnknownLayout(dir.to_path_buf()))
+    }
+}
+
+/// Builds the tool folder `dir` into `dir/tool.wasm`, reporting steps
+/// through `progress`. Returns the manifest, the language and the component path.
+pub fn build_tool(
+    dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Manifest, Language, PathBuf), BuildError> {
+    let manifest = Manifest::load(&dir.join(MANIFEST_FILE))?;
+    let language = detect(dir)?;
+    let component = match language {
+        Language::Rust => {
+            progress(&format!("cargo build --release --target {GUEST_TARGET}"));
+            rust::build(dir)?
+        }
+        Language::Python => python::build(
+            dir,
+            &manifest.name,
+            &dir.join(crate::manifest::COMPONENT_FILE),
+            progress,
+        )?,
+    };
+    Ok((manifest, language, component))
+}
+
+/// Files compiled into the gateway binary.
+pub mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// Writes `contents` to `path`, creating parent folders; errors name the file.
+pub(crate) fn write_file(path: &Path, contents: &str) -> Result<(), BuildError> {
+    let io = |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    std::fs::write(path, contents).map_err(io)
+}

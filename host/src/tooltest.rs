@@ -1,0 +1,194 @@
+//! `gateway tool test`: a tool's own cases (`fixtures/tests.toml`) run
+//! through the sandbox against its recorded upstream (`fixtures/routes.toml`)
+//! on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::fixtures::{FixtureServer, Routes, json_contains};
+use crate::manifest::{ManifestError, parse_error, read_text};
+use crate::outbound::addr::PrivateAllowList;
+use crate::runtime::{CallReport, LoadError, Runtime, RuntimeError};
+use crate::settings::Settings;
+
+/// File name of the cases inside `fixtures/`.
+pub const TESTS_FILE: &str = "tests.toml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTests {
+    #[serde(default)]
+    upstream_config: Vec<String>,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    case: Vec<RawCase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    name: String,
+    input: toml::Table,
+    expect: Option<toml::Table>,
+    expect_error: Option<String>,
+}
+
+/// Why the cases could not run at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestError {
+    /// `tests.toml` or `routes.toml` is unreadable or invalid.
+    #[error(transparent)]
+    File(#[from] ManifestError),
+    /// A case is ill-formed.
+    #[error("{file}: case {index} ({name}): {problem}")]
+    Case {
+        /// The tests file.
+        file: PathBuf,
+        /// 0-based index.
+        index: usize,
+        /// The case name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The fixture server could not start.
+    #[error("fixture server: {0}")]
+    Server(std::io::Error),
+    /// The sandbox could not start.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The tool did not load (build it first with `gateway tool build`).
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// How one case went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// As expected.
+    Passed,
+    /// Not as expected, and why.
+    Failed(String),
+}
+
+/// One case's outcome with the call's measurements.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    /// The case name.
+    pub name: String,
+    /// Pass or fail.
+    pub verdict: Verdict,
+    /// The call.
+    pub report: CallReport,
+}
+
+struct Case {
+    name: String,
+    input: String,
+    expect: Expect,
+}
+
+enum Expect {
+    Output(Value),
+    Error(String),
+}
+
+/// Runs the cases of the built tool in `dir` with `base` settings, pointing
+/// its `upstream_config` keys at a fixture server on 127.0.0.1.
+pub async fn run(dir: &Path, base: &Settings) -> Result<Vec<CaseResult>, TestError> {
+    let file = dir.join("fixtures").join(TESTS_FILE);
+    let text = read_text(&file)?;
+    let raw: RawTests = toml::from_str(&text).map_err(|e| parse_error(&file, &text, &e))?;
+    let cases = raw
+        .case
+        .into_iter()
+        .enumerate()
+        .map(|(index, c)| case(&file, index, c))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let routes = Routes::load(dir)?;
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = FixtureServer::start(routes, loopback)
+        .await
+        .map_err(TestError::Server)?;
+    let manifest = crate::manifest::Manifest::load(&dir.join(crate::manifest::MANIFEST_FILE))?;
+
+    let mut settings = base.clone();
+    settings.allow_private =
+        PrivateAllowList::parse(&["127.0.0.1/32"]).map_err(|e| TestError::Case {
+            file: file.clone(),
+            index: 0,
+            name: String::new(),
+            problem: e.to_string(),
+        })?;
+    let overrides = settings
+        .tool_config
+        .entry(manifest.name.clone())
+        .or_default();
+    for key in &raw.upstream_config {
+        overrides.insert(key.clone(), format!("http://{}", server.addr()));
+    }
+    let secrets = raw.secrets;
+    let runtime = Runtime::with_secrets(settings, Arc::new(move |var| secrets.get(var).cloned()))?;
+    let tool = runtime.load_dir(dir).await?;
+
+    let mut results = Vec::with_capacity(cases.len());
+    for case in cases {
+        let report = runtime.call(&tool, &case.input).await;
+        let verdict = judge(&case.expect, &report);
+        results.push(CaseResult {
+            name: case.name,
+            verdict,
+            report,
+        });
+    }
+    Ok(results)
+}
+
+fn case(file: &Path, index: usize, c: RawCase) -> Result<Case, TestError> {
+    let bad = |problem: &str| TestError::Case {
+        file: file.to_path_buf(),
+        index,
+        name: c.name.clone(),
+        problem: problem.to_string(),
+    };
+    let expect = match (&c.expect, &c.expect_error) {
+        (Some(e), None) => {
+            Expect::Output(serde_json::to_value(e).map_err(|e| bad(&e.to_string()))?)
+        }
+        (None, Some(code)) => Expect::Error(code.clone()),
+        _ => return Err(bad("give exactly one of `expect` or `expect_error`")),
+    };
+    let input = serde_json::to_string(&c.input).map_err(|e| bad(&e.to_string()))?;
+    Ok(Case {
+        name: c.name,
+        input,
+        expect,
+    })
+}
+
+fn judge(expect: &Expect, report: &CallReport) -> Verdict {
+    match (expect, &report.result) {
+        (Expect::Output(want), Ok(got)) if json_contains(got, want) => Verdict::Passed,
+        (Expect::Output(want), Ok(got)) => {
+            Verdict::Failed(format!("expected output containing {want}, got {got}"))
+        }
+        (Expect::Output(_), Err(e)) => {
+            Verdict::Failed(format!("expected output, got error [{}] {e}", e.code()))
+        }
+        (Expect::Error(code), Err(e)) if e.code() == code => Verdict::Passed,
+        (Expect::Error(code), Err(e)) => {
+            Verdict::Failed(format!("expected error {code}, got [{}] {e}", e.code()))
+        }
+        (Expect::Error(code), Ok(got)) => {
+            Verdict::Failed(format!("expected error {code}, got output {got}"))
+        }
+    }
+}
