@@ -187,3 +187,61 @@ fn check(python: &Path, sdk: &Path, script: &Path) -> Result<(), BuildError> {
         }),
     }
 }
+
+/// Like [`build`], but reuses a component already built from the same
+/// inputs: the tool name, every `.py` under `scripts/`, the embedded SDK and
+/// WIT, and the componentize-py version. Components land in `cache` as
+/// `<sha256>.wasm` (written atomically), so concurrent builders never see
+/// half a file. Returns the cached component's path.
+pub fn build_cached(
+    dir: &Path,
+    name: &str,
+    cache: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf, BuildError> {
+    use sha2::{Digest, Sha256};
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Io { path, source }
+    };
+    let mut hasher = Sha256::new();
+    for part in [COMPONENTIZE_PY_VERSION, name, embedded::WIT] {
+        hasher.update(part.len().to_le_bytes());
+        hasher.update(part);
+    }
+    for (path, contents) in embedded::PYTHON_SDK {
+        hasher.update(path);
+        hasher.update(contents);
+    }
+    let scripts = dir.join("scripts");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&scripts)
+        .map_err(io(&scripts))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "py"))
+        .collect();
+    files.sort();
+    for file in &files {
+        hasher.update(
+            file.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        hasher.update(std::fs::read(file).map_err(io(file))?);
+    }
+    let key: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let out = cache.join(format!("{key}.wasm"));
+    if out.is_file() {
+        progress("component unchanged since the last build; reusing it");
+        return Ok(out);
+    }
+    std::fs::create_dir_all(cache).map_err(io(cache))?;
+    let tmp = cache.join(format!("{key}.tmp{}", std::process::id()));
+    build(dir, name, &tmp, progress)?;
+    std::fs::rename(&tmp, &out).map_err(io(&out))?;
+    Ok(out)
+}
