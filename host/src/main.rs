@@ -114,10 +114,22 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe_error(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, skipping causes the message already states.
+fn describe_error(e: &anyhow::Error) -> String {
+    let mut message = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            message = format!("{message}: {cause}");
+        }
+    }
+    message
 }
 
 fn init_tracing() {
@@ -187,7 +199,9 @@ async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
             ""
         }
     ));
-    let runtime = Runtime::new(settings)?;
+    // Building checks the component, it does not call upstreams: the
+    // gateway's secrets are not needed here, only their names.
+    let runtime = Runtime::with_secrets(settings, std::sync::Arc::new(|_| Some("build-check".to_string())))?;
     let tool = runtime.load_dir(dir).await?;
     let size = std::fs::metadata(&component).map(|m| m.len()).unwrap_or(0);
     eprintln!(
