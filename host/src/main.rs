@@ -113,6 +113,15 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // A reader that stops early (`gateway call ... | head`) is not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {}", describe_error(&e));
             ExitCode::FAILURE
@@ -201,7 +210,10 @@ async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
     ));
     // Building checks the component, it does not call upstreams: the
     // gateway's secrets are not needed here, only their names.
-    let runtime = Runtime::with_secrets(settings, std::sync::Arc::new(|_| Some("build-check".to_string())))?;
+    let runtime = Runtime::with_secrets(
+        settings,
+        std::sync::Arc::new(|_| Some("build-check".to_string())),
+    )?;
     let tool = runtime.load_dir(dir).await?;
     let size = std::fs::metadata(&component).map(|m| m.len()).unwrap_or(0);
     eprintln!(
@@ -246,7 +258,11 @@ async fn test(settings: &Settings, dir: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    println!("{} passed, {failed} failed", results.len() - failed);
+    writeln!(
+        std::io::stdout(),
+        "{} passed, {failed} failed",
+        results.len() - failed
+    )?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -316,7 +332,11 @@ fn print_report(tool: &LoadedTool, report: &CallReport) -> anyhow::Result<()> {
         );
     }
     match &report.result {
-        Ok(value) => println!("{}", serde_json::to_string_pretty(value)?),
+        Ok(value) => writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string_pretty(value)?
+        )?,
         Err(e) => eprintln!("error [{}]: {e}", e.code()),
     }
     let ratio = if report.output_bytes > 0 && report.upstream_bytes > 0 {
