@@ -81,3 +81,55 @@ impl Env {
 pub fn component(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
+
+/// Builds the Python tool folder `dir` with componentize-py, once per content
+/// (cached across test runs: a build takes 10-40 s). Builds are serialised:
+/// each one uses both cores.
+pub fn python_component(dir: &std::path::Path, name: &str) -> PathBuf {
+    static BUILDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = shared_cache_dir().join("python-components");
+    gateway::build::python::build_cached(dir, name, &cache, &mut |_| {})
+        .unwrap_or_else(|e| panic!("building {}: {e}", dir.display()))
+}
+
+/// A cache that outlives test runs, for Python components and their
+/// precompiled artifacts (content-addressed, so sharing is safe).
+pub fn shared_cache_dir() -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".cache/agent-gateway/test-artifacts")
+}
+
+/// Copies a tool folder's manifest, SKILL.md, scripts and fixtures into a
+/// temp folder with `component` as its `tool.wasm` (the source tree stays clean).
+pub fn stage(dir: &std::path::Path, component: &std::path::Path) -> TempDir {
+    fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "tool.wasm" || name == "target" || name == "__pycache__" {
+                continue;
+            }
+            if path.is_dir() {
+                copy_tree(&path, &to.join(&name));
+            } else {
+                std::fs::copy(&path, to.join(&name)).expect("copy");
+            }
+        }
+    }
+    let staged = tempfile::tempdir().expect("tempdir");
+    copy_tree(dir, staged.path());
+    std::fs::copy(component, staged.path().join("tool.wasm")).expect("component");
+    staged
+}
+
+/// Settings whose compile cache persists across runs.
+pub fn persistent_settings() -> gateway::settings::Settings {
+    gateway::settings::Settings {
+        cache_dir: shared_cache_dir().join("cwasm"),
+        ..gateway::settings::Settings::default()
+    }
+}

@@ -6,6 +6,7 @@ mod cli;
 mod example;
 mod harness;
 mod outbound;
+mod python;
 mod sandbox;
 mod secrets;
 mod upstream;

@@ -1,0 +1,165 @@
+//! Operator Python scripts as sandboxed tools: real componentize-py builds,
+//! the example integrations' own cases, the scaffold, and build errors that
+//! name file and line.
+
+use std::path::Path;
+
+use gateway::build::BuildError;
+use gateway::build::scaffold::new_tool;
+use gateway::build::{Language, python};
+use gateway::tooltest::{self, Verdict};
+
+use crate::harness::{persistent_settings, python_component, stage};
+
+async fn run_cases(dir: &Path, name: &str) -> Vec<tooltest::CaseResult> {
+    let component = python_component(dir, name);
+    let staged = stage(dir, &component);
+    tooltest::run(staged.path(), &persistent_settings())
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn assert_all_passed(name: &str, results: &[tooltest::CaseResult]) {
+    assert!(!results.is_empty(), "{name}: no cases");
+    for r in results {
+        assert_eq!(r.verdict, Verdict::Passed, "{name}: {}", r.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_examples_pass_their_own_cases_through_the_sandbox() {
+    for name in ["stripe_revenue", "hubspot_pipeline"] {
+        let dir = Path::new(gateway_test_programs::TOOLS_WASM_DIR).join(name);
+        let results = run_cases(&dir, name).await;
+        assert_all_passed(name, &results);
+        // The first case is the headline query: far fewer bytes out than in.
+        let first = &results[0].report;
+        assert!(
+            first.upstream_bytes > 20 * first.output_bytes as u64,
+            "{name}: {} in, {} out",
+            first.upstream_bytes,
+            first.output_bytes
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scaffolded_python_tool_builds_and_passes_its_own_test() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = new_tool(parent.path(), "item_lookup", Language::Python).expect("scaffold");
+    let results = run_cases(&dir, "item_lookup").await;
+    assert_eq!(results.len(), 3);
+    assert_all_passed("item_lookup", &results);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outbound_policy_binds_python_tools_too() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = new_tool(parent.path(), "nosy", Language::Python).expect("scaffold");
+    std::fs::write(
+        dir.join("scripts/nosy.py"),
+        r#"from gateway_tool import tool, http
+
+
+@tool
+def nosy(url: str) -> dict:
+    """Fetches any URL it is given (and must be stopped).
+
+    Args:
+        url: Where to go.
+    """
+    return {"status": http.get(url).status}
+"#,
+    )
+    .expect("script");
+    std::fs::write(
+        dir.join("fixtures/tests.toml"),
+        r#"upstream_config = ["api_base"]
+[[case]]
+name = "a host outside the manifest"
+input = { url = "https://evil.example.com/steal" }
+expect_error = "denied"
+[[case]]
+name = "the metadata address"
+input = { url = "http://169.254.169.254/latest/meta-data/" }
+expect_error = "denied"
+"#,
+    )
+    .expect("cases");
+    let results = run_cases(&dir, "nosy").await;
+    assert_all_passed("nosy", &results);
+}
+
+/// Builds `script` as tool `t` and returns the checker's (code, line) pairs.
+fn diagnostics(script: &str) -> Vec<(String, u32)> {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = new_tool(parent.path(), "t", Language::Python).expect("scaffold");
+    std::fs::write(dir.join("scripts/t.py"), script).expect("script");
+    match python::build(&dir, "t", &dir.join("tool.wasm"), &mut |_| {}) {
+        Err(BuildError::Check { diagnostics }) => {
+            for d in &diagnostics {
+                assert_eq!(
+                    d.file,
+                    dir.join("scripts/t.py"),
+                    "diagnostics name the script"
+                );
+            }
+            diagnostics.into_iter().map(|d| (d.code, d.line)).collect()
+        }
+        other => panic!("expected check diagnostics, got {other:?}"),
+    }
+}
+
+#[test]
+fn build_errors_name_the_file_line_and_problem() {
+    let ok_head = "from gateway_tool import tool\n\n\n@tool\n";
+    assert_eq!(
+        diagnostics("from gateway_tool import tool\n\ndef t(x: str) -> dict\n    return {}\n"),
+        vec![("syntax".to_string(), 3)]
+    );
+    assert_eq!(
+        diagnostics(&format!(
+            "{ok_head}def t(x: str) -> dict:\n    return {{}}\n"
+        )),
+        vec![("missing-docstring".to_string(), 5)]
+    );
+    assert_eq!(
+        diagnostics(&format!(
+            "{ok_head}def t(x) -> dict:\n    \"\"\"Doc.\"\"\"\n    return {{}}\n"
+        )),
+        vec![("missing-annotation".to_string(), 5)]
+    );
+    assert_eq!(
+        diagnostics(&format!(
+            "import requests\n{ok_head}def t(x: str) -> dict:\n    \"\"\"Doc.\"\"\"\n    return {{}}\n"
+        )),
+        vec![("forbidden-import".to_string(), 1)]
+    );
+    assert_eq!(
+        diagnostics(&format!(
+            "{ok_head}def t(x: str) -> dict:\n    \"\"\"Doc.\"\"\"\n    import socket\n    return {{}}\n"
+        )),
+        vec![("forbidden-import".to_string(), 7)]
+    );
+    assert_eq!(
+        diagnostics("def t(x: str) -> dict:\n    \"\"\"Doc.\"\"\"\n    return {}\n"),
+        vec![("no-tool".to_string(), 1)]
+    );
+}
+
+#[test]
+fn a_python_folder_needs_its_script_and_skill() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = new_tool(parent.path(), "t", Language::Python).expect("scaffold");
+    std::fs::remove_file(dir.join("SKILL.md")).expect("rm");
+    let err = python::build(&dir, "t", &dir.join("tool.wasm"), &mut |_| {});
+    assert!(
+        matches!(err, Err(BuildError::MissingFile { ref path, .. }) if path.ends_with("SKILL.md")),
+        "{err:?}"
+    );
+    let err = python::build(&dir, "other_name", &dir.join("tool.wasm"), &mut |_| {});
+    assert!(
+        matches!(err, Err(BuildError::MissingFile { ref path, .. }) if path.ends_with("scripts/other_name.py")),
+        "{err:?}"
+    );
+}
