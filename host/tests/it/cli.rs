@@ -182,3 +182,83 @@ async fn tool_build_compiles_checks_and_precompiles_a_rust_tool() {
 fn wasmparser_is_component(bytes: &[u8]) -> bool {
     bytes.len() > 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [0x01, 0x00]
 }
+
+#[tokio::test]
+async fn a_scaffolded_rust_tool_builds_and_passes_its_own_test() {
+    // Rust scaffolds live inside a checkout (they depend on guest-sdk/rust);
+    // a temp folder under tools-wasm is removed when the test ends.
+    let parent = tempfile::tempdir_in(gateway_test_programs::TOOLS_WASM_DIR).expect("tempdir");
+    let parent_arg = parent.path().to_string_lossy().to_string();
+    let config = parent.path().join("gateway.toml");
+    std::fs::write(&config, "cache_dir = \"cache\"\n").expect("config");
+    let config = config.to_string_lossy().to_string();
+    let wasm_target = std::env::var("GATEWAY_WASM_TARGET_DIR").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/agent-gateway/wasm-target",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+
+    let new = run(
+        args(&[
+            "tool",
+            "new",
+            "item_lookup",
+            "--lang",
+            "rust",
+            "--dir",
+            &parent_arg,
+        ]),
+        vec![],
+    )
+    .await;
+    assert!(
+        new.status.success(),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
+    let dir = parent
+        .path()
+        .join("item_lookup")
+        .to_string_lossy()
+        .to_string();
+    let again = run(
+        args(&[
+            "tool",
+            "new",
+            "item_lookup",
+            "--lang",
+            "rust",
+            "--dir",
+            &parent_arg,
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "an existing folder is never overwritten"
+    );
+
+    let build = run(
+        args(&["--config", &config, "tool", "build", &dir]),
+        vec![("CARGO_TARGET_DIR".into(), wasm_target)],
+    )
+    .await;
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let test = run(args(&["--config", &config, "tool", "test", &dir]), vec![]).await;
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&test.stdout).trim(),
+        "3 passed, 0 failed"
+    );
+}
