@@ -136,3 +136,16 @@ async fn the_real_host_is_refused_without_network() {
         report.result
     );
 }
+
+#[tokio::test]
+async fn the_example_passes_its_own_cases() {
+    let dir = Path::new(gateway_test_programs::TOOLS_WASM_DIR).join(TOOL_DIR);
+    let staged = crate::harness::stage(&dir, Path::new(gateway_test_programs::GITHUB_REPO_SUMMARY));
+    let results = gateway::tooltest::run(staged.path(), &crate::harness::persistent_settings())
+        .await
+        .expect("cases run");
+    assert_eq!(results.len(), 4);
+    for r in results {
+        assert_eq!(r.verdict, gateway::tooltest::Verdict::Passed, "{}", r.name);
+    }
+}
