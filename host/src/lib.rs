@@ -13,6 +13,7 @@ pub mod capability;
 pub mod catalog;
 pub mod fixtures;
 pub mod manifest;
+pub mod mcp;
 pub mod outbound;
 pub mod runtime;
 pub mod settings;

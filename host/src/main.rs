@@ -41,9 +41,35 @@ enum Command {
         /// Input as a JSON object.
         input: String,
     },
+    /// Serve every tool in the tools folder, and the built-in tools, over MCP.
+    /// `MCP_TRANSPORT=sse` or `http` serves Streamable HTTP at /mcp and the
+    /// legacy SSE transport at /sse on one port; `stdio` serves one client.
+    Serve(ServeArgs),
     /// Serve a tool's recorded fixtures as a mock upstream on 127.0.0.1.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// stdio, sse or http [default: stdio, as the seed].
+    #[arg(long, env = "MCP_TRANSPORT")]
+    transport: Option<String>,
+    /// Address to bind [default: 127.0.0.1].
+    #[arg(long, env = "MCP_SERVER_HOST")]
+    host: Option<String>,
+    /// Port to bind [default: 8000].
+    #[arg(long, env = "MCP_SERVER_PORT")]
+    port: Option<u16>,
+    /// Server name announced to clients [default: agent-gateway].
+    #[arg(long, env = "MCP_SERVER_NAME")]
+    name: Option<String>,
+    /// Also accept this Host header (a public hostname); loopback is always accepted.
+    #[arg(long = "allowed-host")]
+    allowed_hosts: Vec<String>,
+    /// Accept browser requests from this Origin (scheme://host[:port]).
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +209,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tool(ToolCommand::Test { dir }) => test(&settings, &dir).await,
         Command::Tools(ToolsCommand::List) => list(&settings),
         Command::Call { tool, input } => call(settings, &tool, &input).await,
+        Command::Serve(args) => serve(settings, args).await,
         Command::Fixtures(FixturesCommand::Serve { dir, listen }) => {
             let server = gateway::fixtures::FixtureServer::start_from_dir(&dir, listen).await?;
             eprintln!(
@@ -238,6 +265,82 @@ fn destinations(settings: &Settings, m: &gateway::manifest::Manifest) -> String 
             .join("; "),
         Err(e) => format!("(invalid with this deployment's config: {e})"),
     }
+}
+
+async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let file = &settings.server;
+    let transport = args
+        .transport
+        .or(file.transport.clone())
+        .unwrap_or_else(|| "stdio".into());
+    let name = args
+        .name
+        .or(file.name.clone())
+        .unwrap_or_else(|| "agent-gateway".into());
+    let host = args
+        .host
+        .or(file.host.clone())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = args.port.or(file.port).unwrap_or(8000);
+    let mut door = gateway::mcp::http::FrontDoor::default();
+    door.allowed_hosts.extend(
+        file.allowed_hosts
+            .iter()
+            .chain(&args.allowed_hosts)
+            .cloned(),
+    );
+    door.allowed_origins.extend(
+        file.allowed_origins
+            .iter()
+            .chain(&args.allowed_origins)
+            .cloned(),
+    );
+
+    let runtime = std::sync::Arc::new(Runtime::new(settings.clone())?);
+    let (catalog, errors) = gateway::catalog::Catalog::load(&runtime, &settings.tools_dir)
+        .await
+        .with_context(|| format!("reading tools folder {}", settings.tools_dir.display()))?;
+    for e in &errors {
+        tracing::warn!("skipped: {e}");
+        eprintln!("skipped: {e}");
+    }
+    eprintln!(
+        "{name}: {} tool(s) from {}",
+        catalog.len(),
+        settings.tools_dir.display()
+    );
+    let gateway = std::sync::Arc::new(gateway::mcp::Gateway {
+        runtime,
+        catalog: std::sync::Arc::new(catalog),
+        name,
+    });
+    match transport.as_str() {
+        "stdio" => {
+            use rmcp::ServiceExt;
+            let handler = gateway::mcp::handler::GatewayHandler::new(gateway);
+            let running = handler.serve(rmcp::transport::stdio()).await?;
+            running.waiting().await?;
+        }
+        "sse" | "http" | "streamable-http" => {
+            let addr: std::net::SocketAddr = format!("{host}:{port}")
+                .parse()
+                .or_else(|_| format!("[{host}]:{port}").parse())
+                .with_context(|| format!("MCP_SERVER_HOST {host:?} is not an IP address"))?;
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let app = gateway::mcp::http::app(gateway, door, shutdown.clone());
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                stop.cancel();
+            });
+            eprintln!(
+                "listening on http://{addr}/mcp (Streamable HTTP) and http://{addr}/sse (legacy SSE)"
+            );
+            gateway::mcp::http::serve(addr, app, shutdown).await?;
+        }
+        other => bail!("MCP_TRANSPORT {other:?}: use stdio, sse or http"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn test(settings: &Settings, dir: &Path) -> anyhow::Result<ExitCode> {

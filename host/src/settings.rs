@@ -39,11 +39,34 @@ impl Default for Timeouts {
     }
 }
 
+/// `[server]`: how `gateway serve` listens (flags and the seed's
+/// `MCP_*` environment variables take precedence).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Name announced to clients.
+    pub name: Option<String>,
+    /// `stdio`, `sse` or `http` (the last two serve every HTTP transport).
+    pub transport: Option<String>,
+    /// Address to bind.
+    pub host: Option<String>,
+    /// Port to bind.
+    pub port: Option<u16>,
+    /// Accepted `Host` header values beyond loopback (DNS-rebinding protection).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Accepted browser `Origin` values.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
     tools_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    #[serde(default)]
+    server: ServerSettings,
     #[serde(default)]
     outbound: RawOutbound,
     #[serde(default)]
@@ -80,6 +103,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// Per-tool `[config]` overrides.
     pub tool_config: BTreeMap<String, BTreeMap<String, String>>,
+    /// `gateway serve` settings.
+    pub server: ServerSettings,
 }
 
 impl Default for Settings {
@@ -90,6 +115,7 @@ impl Default for Settings {
             allow_private: PrivateAllowList::none(),
             timeouts: Timeouts::default(),
             tool_config: BTreeMap::new(),
+            server: ServerSettings::default(),
         }
     }
 }
@@ -155,6 +181,7 @@ impl Settings {
             allow_private,
             timeouts,
             tool_config: raw.tools.into_iter().map(|(k, v)| (k, v.config)).collect(),
+            server: raw.server,
         })
     }
 
