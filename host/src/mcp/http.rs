@@ -76,10 +76,84 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// A JSON-RPC parse error (-32700) for a body that is not a JSON-RPC message.
-pub fn parse_error(e: &serde_json::Error) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": format!("parse error: {e}")}});
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+/// JSON-RPC: the body is not JSON (or not UTF-8, or nested too deeply).
+pub const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC: JSON, but not a valid request, notification or response.
+pub const INVALID_REQUEST: i64 = -32600;
+
+/// A message refused before any transport saw it, with its JSON-RPC code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// [`PARSE_ERROR`] or [`INVALID_REQUEST`].
+    pub code: i64,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl IntoResponse for Rejected {
+    fn into_response(self) -> Response {
+        let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": self.code, "message": self.message}});
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    }
+}
+
+/// A JSON-RPC parse error (-32700) for a body that is not JSON.
+pub fn parse_error(e: &serde_json::Error) -> Rejected {
+    Rejected {
+        code: PARSE_ERROR,
+        message: format!("parse error: {e}"),
+    }
+}
+
+/// Checks that `body` is one JSON-RPC 2.0 message (batches are not part of
+/// the protocol since 2025-06-18), answering with the right error code if not.
+pub fn check_jsonrpc(body: &[u8]) -> Result<(), Rejected> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| parse_error(&e))?;
+    let invalid = |why: &str| Rejected {
+        code: INVALID_REQUEST,
+        message: format!("invalid request: {why}"),
+    };
+    let object = value
+        .as_object()
+        .ok_or_else(|| invalid("expected one JSON-RPC message object"))?;
+    if object.get("jsonrpc").and_then(|v| v.as_str()) != Some("2.0") {
+        return Err(invalid("\"jsonrpc\" must be \"2.0\""));
+    }
+    let id_ok = object
+        .get("id")
+        .is_none_or(|id| id.is_string() || id.is_i64() || id.is_u64());
+    let is_call = object.get("method").is_some_and(|m| m.is_string()) && id_ok;
+    let is_reply = object.get("id").is_some()
+        && (object.contains_key("result") || object.contains_key("error"));
+    if !(is_call || is_reply) {
+        return Err(invalid(
+            "a message needs a string \"method\" (and a string or integer \"id\"), or an \"id\" with \"result\" or \"error\"",
+        ));
+    }
+    if object
+        .get("params")
+        .is_some_and(|p| !(p.is_object() || p.is_array()))
+    {
+        return Err(invalid("\"params\" must be an object"));
+    }
+    Ok(())
+}
+
+/// Validates POSTed JSON-RPC before the transport sees it.
+async fn jsonrpc_guard(request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+    };
+    if let Err(rejected) = check_jsonrpc(&bytes) {
+        return rejected.into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
 
 /// Refuses requests whose Host or Origin is not allowed (DNS rebinding).
@@ -128,8 +202,11 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: CancellationToken) 
         .route("/sse", get(sse::open))
         .route(MESSAGES_PATH, post(sse::post))
         .with_state(sse_state);
-    Router::new()
+    let streamable = Router::new()
         .nest_service("/mcp", streamable)
+        .layer(middleware::from_fn(jsonrpc_guard));
+    Router::new()
+        .merge(streamable)
         .merge(legacy)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(door, guard))
@@ -170,6 +247,56 @@ mod tests {
             ("", false),
         ] {
             assert_eq!(door.host_allowed(host), ok, "{host}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod jsonrpc_tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_classified() {
+        let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+        let cases = [
+            (r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, None),
+            (
+                r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                None,
+            ),
+            (r#"{"jsonrpc":"2.0","id":"a","result":{}}"#, None),
+            ("{not json", Some(PARSE_ERROR)),
+            ("", Some(PARSE_ERROR)),
+            (deep.as_str(), Some(PARSE_ERROR)),
+            ("[]", Some(INVALID_REQUEST)),
+            (
+                r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+                Some(INVALID_REQUEST),
+            ),
+            (
+                r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#,
+                Some(INVALID_REQUEST),
+            ),
+            (r#"{"jsonrpc":"2.0","id":1}"#, Some(INVALID_REQUEST)),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":5}"#,
+                Some(INVALID_REQUEST),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}"#,
+                Some(INVALID_REQUEST),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":"x"}"#,
+                Some(INVALID_REQUEST),
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(
+                check_jsonrpc(body.as_bytes()).err().map(|r| r.code),
+                expected,
+                "{body}"
+            );
         }
     }
 }

@@ -121,9 +121,16 @@ pub async fn post(
     let Some(sender) = sender else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
     };
+    if let Err(rejected) = super::http::check_jsonrpc(&body) {
+        return rejected.into_response();
+    }
     let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
         Ok(m) => m,
-        Err(e) => return super::http::parse_error(&e),
+        Err(e) => {
+            let mut rejected = super::http::parse_error(&e);
+            rejected.code = super::http::INVALID_REQUEST;
+            return rejected.into_response();
+        }
     };
     if sender.send(message).await.is_err() {
         return (StatusCode::GONE, "session closed").into_response();

@@ -5,6 +5,7 @@
 mod cli;
 mod example;
 mod harness;
+mod mcp;
 mod outbound;
 mod python;
 mod sandbox;
