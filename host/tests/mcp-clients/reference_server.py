@@ -1,0 +1,266 @@
+"""A known-good MCP server built on the official Python SDK (mcp 2.3.0).
+
+It is the peer the real-client harness is checked against before it is pointed
+at `gateway serve`, and the Python baseline for benchmarks. Like the gateway it
+serves, on one loopback port:
+
+    /mcp                  Streamable HTTP (2025 sessions and 2026-07-28 stateless requests)
+    /sse  + /messages/    the legacy HTTP+SSE transport
+
+and only tools, shaped the way the gateway answers: a tool returns a JSON
+object, sent as one text block and as `structuredContent`; a failure is
+`isError: true` with one text block. The tools are `echo` and `fail`, plus the
+conformance suite's test tools that apply to a tool gateway (CONFORMANCE.md
+gives each one's name, schema and behaviour; the WebAssembly test tools must
+match them).
+
+    python reference_server.py [--port N]
+    python reference_server.py --stdio
+
+prints `http://127.0.0.1:PORT` on stdout once it accepts connections (port 0,
+the default, picks a free one) and serves until interrupted; with --stdio it
+serves one client over stdin and stdout instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import socket
+import sys
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import mcp_types as types
+import uvicorn
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.sse import SseServerTransport
+from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+# Logging is deprecated from 2026-07-28 (per-request opt-in there), but the
+# gateway serves 2025 clients too, so this server keeps it, as the gateway does.
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+
+# DNS-rebinding protection as the gateway applies it: loopback Host and Origin only.
+LOOPBACK_ONLY = TransportSecuritySettings(
+    enable_dns_rebinding_protection=True,
+    allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+    allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+)
+
+NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
+
+# The input schema the suite's json-schema-2020-12 scenario looks for, verbatim:
+# every keyword must come back unchanged from tools/list.
+JSON_SCHEMA_2020_12: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {
+        "address": {
+            "$anchor": "addressDef",
+            "type": "object",
+            "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+        }
+    },
+    "properties": {
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/address"},
+        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
+    "additionalProperties": False,
+}
+
+
+class ToolFailed(Exception):
+    """A tool's own failure: reported as `isError: true`, never as a JSON-RPC error."""
+
+
+Log = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    description: str
+    input_schema: dict[str, Any]
+    run: Callable[[dict[str, Any], Log], Awaitable[dict[str, Any]]]
+    output_schema: dict[str, Any] | None = None
+
+
+async def echo(args: dict[str, Any], log: Log) -> dict[str, Any]:
+    return {"text": args["text"]}
+
+
+async def fail(args: dict[str, Any], log: Log) -> dict[str, Any]:
+    raise ToolFailed("internal: this tool always fails")
+
+
+async def simple_text(args: dict[str, Any], log: Log) -> dict[str, Any]:
+    return {"text": "This is a simple text response for testing."}
+
+
+async def error_handling(args: dict[str, Any], log: Log) -> dict[str, Any]:
+    raise ToolFailed("This tool intentionally returns an error for testing")
+
+
+async def tool_with_logging(args: dict[str, Any], log: Log) -> dict[str, Any]:
+    await log("Tool execution started")
+    await anyio.sleep(0.05)
+    await log("Tool processing data")
+    await anyio.sleep(0.05)
+    await log("Tool execution completed")
+    return {"text": "Tool with logging executed successfully"}
+
+
+async def logging_tool(args: dict[str, Any], log: Log) -> dict[str, Any]:
+    await log("test_logging_tool ran")
+    return {"text": "logged one line at info"}
+
+
+async def json_schema_tool(args: dict[str, Any], log: Log) -> dict[str, Any]:
+    return {"received": args}
+
+
+async def x_mcp_header(args: dict[str, Any], log: Log) -> dict[str, Any]:
+    return {"region": args["region"]}
+
+
+TEXT_OUTPUT = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+
+TOOLS: dict[str, ToolSpec] = {
+    "echo": ToolSpec(
+        "Returns its input text.",
+        {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+        echo,
+        TEXT_OUTPUT,
+    ),
+    "fail": ToolSpec("Always fails, as a tool error.", NO_ARGUMENTS, fail),
+    "test_simple_text": ToolSpec("Returns a fixed text.", NO_ARGUMENTS, simple_text, TEXT_OUTPUT),
+    "test_error_handling": ToolSpec("Always fails, as a tool error.", NO_ARGUMENTS, error_handling),
+    "test_tool_with_logging": ToolSpec(
+        "Logs three info lines 50 ms apart.", NO_ARGUMENTS, tool_with_logging, TEXT_OUTPUT
+    ),
+    "test_logging_tool": ToolSpec("Logs one info line.", NO_ARGUMENTS, logging_tool, TEXT_OUTPUT),
+    "json_schema_2020_12_tool": ToolSpec(
+        "Tool with JSON Schema 2020-12 features", JSON_SCHEMA_2020_12, json_schema_tool
+    ),
+    "test_x_mcp_header": ToolSpec(
+        "Returns its region, which clients mirror into the Mcp-Param-Region header.",
+        {
+            "type": "object",
+            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+            "required": ["region"],
+        },
+        x_mcp_header,
+    ),
+}
+
+
+def text_result(text: str, structured: dict[str, Any] | None, is_error: bool) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)], structured_content=structured, is_error=is_error
+    )
+
+
+async def list_tools(ctx: ServerRequestContext, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    return types.ListToolsResult(
+        tools=[
+            types.Tool(name=name, description=t.description, input_schema=t.input_schema, output_schema=t.output_schema)
+            for name, t in TOOLS.items()
+        ]
+    )
+
+
+async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
+    spec = TOOLS.get(params.name)
+    if spec is None:
+        raise MCPError(types.INVALID_PARAMS, f"unknown tool: {params.name}")
+
+    async def log(message: str) -> None:
+        # On this request's stream; 2026-07-28 sends it only if the request opted in.
+        await ctx.session.send_log_message("info", message, logger=params.name, related_request_id=ctx.request_id)
+
+    try:
+        output = await spec.run(params.arguments or {}, log)
+    except ToolFailed as e:
+        return text_result(str(e), None, True)
+    except KeyError as e:
+        return text_result(f"invalid_input: missing argument {e}", None, True)
+    return text_result(json.dumps(output, separators=(",", ":")), output, False)
+
+
+async def set_logging_level(ctx: ServerRequestContext, params: types.SetLevelRequestParams) -> types.EmptyResult:
+    return types.EmptyResult()
+
+
+def build_server() -> Server:
+    return Server(
+        "agent-gateway-reference",
+        version="1",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_set_logging_level=set_logging_level,
+    )
+
+
+async def serve_stdio() -> None:
+    server = build_server()
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+
+def build_app() -> Any:
+    server = build_server()
+    app = server.streamable_http_app(streamable_http_path="/mcp", transport_security=LOOPBACK_ONLY)
+
+    sse = SseServerTransport("/messages/", security_settings=LOOPBACK_ONLY)
+
+    async def sse_endpoint(request: Request) -> Response:
+        async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+        return Response()
+
+    app.router.routes.extend(
+        [Route("/sse", endpoint=sse_endpoint, methods=["GET"]), Mount("/messages/", app=sse.handle_post_message)]
+    )
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--stdio", action="store_true", help="serve one client over stdin/stdout")
+    args = parser.parse_args()
+    if args.stdio:
+        anyio.run(serve_stdio)
+        return
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
+    sock.listen(128)
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+
+    config = uvicorn.Config(build_app(), log_level="warning", lifespan="on")
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
