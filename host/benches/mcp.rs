@@ -1,0 +1,319 @@
+//! `tools/call` under load over Streamable HTTP: `gateway serve` with a
+//! trivial Rust tool (and a trivial Python tool) against FastMCP serving the
+//! same logic, each a separate process on loopback, measured in one run.
+//!
+//! ```sh
+//! ./scripts/setup && ./scripts/setup-bench     # componentize-py; FastMCP 4.1.6 in a venv
+//! source scripts/env.sh
+//! CARGO_TARGET_DIR=$HOME/.cache/agent-gateway/bench-target cargo bench -p agent-gateway --bench mcp
+//! ```
+//!
+//! Every request carries a unique JSON-RPC id and every response body is
+//! parsed and checked (`isError: false`, the echoed text), since a failing
+//! tool still answers HTTP 200.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::io::TokioIo;
+
+const CONNECTIONS: usize = 16;
+const WARMUP: Duration = Duration::from_secs(2);
+const WINDOW: Duration = Duration::from_secs(10);
+const SINGLE_WINDOW: Duration = Duration::from_secs(3);
+
+/// How to speak to one server.
+#[derive(Clone, Copy)]
+enum Dialect {
+    /// 2026-07-28 stateless requests (the gateway's fast path).
+    Stateless2026,
+    /// 2025-06-18 requests to a server in stateless mode (FastMCP).
+    Stateless2025,
+}
+
+struct Target {
+    label: &'static str,
+    addr: SocketAddr,
+    tool: &'static str,
+    dialect: Dialect,
+}
+
+struct Guard(Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn request(target: &Target, id: u64) -> http::Request<Full<Bytes>> {
+    let text = format!("hello-{id}");
+    let mut params = json!({"name": target.tool, "arguments": {"text": text}});
+    let mut builder = http::Request::post("/mcp")
+        .header("host", target.addr.to_string())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    builder = match target.dialect {
+        Dialect::Stateless2026 => {
+            params["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {}
+            });
+            builder
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", target.tool)
+        }
+        Dialect::Stateless2025 => builder.header("mcp-protocol-version", "2025-06-18"),
+    };
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+    builder
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("request")
+}
+
+/// The JSON-RPC response in `body` (plain JSON or one SSE `data:` line).
+fn response_json(body: &[u8]) -> anyhow::Result<Value> {
+    let text = std::str::from_utf8(body)?;
+    let json = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: ").filter(|d| d.starts_with('{')))
+        .unwrap_or(text);
+    Ok(serde_json::from_str(json)?)
+}
+
+fn check(value: &Value, id: u64) -> anyhow::Result<()> {
+    ensure!(value["id"] == json!(id), "wrong id in {value}");
+    ensure!(
+        value["result"]["isError"] != json!(true),
+        "tool error: {value}"
+    );
+    let echoed = value["result"]["structuredContent"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    ensure!(echoed == format!("hello-{id}"), "wrong echo: {value}");
+    Ok(())
+}
+
+/// One keep-alive connection issuing calls until `deadline`; latencies in µs.
+async fn connection(
+    target: &Target,
+    ids: &AtomicU64,
+    deadline: Instant,
+) -> anyhow::Result<Vec<u32>> {
+    let stream = TcpStream::connect(target.addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut latencies = Vec::new();
+    while Instant::now() < deadline {
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let response = sender.send_request(request(target, id)).await?;
+        ensure!(response.status().is_success(), "HTTP {}", response.status());
+        let body = response.into_body().collect().await?.to_bytes();
+        latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+        check(&response_json(&body)?, id)?;
+    }
+    Ok(latencies)
+}
+
+struct Measured {
+    calls_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+async fn load(
+    target: &Arc<Target>,
+    connections: usize,
+    window: Duration,
+    ids: &Arc<AtomicU64>,
+) -> anyhow::Result<Measured> {
+    let deadline = Instant::now() + window;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (target, ids) = (Arc::clone(target), Arc::clone(ids));
+        tasks.push(tokio::spawn(async move {
+            connection(&target, &ids, deadline).await
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    ensure!(!all.is_empty(), "no calls completed");
+    all.sort_unstable();
+    let pct = |p: f64| f64::from(all[((all.len() - 1) as f64 * p).round() as usize]) / 1000.0;
+    Ok(Measured {
+        calls_per_s: all.len() as f64 / window.as_secs_f64(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    })
+}
+
+async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{addr} did not come up")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn bench_venv_python() -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/agent-gateway/bench-venv/bin/python")
+}
+
+/// A tools folder with the Rust `echo` guest and a Python `py_echo`.
+fn tools(dir: &Path) -> anyhow::Result<()> {
+    let echo = dir.join("echo");
+    std::fs::create_dir_all(&echo)?;
+    std::fs::write(echo.join("tool.toml"), "name = \"echo\"\n")?;
+    std::fs::copy(gateway_test_programs::ECHO, echo.join("tool.wasm"))?;
+
+    let py = dir.join("py_echo");
+    std::fs::create_dir_all(py.join("scripts"))?;
+    std::fs::write(py.join("tool.toml"), "name = \"py_echo\"\n")?;
+    std::fs::write(py.join("SKILL.md"), "Benchmark tool.\n")?;
+    std::fs::write(
+        py.join("scripts/py_echo.py"),
+        "from gateway_tool import tool\n\n\n@tool\ndef py_echo(text: str) -> dict:\n    \"\"\"Returns its input text.\n\n    Args:\n        text: Text to return.\n    \"\"\"\n    return {\"text\": text}\n",
+    )?;
+    let cache = dir.parent().unwrap_or(dir).join("py-components");
+    let component = gateway::build::python::build_cached(&py, "py_echo", &cache, &mut |_| {})?;
+    std::fs::copy(component, py.join("tool.wasm"))?;
+    Ok(())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let tools_dir = work.path().join("tools");
+    tools(&tools_dir).context("building the benchmark tools")?;
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let config = work.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "cache_dir = {:?}\n",
+            home.join(".cache/agent-gateway/bench-mcp-cwasm")
+        ),
+    )?;
+
+    let gw_port = free_port()?;
+    let gateway = Guard(
+        Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args(["--config"])
+            .arg(&config)
+            .args(["--tools-dir"])
+            .arg(&tools_dir)
+            .args([
+                "serve",
+                "--transport",
+                "http",
+                "--port",
+                &gw_port.to_string(),
+            ])
+            .env("GATEWAY_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting gateway serve")?,
+    );
+    let fm_port = free_port()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fastmcp_echo.py");
+    let fastmcp = Guard(
+        Command::new(bench_venv_python())
+            .arg(&script)
+            .arg(fm_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting FastMCP (run ./scripts/setup-bench)")?,
+    );
+    let gw_addr: SocketAddr = ([127, 0, 0, 1], gw_port).into();
+    let fm_addr: SocketAddr = ([127, 0, 0, 1], fm_port).into();
+    wait_ready(gw_addr).await?;
+    wait_ready(fm_addr).await?;
+
+    let targets = [
+        Target {
+            label: "gateway serve, Rust tool (echo)",
+            addr: gw_addr,
+            tool: "echo",
+            dialect: Dialect::Stateless2026,
+        },
+        Target {
+            label: "FastMCP 4.1.6, Python function (echo)",
+            addr: fm_addr,
+            tool: "echo",
+            dialect: Dialect::Stateless2025,
+        },
+        Target {
+            label: "gateway serve, Python tool (py_echo)",
+            addr: gw_addr,
+            tool: "py_echo",
+            dialect: Dialect::Stateless2026,
+        },
+    ];
+    let ids = Arc::new(AtomicU64::new(1));
+    let mut rows = Vec::new();
+    for target in targets {
+        let target = Arc::new(target);
+        load(&target, CONNECTIONS, WARMUP, &ids).await?;
+        let many = load(&target, CONNECTIONS, WINDOW, &ids).await?;
+        let one = load(&target, 1, SINGLE_WINDOW, &ids).await?;
+        eprintln!("{}: {:.0} calls/s", target.label, many.calls_per_s);
+        rows.push((target.label, many, one));
+    }
+    drop((gateway, fastmcp));
+
+    println!("| server | calls/s ({CONNECTIONS} conns) | p50 ms | p99 ms | p50 ms (1 conn) |");
+    println!("|---|---|---|---|---|");
+    for (label, many, one) in &rows {
+        println!(
+            "| {label} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            many.calls_per_s, many.p50_ms, many.p99_ms, one.p50_ms
+        );
+    }
+    println!();
+    println!(
+        "gateway (Rust tool) / FastMCP throughput: {:.1}x; {}s windows after {}s warm-up; load generator in-process on the same 2 cores",
+        rows[0].1.calls_per_s / rows[1].1.calls_per_s,
+        WINDOW.as_secs(),
+        WARMUP.as_secs()
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
