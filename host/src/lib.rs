@@ -11,6 +11,7 @@ mod bindings;
 pub mod build;
 pub mod capability;
 pub mod catalog;
+pub mod fields;
 pub mod fixtures;
 pub mod manifest;
 pub mod mcp;
