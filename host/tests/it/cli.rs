@@ -26,6 +26,17 @@ fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
 
+/// The guest build folder gateway-test-programs fills, so cargo run by
+/// `gateway tool build` finds its dependencies already built.
+fn guest_target_dir() -> String {
+    std::env::var("GATEWAY_WASM_TARGET_DIR").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/agent-gateway/wasm-target",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    })
+}
+
 fn example_dir() -> PathBuf {
     Path::new(gateway_test_programs::TOOLS_WASM_DIR).join("github_repo_summary")
 }
@@ -146,12 +157,7 @@ async fn tool_build_compiles_checks_and_precompiles_a_rust_tool() {
     let config = root.path().join("gateway.toml");
     std::fs::write(&config, "cache_dir = \"cache\"\n").expect("config");
     // Reuse the guest build of gateway-test-programs, so cargo finds it fresh.
-    let wasm_target = std::env::var("GATEWAY_WASM_TARGET_DIR").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/agent-gateway/wasm-target",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
+    let wasm_target = guest_target_dir();
     let dir = example_dir().to_string_lossy().to_string();
     let out = run(
         args(&["--config", &config.to_string_lossy(), "tool", "build", &dir]),
@@ -192,12 +198,7 @@ async fn a_scaffolded_rust_tool_builds_and_passes_its_own_test() {
     let config = parent.path().join("gateway.toml");
     std::fs::write(&config, "cache_dir = \"cache\"\n").expect("config");
     let config = config.to_string_lossy().to_string();
-    let wasm_target = std::env::var("GATEWAY_WASM_TARGET_DIR").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/agent-gateway/wasm-target",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
+    let wasm_target = guest_target_dir();
 
     let new = run(
         args(&[
