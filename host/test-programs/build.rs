@@ -2,8 +2,10 @@
 //! writes their paths as consts (`OUT_DIR/components.rs`). Tests never run
 //! cargo themselves.
 //!
-//! Two guest workspaces, both `cargo build --release --target wasm32-wasip2`:
-//! `tools-wasm` (the org's tools) and `host/test-programs/guests` (test-only).
+//! Three guest workspaces, each `cargo build --release --target wasm32-wasip2`:
+//! `tools-wasm` (the org's tools), `host/test-programs/guests` (test-only) and
+//! `host/tests/mcp-clients/tools` (the MCP conformance suite's test tools, a
+//! test-only tools folder).
 //! Their target directory lives outside the repository and outside the host's
 //! target directory, so it survives `cargo clean` and a fresh clone:
 //! `$GATEWAY_WASM_TARGET_DIR`, else `$HOME/.cache/agent-gateway/wasm-target`.
@@ -74,6 +76,7 @@ fn main() {
         .unwrap_or_else(|e| fail(&format!("repository root: {e}")));
     let tools = repo.join("tools-wasm");
     let guests = repo.join("host/test-programs/guests");
+    let mcp_tools = repo.join("host/tests/mcp-clients/tools");
     let target_dir = wasm_target_dir();
 
     for var in [
@@ -93,7 +96,8 @@ fn main() {
 
     let mut out = String::new();
     let mut tool_list = String::new();
-    for workspace in [&tools, &guests] {
+    let mut mcp_tool_list = String::new();
+    for workspace in [&tools, &guests, &mcp_tools] {
         let members = members(workspace);
         for file in ["Cargo.toml", "Cargo.lock"] {
             println!("cargo:rerun-if-changed={}", workspace.join(file).display());
@@ -129,6 +133,8 @@ fn main() {
             );
             if workspace == &tools {
                 tool_list += &format!("    ({dir:?}, {wasm:?}),\n");
+            } else if workspace == &mcp_tools {
+                mcp_tool_list += &format!("    ({dir:?}, {wasm:?}),\n");
             }
         }
     }
@@ -136,8 +142,13 @@ fn main() {
         "/// The `tools-wasm` folder: one tool folder (with `tool.toml`) per tool.\n\
          pub const TOOLS_WASM_DIR: &str = {:?};\n\n\
          /// Every tool in `tools-wasm`: (tool folder name, component path).\n\
-         pub const TOOLS_WASM_COMPONENTS: &[(&str, &str)] = &[\n{tool_list}];\n",
+         pub const TOOLS_WASM_COMPONENTS: &[(&str, &str)] = &[\n{tool_list}];\n\n\
+         /// The MCP conformance test tools' folder (CONFORMANCE.md): one tool folder per tool.\n\
+         pub const MCP_TEST_TOOLS_DIR: &str = {:?};\n\n\
+         /// Every MCP conformance test tool: (tool folder name, component path).\n\
+         pub const MCP_TEST_TOOLS_COMPONENTS: &[(&str, &str)] = &[\n{mcp_tool_list}];\n",
         tools.display().to_string(),
+        mcp_tools.display().to_string(),
     );
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());
     fs::write(out_dir.join("components.rs"), out)
