@@ -30,8 +30,8 @@ pub const MAX_BODY_BYTES: usize = 2 << 20;
 pub struct FrontDoor {
     /// Accepted `Host` header values (host or host:port). Loopback by default.
     pub allowed_hosts: Vec<String>,
-    /// Accepted `Origin` values (scheme://host[:port]); requests without an
-    /// Origin (non-browser clients) pass. Empty: every present Origin is refused.
+    /// Accepted `Origin` values (scheme://host[:port]) beyond the server's
+    /// own; requests without an Origin (non-browser clients) pass.
     pub allowed_origins: Vec<String>,
 }
 
@@ -57,8 +57,16 @@ impl FrontDoor {
             .any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(bare))
     }
 
-    fn origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins
+    /// A listed Origin, or the server's own: the very Host the request was
+    /// sent to, over http or https. A browser sends that only from a page of
+    /// this origin; a DNS-rebinding page's Origin names the attacker's domain.
+    fn origin_allowed(&self, origin: &str, host: &str) -> bool {
+        let own = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|authority| !host.is_empty() && authority.eq_ignore_ascii_case(host));
+        own || self
+            .allowed_origins
             .iter()
             .any(|a| a.eq_ignore_ascii_case(origin))
     }
@@ -171,7 +179,7 @@ async fn guard(
         return (StatusCode::FORBIDDEN, "Host not allowed").into_response();
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let allowed = origin.to_str().is_ok_and(|o| door.origin_allowed(o));
+        let allowed = origin.to_str().is_ok_and(|o| door.origin_allowed(o, host));
         if !allowed {
             return (StatusCode::FORBIDDEN, "Origin not allowed").into_response();
         }
@@ -184,7 +192,9 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: CancellationToken) 
     let door = Arc::new(door);
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(door.allowed_hosts.clone())
-        .with_allowed_origins(door.allowed_origins.clone())
+        // `guard` alone judges Origins: rmcp's list check would refuse the
+        // server's own origin, which `guard` accepts (and `guard` covers /sse).
+        .disable_allowed_origins()
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_json_response(true)
         .with_cancellation_token(shutdown);
@@ -247,6 +257,27 @@ mod tests {
             ("", false),
         ] {
             assert_eq!(door.host_allowed(host), ok, "{host}");
+        }
+    }
+
+    #[test]
+    fn origins_are_listed_or_the_servers_own() {
+        let door = FrontDoor {
+            allowed_origins: vec!["https://app.example.com".into()],
+            ..FrontDoor::default()
+        };
+        for (origin, host, ok) in [
+            ("http://127.0.0.1:8000", "127.0.0.1:8000", true),
+            ("https://LOCALHOST:8000", "localhost:8000", true),
+            ("https://app.example.com", "127.0.0.1:8000", true),
+            ("http://127.0.0.1:8001", "127.0.0.1:8000", false),
+            ("http://localhost:8000", "127.0.0.1:8000", false),
+            ("http://evil.example.com:8000", "127.0.0.1:8000", false),
+            ("ftp://127.0.0.1:8000", "127.0.0.1:8000", false),
+            ("null", "127.0.0.1:8000", false),
+            ("http://", "", false),
+        ] {
+            assert_eq!(door.origin_allowed(origin, host), ok, "{origin} to {host}");
         }
     }
 }

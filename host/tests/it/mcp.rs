@@ -160,6 +160,9 @@ async fn the_front_door_refuses_rebinding_oversized_and_malformed_requests() {
         ),
         ("origin", "http://evil.example.com", StatusCode::FORBIDDEN),
         ("origin", "https://app.example.com", StatusCode::OK),
+        // The server's own origin is no rebinding: a browser sends it only from its pages.
+        ("origin", "http://127.0.0.1:8000", StatusCode::OK),
+        ("origin", "http://localhost:8000", StatusCode::FORBIDDEN),
         ("host", "localhost:8000", StatusCode::OK),
     ] {
         let response = app
