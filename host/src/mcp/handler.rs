@@ -89,7 +89,9 @@ impl GatewayHandler {
         logs: &[LogLine],
         context: &RequestContext<RoleServer>,
     ) {
-        let Some(min) = self.log_level.lock().ok().and_then(|l| *l) else {
+        // A 2026-07-28 request asks in its own `_meta`; a 2025 session once, with setLevel.
+        let session = self.log_level.lock().ok().and_then(|l| *l);
+        let Some(min) = context.meta.log_level().or(session) else {
             return;
         };
         for line in logs {
@@ -102,7 +104,7 @@ impl GatewayHandler {
                 json!({ "source": line.source, "message": line.message }),
             );
             param.logger = Some(tool.to_string());
-            let _ = context.peer.notify_logging_message(param).await;
+            super::sessions::send_log(context, param).await;
         }
     }
 }

@@ -12,13 +12,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::handler::GatewayHandler;
+use super::sessions::RequestSessions;
 use super::sse::{self, MESSAGES_PATH, Sessions, SseState};
 
 /// Largest request body accepted (JSON-RPC messages are small; tool inputs
@@ -201,7 +201,7 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: CancellationToken) 
     let for_sessions = Arc::clone(&gateway);
     let streamable = StreamableHttpService::new(
         move || Ok(GatewayHandler::new(Arc::clone(&for_sessions))),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(RequestSessions::default()),
         config,
     );
     let sse_state = SseState {

@@ -4,6 +4,7 @@
 
 pub mod handler;
 pub mod http;
+pub mod sessions;
 pub mod sse;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@ mod cli;
 mod example;
 mod harness;
 mod mcp;
+mod mcp_tools;
 mod outbound;
 mod python;
 mod sandbox;

@@ -53,9 +53,16 @@ async fn router(door: FrontDoor) -> (Router, tempfile::TempDir) {
 
 const META: &str = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}"#;
 
-/// A stateless (2026-07-28) request: no initialize, no session.
-fn stateless(method: &str, mut params: Value, id: u64) -> Request<Body> {
-    params["_meta"] = serde_json::from_str(META).expect("meta");
+/// A stateless (2026-07-28) request: no initialize, no session. Keys in
+/// `params._meta` join the required ones.
+pub(super) fn stateless(method: &str, mut params: Value, id: u64) -> Request<Body> {
+    let mut meta: Value = serde_json::from_str(META).expect("meta");
+    if let Some(extra) = params.get("_meta").and_then(Value::as_object) {
+        for (key, value) in extra {
+            meta[key] = value.clone();
+        }
+    }
+    params["_meta"] = meta;
     let name = params
         .get("name")
         .and_then(Value::as_str)
@@ -73,7 +80,7 @@ fn stateless(method: &str, mut params: Value, id: u64) -> Request<Body> {
     builder.body(Body::from(body.to_string())).expect("request")
 }
 
-async fn json_body(response: axum::response::Response) -> (StatusCode, Value) {
+pub(super) async fn json_body(response: axum::response::Response) -> (StatusCode, Value) {
     let status = response.status();
     let bytes = response
         .into_body()
