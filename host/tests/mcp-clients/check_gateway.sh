@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Both real MCP clients against `gateway serve`, as CI runs them (scripts/test):
+#
+#   host/tests/mcp-clients/check_gateway.sh
+#
+# Builds the gateway and the conformance test tools (tools/, one tool folder
+# each, with `gateway tool build`), serves that folder over HTTP on a free
+# loopback port, and runs check_clients.py (legacy SSE, Streamable HTTP in the
+# 2025 and 2026 eras, and stdio against the same folder) and
+# run_conformance.sh. The server is stopped whatever happens; on a failure its
+# log is printed and its files are kept. Needs scripts/setup and scripts/setup-mcp-clients.
+# Exits 1 if any check failed.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../../.." && pwd)"
+source "$repo/scripts/env.sh"
+py="$HOME/.cache/agent-gateway/mcp-venv/bin/python"
+[ -x "$py" ] || { echo "check_gateway: no MCP SDK venv; run scripts/setup-mcp-clients" >&2; exit 2; }
+
+work="$(mktemp -d -t mcp-gateway.XXXXXX)"
+server=""
+stop() {
+    if [ -n "$server" ]; then
+        kill "$server" 2>/dev/null
+        wait "$server" 2>/dev/null
+        server=""
+    fi
+}
+trap stop EXIT
+fail() {
+    stop
+    echo "check_gateway: $*" >&2
+    [ -s "$work/server.log" ] && sed 's/^/    server: /' "$work/server.log" >&2
+    echo "check_gateway: logs and conformance results kept in $work" >&2
+    exit 1
+}
+
+# The binary cargo test just built (a no-op then), found through cargo's own report.
+gateway="$(cd "$repo" && cargo build --locked -q -p agent-gateway --bin gateway --message-format=json \
+    | "$py" -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "gateway" and m.get("executable"):
+        print(m["executable"])')"
+[ -x "$gateway" ] || fail "cargo did not report a gateway binary"
+
+# The precompiled components outlive runs (content-addressed, so sharing is safe).
+cat >"$work/gateway.toml" <<EOF
+cache_dir = "$HOME/.cache/agent-gateway/test-artifacts/cwasm"
+EOF
+run_gateway=("$gateway" --config "$work/gateway.toml" --tools-dir "$here/tools")
+
+# gateway-test-programs' build.rs fills this folder during cargo test, so the
+# cargo runs under `gateway tool build` find everything built.
+guest_target="${GATEWAY_WASM_TARGET_DIR:-$HOME/.cache/agent-gateway/wasm-target}"
+for dir in "$here"/tools/*/; do
+    CARGO_TARGET_DIR="$guest_target" "${run_gateway[@]}" tool build "$dir" >"$work/build.log" 2>&1 \
+        || { cat "$work/build.log" >&2; fail "gateway tool build $dir failed"; }
+done
+
+# A free port can be taken between asking and binding: try a few.
+port=""
+for _ in 1 2 3; do
+    port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    "${run_gateway[@]}" serve --transport http --host 127.0.0.1 --port "$port" >"$work/server.log" 2>&1 &
+    server=$!
+    for _ in $(seq 300); do
+        kill -0 "$server" 2>/dev/null || break
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break 2
+        sleep 0.1
+    done
+    stop
+done
+[ -n "$server" ] || fail "gateway serve did not start"
+url="http://127.0.0.1:$port"
+echo "check_gateway: gateway serve (test tools) at $url"
+
+status=0
+"$py" "$here/check_clients.py" "$url" \
+    --stdio-command "$(printf '%q ' "${run_gateway[@]}" serve --transport stdio)" || status=1
+CONFORMANCE_RESULTS="$work/conformance" "$here/run_conformance.sh" "$url/mcp" || status=1
+[ "$status" = 0 ] || fail "some checks failed (above)"
+stop
+rm -rf "$work"
