@@ -36,6 +36,8 @@ use rmcp::transport::streamable_http_server::session::{
 use tokio::sync::mpsc;
 
 /// The sending end of one request's SSE stream, in the request's extensions.
+/// Unbounded: a call's log lines are capped by the runtime
+/// ([`crate::capability::log::MAX_LINES`]), and they end with the call.
 #[derive(Debug, Clone)]
 pub struct RequestStream(mpsc::UnboundedSender<ServerJsonRpcMessage>);
 

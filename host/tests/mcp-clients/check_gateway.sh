@@ -8,8 +8,8 @@
 # loopback port, and runs check_clients.py (legacy SSE, Streamable HTTP in the
 # 2025 and 2026 eras, and stdio against the same folder) and
 # run_conformance.sh. The server is stopped whatever happens; on a failure its
-# log is printed and its files are kept. Needs scripts/setup and scripts/setup-mcp-clients.
-# Exits 1 if any check failed.
+# log is printed and its files are kept. Needs scripts/setup and
+# scripts/setup-mcp-clients. Exits 1 if any check failed.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
@@ -43,6 +43,9 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "gateway" and m.get("executable"):
         print(m["executable"])')"
 [ -x "$gateway" ] || fail "cargo did not report a gateway binary"
+# Our own link: another checkout building into a shared target folder replaces that path.
+ln "$gateway" "$work/gateway" 2>/dev/null || cp "$gateway" "$work/gateway" || fail "copying $gateway"
+gateway="$work/gateway"
 
 # The precompiled components outlive runs (content-addressed, so sharing is safe).
 cat >"$work/gateway.toml" <<EOF
