@@ -30,7 +30,7 @@ pub const MAX_BODY_BYTES: usize = 2 << 20;
 pub struct FrontDoor {
     /// Accepted `Host` header values (host or host:port). Loopback by default.
     pub allowed_hosts: Vec<String>,
-    /// Accepted `Origin` values (scheme://host[:port]) beyond the server's
+    /// Accepted `Origin` values (`scheme://host[:port]`) beyond the server's
     /// own; requests without an Origin (non-browser clients) pass.
     pub allowed_origins: Vec<String>,
 }
