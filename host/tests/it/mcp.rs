@@ -9,8 +9,8 @@ use axum::Router;
 use axum::body::Body;
 use bytes::Bytes;
 use gateway::catalog::Catalog;
-use gateway::mcp::Gateway;
 use gateway::mcp::http::{FrontDoor, MAX_BODY_BYTES, app};
+use gateway::mcp::{FieldSource, Gateway};
 use gateway::runtime::Runtime;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -20,17 +20,33 @@ use tower::ServiceExt;
 
 /// A gateway serving the hand-written `edge` echo and a trapping `broken` tool.
 async fn router(door: FrontDoor) -> (Router, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (name, component) in [
-        ("edge", gateway_test_programs::wat::echo()),
+    let tools = [
+        ("edge", String::new(), gateway_test_programs::wat::echo()),
         (
             "broken",
+            String::new(),
             gateway_test_programs::wat::component("broken", 1, "unreachable"),
         ),
-    ] {
+    ];
+    serve_tools(door, &tools, FieldSource::empty()).await
+}
+
+/// A gateway serving each `(name, more manifest lines, component)` with the
+/// given field registry.
+pub(crate) async fn serve_tools(
+    door: FrontDoor,
+    tools: &[(&str, String, Vec<u8>)],
+    fields: FieldSource,
+) -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, manifest, component) in tools {
         let tool = dir.path().join("tools").join(name);
         std::fs::create_dir_all(&tool).expect("mkdir");
-        std::fs::write(tool.join("tool.toml"), format!("name = \"{name}\"\n")).expect("manifest");
+        std::fs::write(
+            tool.join("tool.toml"),
+            format!("name = \"{name}\"\n{manifest}"),
+        )
+        .expect("manifest");
         std::fs::write(tool.join("tool.wasm"), component).expect("component");
     }
     let settings = gateway::settings::Settings {
@@ -46,6 +62,7 @@ async fn router(door: FrontDoor) -> (Router, tempfile::TempDir) {
     let gateway = Arc::new(Gateway {
         runtime,
         catalog: Arc::new(catalog),
+        fields,
         name: "test-gateway".into(),
     });
     (app(gateway, door, CancellationToken::new()), dir)
@@ -54,7 +71,7 @@ async fn router(door: FrontDoor) -> (Router, tempfile::TempDir) {
 const META: &str = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}"#;
 
 /// A stateless (2026-07-28) request: no initialize, no session.
-fn stateless(method: &str, mut params: Value, id: u64) -> Request<Body> {
+pub(crate) fn stateless(method: &str, mut params: Value, id: u64) -> Request<Body> {
     params["_meta"] = serde_json::from_str(META).expect("meta");
     let name = params
         .get("name")
@@ -73,7 +90,7 @@ fn stateless(method: &str, mut params: Value, id: u64) -> Request<Body> {
     builder.body(Body::from(body.to_string())).expect("request")
 }
 
-async fn json_body(response: axum::response::Response) -> (StatusCode, Value) {
+pub(crate) async fn json_body(response: axum::response::Response) -> (StatusCode, Value) {
     let status = response.status();
     let bytes = response
         .into_body()
@@ -104,7 +121,19 @@ async fn tools_are_listed_and_called_statelessly_with_typed_errors() {
         .iter()
         .filter_map(|t| t["name"].as_str())
         .collect();
-    assert_eq!(names, ["broken", "edge", "health_check"]);
+    assert_eq!(
+        names,
+        [
+            "broken",
+            "edge",
+            "health_check",
+            "list_field_integrations",
+            "lookup_field",
+            "get_field_definitions",
+            "check_field_drift",
+            "discover_fields"
+        ]
+    );
     let edge = &list["result"]["tools"][1];
     assert_eq!(edge["inputSchema"]["type"], json!("object"));
     assert_eq!(edge["description"], json!("Edge-case test tool"));
