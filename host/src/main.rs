@@ -345,12 +345,12 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         registry.integrations().len(),
         settings.fields_dir.display()
     );
-    let gateway = std::sync::Arc::new(gateway::mcp::Gateway {
+    let gateway = std::sync::Arc::new(gateway::mcp::Gateway::new(
         runtime,
-        catalog: std::sync::Arc::new(catalog),
+        std::sync::Arc::new(catalog),
         fields,
         name,
-    });
+    ));
     match transport.as_str() {
         "stdio" => {
             use rmcp::ServiceExt;

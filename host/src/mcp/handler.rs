@@ -48,18 +48,6 @@ impl GatewayHandler {
         }
     }
 
-    fn tool_definitions(&self) -> Vec<Tool> {
-        let registry = self.gateway.fields.current();
-        let mut tools: Vec<Tool> = self
-            .gateway
-            .catalog
-            .iter()
-            .map(|t| definition(t, &registry))
-            .collect();
-        tools.extend(builtin::definitions());
-        tools
-    }
-
     async fn call_promoted(
         &self,
         tool: &LoadedTool,
@@ -271,14 +259,13 @@ impl ServerHandler for GatewayHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.tool_definitions()))
+        Ok(ListToolsResult::with_all_items(
+            self.gateway.definitions().all().to_vec(),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        if let Some(tool) = self.gateway.catalog.get(name) {
-            return Some(definition(tool, &self.gateway.fields.current()));
-        }
-        builtin::definitions().into_iter().find(|t| t.name == name)
+        self.gateway.definitions().get(name).cloned()
     }
 
     async fn call_tool(

@@ -59,12 +59,12 @@ pub(crate) async fn serve_tools(
         .await
         .expect("catalog");
     assert!(errors.is_empty(), "{errors:?}");
-    let gateway = Arc::new(Gateway {
+    let gateway = Arc::new(Gateway::new(
         runtime,
-        catalog: Arc::new(catalog),
+        Arc::new(catalog),
         fields,
-        name: "test-gateway".into(),
-    });
+        "test-gateway",
+    ));
     (app(gateway, door, CancellationToken::new()), dir)
 }
 
