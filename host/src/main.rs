@@ -21,6 +21,9 @@ struct Cli {
     /// Folder of tool folders (overrides the config file).
     #[arg(long, global = true, env = "GATEWAY_TOOLS_DIR")]
     tools_dir: Option<PathBuf>,
+    /// Field registry folder (overrides the config file) [default: fields].
+    #[arg(long, global = true, env = "GATEWAY_FIELDS_DIR")]
+    fields_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,6 +48,9 @@ enum Command {
     /// `MCP_TRANSPORT=sse` or `http` serves Streamable HTTP at /mcp and the
     /// legacy SSE transport at /sse on one port; `stdio` serves one client.
     Serve(ServeArgs),
+    /// Check the field registry.
+    #[command(subcommand)]
+    Fields(FieldsCommand),
     /// Serve a tool's recorded fixtures as a mock upstream on 127.0.0.1.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
@@ -110,6 +116,16 @@ enum Lang {
 enum ToolsCommand {
     /// One line per tool folder: name, status, integration, hosts.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+enum FieldsCommand {
+    /// Report every problem in the field registry's files, one per line as
+    /// file:line:column: message; exits 1 when there is any.
+    Lint {
+        /// The folder to check [default: the fields folder].
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +201,9 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     if let Some(dir) = &cli.tools_dir {
         settings.tools_dir = dir.clone();
     }
+    if let Some(dir) = &cli.fields_dir {
+        settings.fields_dir = dir.clone();
+    }
     Ok(settings)
 }
 
@@ -210,6 +229,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tools(ToolsCommand::List) => list(&settings),
         Command::Call { tool, input } => call(settings, &tool, &input).await,
         Command::Serve(args) => serve(settings, args).await,
+        Command::Fields(FieldsCommand::Lint { dir }) => {
+            fields_lint(dir.as_deref().unwrap_or(&settings.fields_dir))
+        }
         Command::Fixtures(FixturesCommand::Serve { dir, listen }) => {
             let server = gateway::fixtures::FixtureServer::start_from_dir(&dir, listen).await?;
             eprintln!(
@@ -304,16 +326,31 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         tracing::warn!("skipped: {e}");
         eprintln!("skipped: {e}");
     }
+    let fields = field_source(&settings.fields_dir)?;
+    let registry = fields.current();
+    for tool in catalog.iter() {
+        if let Some(slug) = tool.manifest.integration.as_deref()
+            && registry.get(slug).is_none()
+        {
+            eprintln!(
+                "note: {} names integration {slug:?}, which has no fields/{slug}.yaml: its results are served unchecked",
+                tool.definition.name
+            );
+        }
+    }
     eprintln!(
-        "{name}: {} tool(s) from {}",
+        "{name}: {} tool(s) from {}, {} field integration(s) from {}",
         catalog.len(),
-        settings.tools_dir.display()
+        settings.tools_dir.display(),
+        registry.integrations().len(),
+        settings.fields_dir.display()
     );
-    let gateway = std::sync::Arc::new(gateway::mcp::Gateway {
+    let gateway = std::sync::Arc::new(gateway::mcp::Gateway::new(
         runtime,
-        catalog: std::sync::Arc::new(catalog),
+        std::sync::Arc::new(catalog),
+        fields,
         name,
-    });
+    ));
     match transport.as_str() {
         "stdio" => {
             use rmcp::ServiceExt;
@@ -341,6 +378,44 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         other => bail!("MCP_TRANSPORT {other:?}: use stdio, sse or http"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The field registry for `gateway serve`: the folder, watched, when it
+/// exists; without one the field tools report no integrations.
+fn field_source(dir: &Path) -> anyhow::Result<gateway::mcp::FieldSource> {
+    if !dir.is_dir() {
+        eprintln!(
+            "note: no field registry at {}: results are served unchecked",
+            dir.display()
+        );
+        return Ok(gateway::mcp::FieldSource::empty());
+    }
+    let watched = gateway::fields::Watched::start(dir)?;
+    for problem in watched.errors().iter() {
+        eprintln!("skipped: {problem}");
+    }
+    Ok(gateway::mcp::FieldSource::Watched(watched))
+}
+
+fn fields_lint(dir: &Path) -> anyhow::Result<ExitCode> {
+    let problems = gateway::fields::lint(dir);
+    let mut out = std::io::stdout().lock();
+    for problem in &problems {
+        writeln!(out, "{problem}")?;
+    }
+    if problems.is_empty() {
+        let (registry, _) = gateway::fields::Registry::load(dir);
+        let count: usize = registry.integrations().map(|i| i.fields.len()).sum();
+        eprintln!(
+            "ok: {} integration(s), {count} field(s) in {}",
+            registry.integrations().len(),
+            dir.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{} problem(s) in {}", problems.len(), dir.display());
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 async fn test(settings: &Settings, dir: &Path) -> anyhow::Result<ExitCode> {

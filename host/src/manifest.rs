@@ -283,7 +283,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_slug(slug: &str) -> Result<(), String> {
+/// Checks an integration slug (the stem of `fields/<slug>.yaml`).
+pub fn check_slug(slug: &str) -> Result<(), String> {
     let ok = !slug.is_empty()
         && slug.len() <= MAX_NAME_LEN
         && slug

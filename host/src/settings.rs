@@ -64,6 +64,7 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 struct RawSettings {
     tools_dir: Option<PathBuf>,
+    fields_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     #[serde(default)]
     server: ServerSettings,
@@ -95,6 +96,8 @@ struct RawToolOverride {
 pub struct Settings {
     /// Folder of tool folders.
     pub tools_dir: PathBuf,
+    /// Field registry folder (`fields/<integration>.yaml`).
+    pub fields_dir: PathBuf,
     /// Precompiled-artifact cache.
     pub cache_dir: PathBuf,
     /// Private/loopback destinations this deployment lets tools reach.
@@ -111,6 +114,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             tools_dir: PathBuf::from("tools-wasm"),
+            fields_dir: PathBuf::from("fields"),
             cache_dir: default_cache_dir(),
             allow_private: PrivateAllowList::none(),
             timeouts: Timeouts::default(),
@@ -177,6 +181,7 @@ impl Settings {
         }
         Ok(Self {
             tools_dir: raw.tools_dir.map_or(defaults.tools_dir, |d| base.join(d)),
+            fields_dir: raw.fields_dir.map_or(defaults.fields_dir, |d| base.join(d)),
             cache_dir: raw.cache_dir.map_or(defaults.cache_dir, |d| base.join(d)),
             allow_private,
             timeouts,
@@ -213,6 +218,7 @@ mod tests {
             Path::new("/srv/gw/gateway.toml"),
             r#"
 tools_dir = "tools"
+fields_dir = "fields"
 cache_dir = "/var/cache/gw"
 [outbound]
 allow_private = ["127.0.0.1/32", "::1"]
@@ -223,6 +229,7 @@ api_base = "http://127.0.0.1:8089"
         )
         .expect("parses");
         assert_eq!(s.tools_dir, Path::new("/srv/gw/tools"));
+        assert_eq!(s.fields_dir, Path::new("/srv/gw/fields"));
         assert_eq!(s.cache_dir, Path::new("/var/cache/gw"));
         assert!(s.allow_private.permits("127.0.0.1".parse().expect("ip")));
         assert!(!s.allow_private.permits("127.0.0.2".parse().expect("ip")));

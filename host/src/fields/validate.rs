@@ -50,6 +50,19 @@ impl JsonKind {
             Value::Object(_) => JsonKind::Object,
         }
     }
+
+    /// The kind's name, as JSON Schema writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonKind::Null => "null",
+            JsonKind::Boolean => "boolean",
+            JsonKind::Integer => "integer",
+            JsonKind::Number => "number",
+            JsonKind::String => "string",
+            JsonKind::Array => "array",
+            JsonKind::Object => "object",
+        }
+    }
 }
 
 /// A value whose JSON type is not the registered one.

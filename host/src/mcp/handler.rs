@@ -18,11 +18,10 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use super::Gateway;
+use super::builtin::{self, BuiltinError};
 use crate::capability::log::{Level, LogLine};
-use crate::runtime::{CallError, LoadedTool};
-
-/// Built-in tool reporting the gateway's state.
-pub const HEALTH_CHECK: &str = "health_check";
+use crate::fields::{self, Integration, Registry, VALIDATION_KEY};
+use crate::runtime::LoadedTool;
 
 /// One MCP session's handler. Sessions share the [`Gateway`]; each has its
 /// own logging level (none until the client sets one).
@@ -49,16 +48,6 @@ impl GatewayHandler {
         }
     }
 
-    fn tool_definitions(&self) -> Vec<Tool> {
-        let mut tools: Vec<Tool> = self.gateway.catalog.iter().map(|t| definition(t)).collect();
-        tools.push(Tool::new(
-            HEALTH_CHECK,
-            "Reports whether the gateway is up and how many tools it serves.",
-            Arc::new(object_schema(json!({}))),
-        ));
-        tools
-    }
-
     async fn call_promoted(
         &self,
         tool: &LoadedTool,
@@ -78,8 +67,35 @@ impl GatewayHandler {
             "call"
         );
         match report.result {
-            Ok(value) => success(value),
-            Err(error) => failure(&error),
+            Ok(mut value) => {
+                self.check_fields(tool, &mut value);
+                success(value)
+            }
+            Err(error) => failure(error.code(), &error),
+        }
+    }
+
+    /// The validation wrapper: a result of a tool whose manifest names an
+    /// integration is compared with that integration's fields, and a
+    /// `_field_validation` summary is attached only when they differ.
+    fn check_fields(&self, tool: &LoadedTool, value: &mut Value) {
+        let Some(slug) = tool.manifest.integration.as_deref() else {
+            return;
+        };
+        let registry = self.gateway.fields.current();
+        let Some(integration) = registry.get(slug) else {
+            return;
+        };
+        if let Some(found) = fields::validate(integration, value) {
+            tracing::info!(
+                tool = %tool.definition.name,
+                integration = slug,
+                unknown = found.unknown_fields.len(),
+                missing = found.missing_fields.len(),
+                mismatched = found.type_mismatches.len(),
+                "result differs from the registered fields"
+            );
+            fields::attach(value, found);
         }
     }
 
@@ -109,8 +125,11 @@ impl GatewayHandler {
     }
 }
 
-/// The MCP definition of a promoted tool.
-pub fn definition(tool: &LoadedTool) -> Tool {
+/// The MCP definition of a promoted tool. When its manifest names a
+/// registered integration, the output schema carries each field's business
+/// meaning: the tool's own schema with descriptions added, or, for a tool
+/// that declares none, one built from the registry.
+pub fn definition(tool: &LoadedTool, registry: &Registry) -> Tool {
     let input = match &tool.definition.input_schema {
         Value::Object(map) => map.clone(),
         _ => JsonObject::new(),
@@ -120,17 +139,63 @@ pub fn definition(tool: &LoadedTool) -> Tool {
         tool.definition.description.clone(),
         Arc::new(input),
     );
-    if let Some(Value::Object(output)) = &tool.definition.output_schema {
-        def = def.with_raw_output_schema(Arc::new(output.clone()));
+    let integration = tool
+        .manifest
+        .integration
+        .as_deref()
+        .and_then(|slug| registry.get(slug));
+    let output = match (&tool.definition.output_schema, integration) {
+        (Some(schema @ Value::Object(_)), Some(integration)) => {
+            let mut schema = schema.clone();
+            fields::enrich_schema(&mut schema, integration);
+            Some(with_validation_property(schema, integration))
+        }
+        (Some(schema @ Value::Object(_)), None) => Some(schema.clone()),
+        (None, Some(integration)) => {
+            let mut schema = fields::schema_from_fields(integration);
+            // The registry describes; it must not make a client reject a
+            // result with a field missing (the summary reports that).
+            drop_required(&mut schema);
+            Some(with_validation_property(schema, integration))
+        }
+        _ => None,
+    };
+    if let Some(Value::Object(output)) = output {
+        def = def.with_raw_output_schema(Arc::new(output));
     }
     def
 }
 
-fn object_schema(properties: Value) -> JsonObject {
-    let mut schema = JsonObject::new();
-    schema.insert("type".into(), json!("object"));
-    schema.insert("properties".into(), properties);
+/// Declares the optional `_field_validation` summary, so a client checking
+/// results against the schema accepts a result that carries one.
+fn with_validation_property(mut schema: Value, integration: &Integration) -> Value {
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        properties.insert(
+            VALIDATION_KEY.to_owned(),
+            json!({
+                "type": "object",
+                "description": format!(
+                    "Present only when this result differs from the field definitions in fields/{}.yaml: unknown_fields, missing_fields and type_mismatches list what differs.",
+                    integration.slug
+                ),
+            }),
+        );
+    }
     schema
+}
+
+/// Removes `required` from a schema built from the registry, at every level.
+fn drop_required(schema: &mut Value) {
+    let Value::Object(map) = schema else { return };
+    map.remove("required");
+    if let Some(Value::Object(properties)) = map.get_mut("properties") {
+        properties.values_mut().for_each(drop_required);
+    }
+    for key in ["additionalProperties", "items"] {
+        if let Some(nested) = map.get_mut(key) {
+            drop_required(nested);
+        }
+    }
 }
 
 /// A successful call: the JSON as text (for clients that read content) and
@@ -143,14 +208,15 @@ fn success(value: Value) -> CallToolResult {
 
 /// A tool-level failure: `isError: true` with the typed error, so the agent
 /// can read what went wrong and act on it.
-fn failure(error: &CallError) -> CallToolResult {
-    let typed = json!({ "error": { "code": error.code(), "message": error.to_string() } });
-    let mut result = CallToolResult::error(vec![ContentBlock::text(format!(
-        "[{}] {error}",
-        error.code()
-    ))]);
+fn failure(code: &str, error: &dyn std::fmt::Display) -> CallToolResult {
+    let typed = json!({ "error": { "code": code, "message": error.to_string() } });
+    let mut result = CallToolResult::error(vec![ContentBlock::text(format!("[{code}] {error}"))]);
     result.structured_content = Some(typed);
     result
+}
+
+fn builtin_failure(error: &BuiltinError) -> CallToolResult {
+    failure(error.code(), error)
 }
 
 fn mcp_level(level: Level) -> LoggingLevel {
@@ -195,11 +261,13 @@ impl ServerHandler for GatewayHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.tool_definitions()))
+        Ok(ListToolsResult::with_all_items(
+            self.gateway.definitions().all().to_vec(),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tool_definitions().into_iter().find(|t| t.name == name)
+        self.gateway.definitions().get(name).cloned()
     }
 
     async fn call_tool(
@@ -214,16 +282,15 @@ impl ServerHandler for GatewayHandler {
                 .await
                 .into());
         }
-        match request.name.as_ref() {
-            HEALTH_CHECK => Ok(success(json!({
-                "status": "ok",
-                "server": self.gateway.name,
-                "version": env!("CARGO_PKG_VERSION"),
-                "tools": self.gateway.catalog.len(),
-            }))
-            .into()),
-            other => Err(McpError::invalid_params(
-                format!("unknown tool: {other}"),
+        match builtin::call(
+            &self.gateway,
+            &request.name,
+            request.arguments.unwrap_or_default(),
+        ) {
+            Some(Ok(value)) => Ok(success(value).into()),
+            Some(Err(error)) => Ok(builtin_failure(&error).into()),
+            None => Err(McpError::invalid_params(
+                format!("unknown tool: {}", request.name),
                 None,
             )),
         }

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
+use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
@@ -113,35 +114,81 @@ pub fn parse_error(e: &serde_json::Error) -> Rejected {
     }
 }
 
+/// The members of a JSON-RPC message the guard looks at, borrowed from the
+/// body: the guard runs on every POST, and the transport parses the message
+/// in full right after it.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    jsonrpc: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+/// A member that is present, even when its value is `null`.
+fn present<'de, D>(d: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&RawValue as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// The first byte of a raw JSON value.
+fn starts(raw: Option<&RawValue>) -> Option<u8> {
+    raw.and_then(|r| r.get().as_bytes().first().copied())
+}
+
 /// Checks that `body` is one JSON-RPC 2.0 message (batches are not part of
 /// the protocol since 2025-06-18), answering with the right error code if not.
 pub fn check_jsonrpc(body: &[u8]) -> Result<(), Rejected> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| parse_error(&e))?;
     let invalid = |why: &str| Rejected {
         code: INVALID_REQUEST,
         message: format!("invalid request: {why}"),
     };
-    let object = value
-        .as_object()
-        .ok_or_else(|| invalid("expected one JSON-RPC message object"))?;
-    if object.get("jsonrpc").and_then(|v| v.as_str()) != Some("2.0") {
+    let envelope: Envelope<'_> = match serde_json::from_slice(body) {
+        Ok(envelope) => envelope,
+        // Well-formed JSON of the wrong shape (an array, a number, a
+        // duplicate member) is an invalid request; anything else a parse error.
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return match serde_json::from_slice::<serde_json::Value>(body) {
+                Ok(_) => Err(invalid(&format!(
+                    "expected one JSON-RPC message object: {e}"
+                ))),
+                Err(syntax) => Err(parse_error(&syntax)),
+            };
+        }
+        Err(e) => return Err(parse_error(&e)),
+    };
+    if envelope.jsonrpc.as_deref() != Some("2.0") {
         return Err(invalid("\"jsonrpc\" must be \"2.0\""));
     }
-    let id_ok = object
-        .get("id")
-        .is_none_or(|id| id.is_string() || id.is_i64() || id.is_u64());
-    let is_call = object.get("method").is_some_and(|m| m.is_string()) && id_ok;
-    let is_reply = object.get("id").is_some()
-        && (object.contains_key("result") || object.contains_key("error"));
+    // A string, or an integer (no fraction, no exponent).
+    let id_ok = envelope.id.is_none_or(|id| {
+        let text = id.get();
+        text.starts_with('"')
+            || (!text.is_empty()
+                && text
+                    .bytes()
+                    .enumerate()
+                    .all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-'))
+                && text != "-")
+    });
+    let is_call = starts(envelope.method) == Some(b'"') && id_ok;
+    let is_reply = envelope.id.is_some() && (envelope.result.is_some() || envelope.error.is_some());
     if !(is_call || is_reply) {
         return Err(invalid(
             "a message needs a string \"method\" (and a string or integer \"id\"), or an \"id\" with \"result\" or \"error\"",
         ));
     }
-    if object
-        .get("params")
-        .is_some_and(|p| !(p.is_object() || p.is_array()))
-    {
+    if envelope.params.is_some() && !matches!(starts(envelope.params), Some(b'{' | b'[')) {
         return Err(invalid("\"params\" must be an object"));
     }
     Ok(())
@@ -320,6 +367,31 @@ mod jsonrpc_tests {
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":"x"}"#,
                 Some(INVALID_REQUEST),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
+                Some(INVALID_REQUEST),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+                Some(INVALID_REQUEST),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#,
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":-3,"method":"ping","params":{}}"#,
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
+                Some(INVALID_REQUEST),
+            ),
+            ("42", Some(INVALID_REQUEST)),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping""#,
+                Some(PARSE_ERROR),
             ),
         ];
         for (body, expected) in cases {

@@ -51,6 +51,7 @@ async fn every_command_has_help() {
         &["tools", "list", "--help"],
         &["call", "--help"],
         &["fixtures", "serve", "--help"],
+        &["fields", "lint", "--help"],
     ] {
         let out = run(args(cmd), vec![]).await;
         assert!(out.status.success(), "{cmd:?}");
@@ -262,4 +263,51 @@ async fn a_scaffolded_rust_tool_builds_and_passes_its_own_test() {
         String::from_utf8_lossy(&test.stdout).trim(),
         "3 passed, 0 failed"
     );
+}
+
+#[tokio::test]
+async fn fields_lint_names_file_line_and_column_of_every_problem() {
+    let repo_fields = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fields");
+    let out = run(
+        args(&["fields", "lint", repo_fields.to_str().expect("utf-8")]),
+        vec![],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(out.stdout.is_empty());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("shop.yaml");
+    std::fs::write(
+        &file,
+        "integration: shop\nfields:\n  total:\n    display_name: Total\n    description: Paid.\n    type: money\n    nullable: false\n  coupon:\n    display_name: Coupon\n    description: Code.\n    type: string\n    colour: red\n",
+    )
+    .expect("write");
+    let out = run(
+        args(&[
+            "--fields-dir",
+            dir.path().to_str().expect("utf-8"),
+            "fields",
+            "lint",
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let places: Vec<(String, usize)> = stdout
+        .lines()
+        .map(|line| {
+            let mut parts = line.splitn(4, ':');
+            let path = parts.next().expect("file").to_owned();
+            let line_no = parts.next().and_then(|n| n.parse().ok()).expect("line");
+            (path, line_no)
+        })
+        .collect();
+    let name = file.display().to_string();
+    assert_eq!(places, [(name.clone(), 6), (name, 12)], "{stdout}");
 }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod example;
+mod fields;
 mod harness;
 mod mcp;
 mod mcp_tools;

@@ -9,8 +9,8 @@ use axum::Router;
 use axum::body::Body;
 use bytes::Bytes;
 use gateway::catalog::Catalog;
-use gateway::mcp::Gateway;
 use gateway::mcp::http::{FrontDoor, MAX_BODY_BYTES, app};
+use gateway::mcp::{FieldSource, Gateway};
 use gateway::runtime::Runtime;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -20,17 +20,33 @@ use tower::ServiceExt;
 
 /// A gateway serving the hand-written `edge` echo and a trapping `broken` tool.
 async fn router(door: FrontDoor) -> (Router, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (name, component) in [
-        ("edge", gateway_test_programs::wat::echo()),
+    let tools = [
+        ("edge", String::new(), gateway_test_programs::wat::echo()),
         (
             "broken",
+            String::new(),
             gateway_test_programs::wat::component("broken", 1, "unreachable"),
         ),
-    ] {
+    ];
+    serve_tools(door, &tools, FieldSource::empty()).await
+}
+
+/// A gateway serving each `(name, more manifest lines, component)` with the
+/// given field registry.
+pub(crate) async fn serve_tools(
+    door: FrontDoor,
+    tools: &[(&str, String, Vec<u8>)],
+    fields: FieldSource,
+) -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, manifest, component) in tools {
         let tool = dir.path().join("tools").join(name);
         std::fs::create_dir_all(&tool).expect("mkdir");
-        std::fs::write(tool.join("tool.toml"), format!("name = \"{name}\"\n")).expect("manifest");
+        std::fs::write(
+            tool.join("tool.toml"),
+            format!("name = \"{name}\"\n{manifest}"),
+        )
+        .expect("manifest");
         std::fs::write(tool.join("tool.wasm"), component).expect("component");
     }
     let settings = gateway::settings::Settings {
@@ -43,11 +59,12 @@ async fn router(door: FrontDoor) -> (Router, tempfile::TempDir) {
         .await
         .expect("catalog");
     assert!(errors.is_empty(), "{errors:?}");
-    let gateway = Arc::new(Gateway {
+    let gateway = Arc::new(Gateway::new(
         runtime,
-        catalog: Arc::new(catalog),
-        name: "test-gateway".into(),
-    });
+        Arc::new(catalog),
+        fields,
+        "test-gateway",
+    ));
     (app(gateway, door, CancellationToken::new()), dir)
 }
 
@@ -55,7 +72,7 @@ const META: &str = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","i
 
 /// A stateless (2026-07-28) request: no initialize, no session. Keys in
 /// `params._meta` join the required ones.
-pub(super) fn stateless(method: &str, mut params: Value, id: u64) -> Request<Body> {
+pub(crate) fn stateless(method: &str, mut params: Value, id: u64) -> Request<Body> {
     let mut meta: Value = serde_json::from_str(META).expect("meta");
     if let Some(extra) = params.get("_meta").and_then(Value::as_object) {
         for (key, value) in extra {
@@ -80,7 +97,7 @@ pub(super) fn stateless(method: &str, mut params: Value, id: u64) -> Request<Bod
     builder.body(Body::from(body.to_string())).expect("request")
 }
 
-pub(super) async fn json_body(response: axum::response::Response) -> (StatusCode, Value) {
+pub(crate) async fn json_body(response: axum::response::Response) -> (StatusCode, Value) {
     let status = response.status();
     let bytes = response
         .into_body()
@@ -111,7 +128,19 @@ async fn tools_are_listed_and_called_statelessly_with_typed_errors() {
         .iter()
         .filter_map(|t| t["name"].as_str())
         .collect();
-    assert_eq!(names, ["broken", "edge", "health_check"]);
+    assert_eq!(
+        names,
+        [
+            "broken",
+            "edge",
+            "health_check",
+            "list_field_integrations",
+            "lookup_field",
+            "get_field_definitions",
+            "check_field_drift",
+            "discover_fields"
+        ]
+    );
     let edge = &list["result"]["tools"][1];
     assert_eq!(edge["inputSchema"]["type"], json!("object"));
     assert_eq!(edge["description"], json!("Edge-case test tool"));

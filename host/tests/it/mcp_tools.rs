@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use gateway::catalog::Catalog;
-use gateway::mcp::Gateway;
 use gateway::mcp::http::{FrontDoor, app};
+use gateway::mcp::{FieldSource, Gateway};
 use gateway::runtime::Runtime;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -44,11 +44,12 @@ async fn router() -> (Router, tempfile::TempDir) {
         .expect("catalog");
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(catalog.len(), 6);
-    let gateway = Arc::new(Gateway {
+    let gateway = Arc::new(Gateway::new(
         runtime,
-        catalog: Arc::new(catalog),
-        name: "test-gateway".into(),
-    });
+        Arc::new(catalog),
+        FieldSource::empty(),
+        "test-gateway",
+    ));
     (
         app(gateway, FrontDoor::default(), CancellationToken::new()),
         dir,
