@@ -8,6 +8,9 @@
 //! CARGO_TARGET_DIR=$HOME/.cache/agent-gateway/bench-target cargo bench -p agent-gateway --bench mcp
 //! ```
 //!
+//! `GATEWAY_BENCH_BIN=path/to/gateway` measures another build of the gateway
+//! (to compare two builds against the same FastMCP run).
+//!
 //! Every request carries a unique JSON-RPC id and every response body is
 //! parsed and checked (`isError: false`, the echoed text), since a failing
 //! tool still answers HTTP 200.
@@ -253,23 +256,26 @@ async fn run() -> anyhow::Result<()> {
 
     let gw_port = free_port()?;
     let gateway = Guard(
-        Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args(["--config"])
-            .arg(&config)
-            .args(["--tools-dir"])
-            .arg(&tools_dir)
-            .args([
-                "serve",
-                "--transport",
-                "http",
-                "--port",
-                &gw_port.to_string(),
-            ])
-            .env("GATEWAY_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting gateway serve")?,
+        Command::new(
+            std::env::var_os("GATEWAY_BENCH_BIN")
+                .unwrap_or_else(|| env!("CARGO_BIN_EXE_gateway").into()),
+        )
+        .args(["--config"])
+        .arg(&config)
+        .args(["--tools-dir"])
+        .arg(&tools_dir)
+        .args([
+            "serve",
+            "--transport",
+            "http",
+            "--port",
+            &gw_port.to_string(),
+        ])
+        .env("GATEWAY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting gateway serve")?,
     );
     let fm_port = free_port()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fastmcp_echo.py");

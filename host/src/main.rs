@@ -10,6 +10,10 @@ use gateway::catalog;
 use gateway::runtime::{CallReport, LoadedTool, Runtime};
 use gateway::settings::Settings;
 
+/// The allocator: see host/Cargo.toml on why (measured in BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Agent Gateway: runs an organisation's tools as sandboxed WebAssembly
 /// components with capability-limited, read-only HTTP.
 #[derive(Debug, Parser)]
