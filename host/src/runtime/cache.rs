@@ -114,17 +114,34 @@ impl ArtifactCache {
         Ok((component, CacheOutcome::Compiled))
     }
 
+    /// Compiles `bytes` and stores the artifact without loading it (the
+    /// compile-only child process). Blocking.
+    pub fn compile_and_store(&self, engine: &Engine, bytes: &[u8]) -> Result<(), CacheError> {
+        let path = self.artifact_path(&sha256_hex(bytes));
+        let serialized = engine
+            .precompile_component(bytes)
+            .map_err(|e| CacheError::Compile(format!("{e:#}")))?;
+        self.store(&path, &serialized)
+    }
+
     fn store(&self, path: &Path, serialized: &[u8]) -> Result<(), CacheError> {
         let io = |source, p: &Path| CacheError::Io {
             path: p.to_path_buf(),
             source,
         };
         create_private_dir(&self.dir).map_err(|e| io(e, &self.dir))?;
-        // Write then rename, so a reader never sees half an artifact and two
-        // gateways sharing the cache never corrupt each other's files.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, serialized).map_err(|e| io(e, &tmp))?;
-        std::fs::rename(&tmp, path).map_err(|e| io(e, path))
+        // Write a file of our own, then rename it into place: a reader never
+        // sees half an artifact, and two compiles of the same component (two
+        // threads, or two gateways sharing the cache) never write into one
+        // file. The last rename wins; both artifacts are identical.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".artifact-")
+            .suffix(".tmp")
+            .tempfile_in(&self.dir)
+            .map_err(|e| io(e, &self.dir))?;
+        std::io::Write::write_all(&mut tmp, serialized).map_err(|e| io(e, tmp.path()))?;
+        tmp.persist(path).map_err(|e| io(e.error, path))?;
+        Ok(())
     }
 }
 
