@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
 use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest, ManifestError};
 use crate::runtime::{LoadError, LoadedTool, Runtime};
 
@@ -102,6 +105,16 @@ impl Catalog {
         Ok((catalog, errors))
     }
 
+    /// Adds or replaces a tool, returning the one it replaced.
+    pub fn insert(&mut self, tool: Arc<LoadedTool>) -> Option<Arc<LoadedTool>> {
+        self.tools.insert(tool.definition.name.clone(), tool)
+    }
+
+    /// Removes the tool called `name`, returning it.
+    pub fn remove(&mut self, name: &str) -> Option<Arc<LoadedTool>> {
+        self.tools.remove(name)
+    }
+
     /// The tool called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<LoadedTool>> {
         self.tools.get(name)
@@ -120,5 +133,40 @@ impl Catalog {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()
+    }
+}
+
+/// The catalog being served. A change builds a new [`Catalog`] and swaps it
+/// in whole: a call holds the `Arc<LoadedTool>` it started with and finishes
+/// on that version, while new calls see the new one. Reads are lock-free.
+#[derive(Debug)]
+pub struct LiveCatalog {
+    current: ArcSwap<Catalog>,
+    generation: watch::Sender<u64>,
+}
+
+impl LiveCatalog {
+    /// Serves `catalog` until it is replaced.
+    pub fn new(catalog: Catalog) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(catalog),
+            generation: watch::channel(0).0,
+        }
+    }
+
+    /// The catalog in use.
+    pub fn current(&self) -> Arc<Catalog> {
+        self.current.load_full()
+    }
+
+    /// Puts `catalog` in use and tells subscribers.
+    pub fn replace(&self, catalog: Catalog) {
+        self.current.store(Arc::new(catalog));
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// A receiver that changes each time the catalog is replaced.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 }

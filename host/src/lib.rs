@@ -13,6 +13,7 @@ pub mod capability;
 pub mod catalog;
 pub mod fields;
 pub mod fixtures;
+pub mod hotload;
 pub mod manifest;
 pub mod mcp;
 pub mod outbound;

@@ -55,6 +55,19 @@ enum Command {
     /// Check the field registry.
     #[command(subcommand)]
     Fields(FieldsCommand),
+    /// Compile a component into the artifact cache under a memory budget
+    /// (what `gateway serve` runs, as a child process, for each new tool).
+    #[command(hide = true)]
+    Precompile {
+        /// Artifact cache folder.
+        #[arg(long)]
+        cache_dir: PathBuf,
+        /// Address-space limit in bytes.
+        #[arg(long)]
+        memory_bytes: u64,
+        /// The component file.
+        input: PathBuf,
+    },
     /// Serve a tool's recorded fixtures as a mock upstream on 127.0.0.1.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
@@ -147,6 +160,16 @@ enum FixturesCommand {
 fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
+    // The compile-only child: no async runtime, no settings.
+    if let Command::Precompile {
+        cache_dir,
+        memory_bytes,
+        input,
+    } = &cli.command
+    {
+        let code = gateway::hotload::compile::run_child(input, cache_dir, *memory_bytes);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -233,6 +256,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tools(ToolsCommand::List) => list(&settings),
         Command::Call { tool, input } => call(settings, &tool, &input).await,
         Command::Serve(args) => serve(settings, args).await,
+        Command::Precompile { .. } => Ok(ExitCode::FAILURE),
         Command::Fields(FieldsCommand::Lint { dir }) => {
             fields_lint(dir.as_deref().unwrap_or(&settings.fields_dir))
         }
@@ -349,12 +373,16 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         registry.integrations().len(),
         settings.fields_dir.display()
     );
-    let gateway = std::sync::Arc::new(gateway::mcp::Gateway::new(
-        runtime,
-        std::sync::Arc::new(catalog),
-        fields,
-        name,
+    let live = std::sync::Arc::new(gateway::catalog::LiveCatalog::new(catalog));
+    let loader = std::sync::Arc::new(gateway::hotload::Loader::new(
+        std::sync::Arc::clone(&runtime),
+        std::sync::Arc::clone(&live),
+        gateway::hotload::compile::CompileBudget::default(),
     ));
+    // Tools added, replaced or removed in the folder are served without a restart.
+    let _watcher = gateway::hotload::watch::ToolsWatcher::start(loader, &settings.tools_dir)
+        .with_context(|| "watching the tools folder")?;
+    let gateway = std::sync::Arc::new(gateway::mcp::Gateway::new(runtime, live, fields, name));
     match transport.as_str() {
         "stdio" => {
             use rmcp::ServiceExt;

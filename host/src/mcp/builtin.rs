@@ -237,7 +237,7 @@ pub fn call(
                 "status": "ok",
                 "server": gateway.name,
                 "version": env!("CARGO_PKG_VERSION"),
-                "tools": gateway.catalog.len(),
+                "tools": gateway.catalog.current().len(),
                 "field_integrations": registry.integrations().len(),
             })
         }),
@@ -296,11 +296,11 @@ fn integration<'r>(registry: &'r Registry, slug: &str) -> Result<&'r Integration
 }
 
 fn list(gateway: &Gateway, registry: &Registry) -> Value {
+    let catalog = gateway.catalog.current();
     let integrations: Vec<Value> = registry
         .integrations()
         .map(|i| {
-            let tools: Vec<&str> = gateway
-                .catalog
+            let tools: Vec<&str> = catalog
                 .iter()
                 .filter(|t| t.manifest.integration.as_deref() == Some(i.slug.as_str()))
                 .map(|t| t.definition.name.as_str())

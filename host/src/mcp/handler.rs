@@ -8,12 +8,13 @@
 
 use std::sync::{Arc, Mutex};
 
+use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, SetLevelRequestParams, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
@@ -215,6 +216,39 @@ fn failure(code: &str, error: &dyn std::fmt::Display) -> CallToolResult {
     result
 }
 
+/// How often a session's list-change forwarder checks that its client is
+/// still there when nothing changes.
+const PEER_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Changes to what `tools/list` answers: the catalog and the field registry.
+struct ListChanges {
+    catalog: tokio::sync::watch::Receiver<u64>,
+    fields: Option<tokio::sync::watch::Receiver<Arc<Registry>>>,
+}
+
+impl ListChanges {
+    fn new(gateway: &Gateway) -> Self {
+        let mut catalog = gateway.catalog.subscribe();
+        catalog.mark_unchanged();
+        let mut fields = gateway.fields.subscribe();
+        if let Some(fields) = fields.as_mut() {
+            fields.mark_unchanged();
+        }
+        Self { catalog, fields }
+    }
+
+    /// Waits for the next change; false once nothing can change any more.
+    async fn next(&mut self) -> bool {
+        match self.fields.as_mut() {
+            Some(fields) => tokio::select! {
+                r = self.catalog.changed() => r.is_ok(),
+                r = fields.changed() => r.is_ok(),
+            },
+            None => self.catalog.changed().await.is_ok(),
+        }
+    }
+}
+
 fn builtin_failure(error: &BuiltinError) -> CallToolResult {
     failure(error.code(), error)
 }
@@ -245,6 +279,7 @@ impl ServerHandler for GatewayHandler {
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
+            .enable_tool_list_changed()
             .enable_logging()
             .build();
         let mut info = ServerConfig::new(capabilities);
@@ -275,8 +310,9 @@ impl ServerHandler for GatewayHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        if let Some(tool) = self.gateway.catalog.get(&request.name) {
-            let tool = Arc::clone(tool);
+        // The version current now serves this call to its end, whatever
+        // is swapped in meanwhile.
+        if let Some(tool) = self.gateway.catalog.current().get(&request.name).cloned() {
             return Ok(self
                 .call_promoted(&tool, request.arguments, &context)
                 .await
@@ -293,6 +329,54 @@ impl ServerHandler for GatewayHandler {
                 format!("unknown tool: {}", request.name),
                 None,
             )),
+        }
+    }
+
+    /// A 2025 session (Streamable HTTP, legacy SSE or stdio) hears about
+    /// every tool added, changed or removed, and every field registry edit
+    /// (output schemas carry its text), until the client goes away.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut changes = ListChanges::new(&self.gateway);
+        let peer = context.peer;
+        tokio::spawn(async move {
+            let mut check = tokio::time::interval(PEER_CHECK);
+            loop {
+                tokio::select! {
+                    changed = changes.next() => {
+                        if !changed || peer.notify_tool_list_changed().await.is_err() {
+                            return;
+                        }
+                    }
+                    _ = check.tick() => {
+                        if peer.is_transport_closed() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// 2026-07-28 clients subscribe with `subscriptions/listen`.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        (requested.tools_list_changed == Some(true))
+            .then(|| SubscriptionFilter::builder().tools_list_changed().build())
+    }
+
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), McpError> {
+        let mut changes = ListChanges::new(&self.gateway);
+        loop {
+            tokio::select! {
+                () = subscription.cancelled() => return Ok(()),
+                changed = changes.next() => {
+                    if !changed || subscription.sink().notify_tool_list_changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use rmcp::model::Tool;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, LiveCatalog};
 use crate::fields::{LintError, Registry, Watched};
 use crate::runtime::Runtime;
 
@@ -23,8 +23,8 @@ use crate::runtime::Runtime;
 pub struct Gateway {
     /// The sandbox runtime.
     pub runtime: Arc<Runtime>,
-    /// Tools by name.
-    pub catalog: Arc<Catalog>,
+    /// Tools by name, replaced whole when a tool is added, changed or removed.
+    pub catalog: Arc<LiveCatalog>,
     /// The field registry: meanings for output schemas, the validation of
     /// results, and the built-in field tools.
     pub fields: FieldSource,
@@ -38,7 +38,7 @@ impl Gateway {
     /// A gateway serving `catalog` with the registry from `fields`.
     pub fn new(
         runtime: Arc<Runtime>,
-        catalog: Arc<Catalog>,
+        catalog: Arc<LiveCatalog>,
         fields: FieldSource,
         name: impl Into<String>,
     ) -> Self {
@@ -52,17 +52,18 @@ impl Gateway {
     }
 
     /// Every tool's MCP definition, promoted tools by name and then the
-    /// built-in ones. Built once per registry version: `tools/call` looks
-    /// a tool's schema up on every 2026-07-28 request.
+    /// built-in ones. Built once per catalog and registry version:
+    /// `tools/call` looks a tool's schema up on every 2026-07-28 request.
     pub fn definitions(&self) -> Arc<Definitions> {
         let registry = self.fields.current();
+        let catalog = self.catalog.current();
         if let Some(cached) = self.definitions.load_full()
             && Arc::ptr_eq(&cached.registry, &registry)
+            && Arc::ptr_eq(&cached.catalog, &catalog)
         {
             return cached;
         }
-        let tools: Vec<Tool> = self
-            .catalog
+        let tools: Vec<Tool> = catalog
             .iter()
             .map(|tool| handler::definition(tool, &registry))
             .chain(builtin::definitions())
@@ -74,6 +75,7 @@ impl Gateway {
             .collect();
         let built = Arc::new(Definitions {
             registry,
+            catalog,
             tools,
             index,
         });
@@ -86,6 +88,7 @@ impl Gateway {
 #[derive(Debug)]
 pub struct Definitions {
     registry: Arc<Registry>,
+    catalog: Arc<Catalog>,
     tools: Vec<Tool>,
     index: HashMap<String, usize>,
 }
@@ -125,6 +128,15 @@ impl FieldSource {
         }
     }
 
+    /// A receiver that changes when the registry in use is replaced; `None`
+    /// for a registry that never changes.
+    pub fn subscribe(&self) -> Option<tokio::sync::watch::Receiver<Arc<Registry>>> {
+        match self {
+            FieldSource::Fixed(_) => None,
+            FieldSource::Watched(watched) => Some(watched.subscribe()),
+        }
+    }
+
     /// Problems in the folder's files as last read (empty when all loaded).
     pub fn problems(&self) -> Arc<Vec<LintError>> {
         match self {
@@ -138,7 +150,7 @@ impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
             .field("name", &self.name)
-            .field("tools", &self.catalog.len())
+            .field("tools", &self.catalog.current().len())
             .field("fields", &self.fields)
             .finish_non_exhaustive()
     }

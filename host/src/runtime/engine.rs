@@ -76,6 +76,20 @@ pub fn config() -> Config {
     config
 }
 
+/// The configuration of a compile-only engine (`gateway` compiling an
+/// upload in a separate process under a memory limit): [`config`] without
+/// the pooling allocator, whose address-space reservation a memory limit
+/// would refuse. Its artifacts are interchangeable with [`config`]'s: the
+/// allocation strategy does not change compiled code, and
+/// [`Engine::precompile_compatibility_hash`] agrees.
+pub fn compile_only_config() -> Config {
+    let mut config = config();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::OnDemand)
+        .parallel_compilation(false);
+    config
+}
+
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
@@ -121,4 +135,30 @@ pub fn ticks_for(budget: Duration) -> u64 {
     let tick = EPOCH_TICK.as_nanos();
     let ticks = budget.as_nanos().div_ceil(tick);
     u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
+}
+
+#[cfg(test)]
+mod compile_only_tests {
+    use super::*;
+
+    #[test]
+    fn compile_only_artifacts_fit_the_serving_engine() {
+        let serving = Engine::new(&config()).expect("serving engine");
+        let compiling = Engine::new(&compile_only_config()).expect("compile-only engine");
+        let hash = |e: &Engine| {
+            use std::hash::{DefaultHasher, Hash, Hasher};
+            let mut h = DefaultHasher::new();
+            e.precompile_compatibility_hash().hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&serving), hash(&compiling));
+        let bytes =
+            wat::parse_str(r#"(component (core module (func (export "f"))))"#).expect("wat");
+        let artifact = compiling.precompile_component(&bytes).expect("compile");
+        #[allow(unsafe_code)]
+        // SAFETY: the bytes were just produced by `precompile_component` of a
+        // compatible engine and are not modified while in use.
+        let loaded = unsafe { wasmtime::component::Component::deserialize(&serving, &artifact) };
+        assert!(loaded.is_ok(), "{:?}", loaded.err());
+    }
 }

@@ -79,6 +79,10 @@ pub struct LoadedTool {
     pub definition: ToolDefinition,
     /// SHA-256 of the component bytes.
     pub component_sha256: String,
+    /// SHA-256 of what an agent and an admin rely on: name, description,
+    /// schemas, integration, outbound capabilities and limits. A change of
+    /// component that keeps this hash changes nothing they can see.
+    pub definition_sha256: String,
     /// Whether the artifact came from the cache.
     pub cache: CacheOutcome,
     pre: ToolComponentPre<CallState>,
@@ -203,6 +207,7 @@ impl Runtime {
     ) -> Result<LoadedTool, LoadError> {
         let config = manifest.effective_config(&self.settings.overrides_for(&manifest.name));
         let rules = manifest.rules(&config)?;
+        let capabilities: Vec<String> = rules.iter().map(ToString::to_string).collect();
         let outbound = Outbound::new(
             rules,
             |var| (self.secrets)(var),
@@ -268,10 +273,12 @@ impl Runtime {
                 problem,
             }
         })?;
+        let definition_sha256 = definition_hash(&definition, &manifest, &capabilities);
         Ok(LoadedTool {
             manifest,
             definition,
             component_sha256,
+            definition_sha256,
             cache: cache_outcome,
             pre,
             ctx,
@@ -461,6 +468,32 @@ fn emit_logs(tool: &str, logs: &[LogLine], dropped: usize) {
     if dropped > 0 {
         tracing::warn!(target: "tool", tool, dropped, "log lines past the per-call cap were dropped");
     }
+}
+
+/// The hash of everything a tool promises: see [`LoadedTool::definition_sha256`].
+fn definition_hash(
+    definition: &ToolDefinition,
+    manifest: &Manifest,
+    capabilities: &[String],
+) -> String {
+    let limits = &manifest.limits;
+    let pinned = serde_json::json!({
+        "name": definition.name,
+        "description": definition.description,
+        "input_schema": definition.input_schema,
+        "output_schema": definition.output_schema,
+        "integration": manifest.integration,
+        "capabilities": capabilities,
+        "limits": {
+            "memory_bytes": limits.memory_bytes,
+            "timeout_ms": u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
+            "upstream_bytes": limits.upstream_bytes,
+            "output_bytes": limits.output_bytes,
+            "requests": limits.requests,
+        },
+    });
+    // serde_json's map is ordered by key, so equal definitions hash equally.
+    sha256_hex(pinned.to_string().as_bytes())
 }
 
 fn validate_description(

@@ -61,7 +61,7 @@ pub(crate) async fn serve_tools(
     assert!(errors.is_empty(), "{errors:?}");
     let gateway = Arc::new(Gateway::new(
         runtime,
-        Arc::new(catalog),
+        Arc::new(gateway::catalog::LiveCatalog::new(catalog)),
         fields,
         "test-gateway",
     ));

@@ -46,7 +46,7 @@ async fn router() -> (Router, tempfile::TempDir) {
     assert_eq!(catalog.len(), 6);
     let gateway = Arc::new(Gateway::new(
         runtime,
-        Arc::new(catalog),
+        Arc::new(gateway::catalog::LiveCatalog::new(catalog)),
         FieldSource::empty(),
         "test-gateway",
     ));

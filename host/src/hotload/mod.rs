@@ -1,0 +1,245 @@
+//! Adding, replacing and removing tools while agents keep working.
+//!
+//! Every change goes through one [`Loader`]: the new version is read,
+//! compiled within a budget in a separate process ([`compile`]), checked
+//! (manifest, capabilities, exports, its self-description) and only then
+//! swapped into the [`LiveCatalog`] in one step. A refused change leaves the
+//! previous version serving. Calls already running finish on the version
+//! they started with, because each holds its own `Arc<LoadedTool>`.
+//!
+//! Each tool is identified by its folder in the tools folder; its definition
+//! hash ([`LoadedTool::definition_sha256`]) is logged whenever it changes.
+
+pub mod compile;
+pub mod watch;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use self::compile::{CompileBudget, CompileError};
+use crate::catalog::LiveCatalog;
+use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest};
+use crate::runtime::{LoadError, LoadedTool, Runtime};
+
+/// What a change did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Change {
+    /// A tool that was not served before.
+    Added {
+        /// Tool name.
+        name: String,
+        /// Its definition hash.
+        definition_sha256: String,
+    },
+    /// A new version of a served tool.
+    Replaced {
+        /// Tool name.
+        name: String,
+        /// The previous definition hash.
+        old_definition_sha256: String,
+        /// The new definition hash (equal when only the code changed).
+        new_definition_sha256: String,
+    },
+    /// The same component and definition as the version served.
+    Unchanged {
+        /// Tool name.
+        name: String,
+    },
+    /// A tool no longer served.
+    Removed {
+        /// Tool name.
+        name: String,
+    },
+}
+
+/// Why a change was refused. The previous version, if any, keeps serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoaderError {
+    /// The folder has no `tool.toml` or no `tool.wasm`.
+    #[error("{}: needs {MANIFEST_FILE} and {COMPONENT_FILE}", .0.display())]
+    Incomplete(PathBuf),
+    /// The manifest, capabilities, exports or description were refused.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The component did not compile within its budget.
+    #[error("{}: {source}", path.display())]
+    Compile {
+        /// The component file.
+        path: PathBuf,
+        /// Why.
+        source: CompileError,
+    },
+    /// Another folder already provides a tool with this name.
+    #[error("{}: tool name {name:?} is already provided by {}", dir.display(), other.display())]
+    NameTaken {
+        /// The refused folder.
+        dir: PathBuf,
+        /// The contested name.
+        name: String,
+        /// The folder that keeps it.
+        other: PathBuf,
+    },
+    /// No tool of that name is served.
+    #[error("no tool named {0:?} is served")]
+    NotFound(String),
+}
+
+/// The one way tools change while serving.
+pub struct Loader {
+    runtime: Arc<Runtime>,
+    catalog: Arc<LiveCatalog>,
+    budget: CompileBudget,
+    /// One change at a time, so two changes never build on the same catalog.
+    changing: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Loader {
+    /// A loader changing `catalog`, compiling within `budget`.
+    pub fn new(runtime: Arc<Runtime>, catalog: Arc<LiveCatalog>, budget: CompileBudget) -> Self {
+        Self {
+            runtime,
+            catalog,
+            budget,
+            changing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The catalog this loader changes.
+    pub fn catalog(&self) -> &Arc<LiveCatalog> {
+        &self.catalog
+    }
+
+    /// Serves the tool in `dir` (new or a new version), once it has compiled
+    /// within the budget and passed every check.
+    pub async fn install_dir(&self, dir: &Path) -> Result<Change, LoaderError> {
+        let manifest_file = dir.join(MANIFEST_FILE);
+        let component_file = dir.join(COMPONENT_FILE);
+        if !manifest_file.is_file() || !component_file.is_file() {
+            return Err(LoaderError::Incomplete(dir.to_path_buf()));
+        }
+        let manifest = Manifest::load(&manifest_file).map_err(LoadError::from)?;
+        let bytes = tokio::fs::read(&component_file)
+            .await
+            .map_err(|source| LoadError::Io {
+                path: component_file.clone(),
+                source,
+            })?;
+        compile::precompile(self.runtime.cache(), &bytes, &self.budget)
+            .await
+            .map_err(|source| LoaderError::Compile {
+                path: component_file.clone(),
+                source,
+            })?;
+        let tool = Arc::new(self.runtime.load(manifest, component_file, bytes).await?);
+        self.swap_in(dir, tool).await
+    }
+
+    async fn swap_in(&self, dir: &Path, tool: Arc<LoadedTool>) -> Result<Change, LoaderError> {
+        let _one = self.changing.lock().await;
+        let current = self.catalog.current();
+        let name = tool.definition.name.clone();
+        if let Some(other) = current.get(&name)
+            && !same_dir(other.manifest.dir(), dir)
+        {
+            return Err(LoaderError::NameTaken {
+                dir: dir.to_path_buf(),
+                name,
+                other: other.manifest.dir().to_path_buf(),
+            });
+        }
+        let mut next = (*current).clone();
+        // A folder whose tool was renamed no longer serves the old name.
+        let renamed: Vec<String> = current
+            .iter()
+            .filter(|t| t.definition.name != name && same_dir(t.manifest.dir(), dir))
+            .map(|t| t.definition.name.clone())
+            .collect();
+        for old in &renamed {
+            next.remove(old);
+            tracing::info!(tool = %old, dir = %dir.display(), "tool renamed; old name removed");
+        }
+        let previous = next.insert(Arc::clone(&tool));
+        let change = match previous {
+            None => {
+                tracing::info!(tool = %name, definition = %tool.definition_sha256,
+                    component = %tool.component_sha256, "tool added");
+                Change::Added {
+                    name,
+                    definition_sha256: tool.definition_sha256.clone(),
+                }
+            }
+            Some(old)
+                if old.component_sha256 == tool.component_sha256
+                    && old.definition_sha256 == tool.definition_sha256
+                    && renamed.is_empty() =>
+            {
+                return Ok(Change::Unchanged { name });
+            }
+            Some(old) => {
+                if old.definition_sha256 == tool.definition_sha256 {
+                    tracing::info!(tool = %name, definition = %tool.definition_sha256,
+                        component = %tool.component_sha256, "tool replaced; definition unchanged");
+                } else {
+                    tracing::warn!(tool = %name, old = %old.definition_sha256,
+                        new = %tool.definition_sha256, component = %tool.component_sha256,
+                        "tool replaced; its definition changed");
+                }
+                Change::Replaced {
+                    name,
+                    old_definition_sha256: old.definition_sha256.clone(),
+                    new_definition_sha256: tool.definition_sha256.clone(),
+                }
+            }
+        };
+        self.catalog.replace(next);
+        Ok(change)
+    }
+
+    /// Stops serving the tool called `name`.
+    pub async fn remove(&self, name: &str) -> Result<Change, LoaderError> {
+        let _one = self.changing.lock().await;
+        let mut next = (*self.catalog.current()).clone();
+        if next.remove(name).is_none() {
+            return Err(LoaderError::NotFound(name.to_owned()));
+        }
+        self.catalog.replace(next);
+        tracing::info!(tool = %name, "tool removed");
+        Ok(Change::Removed {
+            name: name.to_owned(),
+        })
+    }
+
+    /// Stops serving the tool whose folder is `dir` (it was deleted or lost
+    /// its files); `None` when no served tool lives there.
+    pub async fn remove_dir(&self, dir: &Path) -> Option<Change> {
+        let name = self
+            .catalog
+            .current()
+            .iter()
+            .find(|t| same_dir(t.manifest.dir(), dir))
+            .map(|t| t.definition.name.clone())?;
+        self.remove(&name).await.ok()
+    }
+}
+
+/// Whether two tool folders are the same (paths as given, or canonical).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+}

@@ -1,0 +1,184 @@
+//! The tools folder, watched: a tool folder that appears, changes or goes
+//! away is loaded, reloaded or removed through the [`Loader`] once the
+//! folder has been quiet for a moment.
+//!
+//! Friendly to how files really arrive: an admin (or the promotion job)
+//! writes a folder under a name starting with `.` and renames it into place,
+//! which is one event; a `cp` over an existing folder is several, and the
+//! debounce waits for the last. A half-written component that fails to load
+//! is refused and the previous version keeps serving until the write ends.
+//! Folders whose names start with `.` are never loaded (staging, versions).
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Change, Loader};
+use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE};
+
+/// Reload once a folder has been quiet this long.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+/// A folder that never goes quiet still reloads this often.
+const MAX_DELAY: Duration = Duration::from_secs(2);
+
+/// Why the tools folder cannot be watched.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot watch {}: {source}", dir.display())]
+pub struct WatchError {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The watcher's reason.
+    #[source]
+    pub source: notify::Error,
+}
+
+/// What changed under the tools folder.
+#[derive(Debug)]
+enum Seen {
+    /// Something inside this top-level folder.
+    Folder(String),
+    /// The watcher lost track (overflow, the folder itself): look at everything.
+    Everything,
+}
+
+/// Watches a tools folder until dropped.
+pub struct ToolsWatcher {
+    _watcher: RecommendedWatcher,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ToolsWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolsWatcher").finish_non_exhaustive()
+    }
+}
+
+impl Drop for ToolsWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ToolsWatcher {
+    /// Starts watching `tools_dir`, applying changes through `loader`.
+    /// Must be called within a tokio runtime.
+    pub fn start(loader: Arc<Loader>, tools_dir: &Path) -> Result<ToolsWatcher, WatchError> {
+        let error = |source| WatchError {
+            dir: tools_dir.to_owned(),
+            source,
+        };
+        let (events, mut receive) = mpsc::unbounded_channel();
+        let root = tools_dir.to_owned();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let seen = match event {
+                    Ok(event) if event.need_rescan() => vec![Seen::Everything],
+                    Ok(event) => event
+                        .paths
+                        .iter()
+                        .map(|path| match top_folder(&root, path) {
+                            Some(name) => Seen::Folder(name),
+                            None => Seen::Everything,
+                        })
+                        .collect(),
+                    Err(_) => vec![Seen::Everything],
+                };
+                for seen in seen {
+                    // The receiver is gone only while shutting down.
+                    let _ = events.send(seen);
+                }
+            })
+            .map_err(error)?;
+        watcher
+            .watch(tools_dir, RecursiveMode::Recursive)
+            .map_err(error)?;
+
+        let dir = tools_dir.to_owned();
+        let task = tokio::spawn(async move {
+            while let Some(first) = receive.recv().await {
+                let mut folders = BTreeSet::new();
+                let mut everything = false;
+                let mut note = |seen: Seen| match seen {
+                    Seen::Folder(name) => {
+                        folders.insert(name);
+                    }
+                    Seen::Everything => everything = true,
+                };
+                note(first);
+                let deadline = tokio::time::Instant::now() + MAX_DELAY;
+                loop {
+                    let quiet = tokio::time::Instant::now() + DEBOUNCE;
+                    match tokio::time::timeout_at(quiet.min(deadline), receive.recv()).await {
+                        Ok(Some(seen)) => note(seen),
+                        Ok(None) => return,
+                        Err(_) => break,
+                    }
+                }
+                if everything {
+                    folders.extend(all_folders(&dir, &loader));
+                }
+                for name in folders {
+                    apply(&loader, &dir.join(&name)).await;
+                }
+            }
+        });
+        tracing::info!(dir = %tools_dir.display(), "watching the tools folder");
+        Ok(ToolsWatcher {
+            _watcher: watcher,
+            task,
+        })
+    }
+}
+
+/// The first path component of `path` under `root`, unless it is hidden.
+fn top_folder(root: &Path, path: &Path) -> Option<String> {
+    let relative = path.strip_prefix(root).ok()?;
+    match relative.components().next()? {
+        Component::Normal(name) => {
+            let name = name.to_str()?;
+            (!name.starts_with('.')).then(|| name.to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Every visible folder on disk and every folder a served tool came from.
+fn all_folders(dir: &Path, loader: &Loader) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if let Some(name) = top_folder(dir, &entry.path()) {
+                names.insert(name);
+            }
+        }
+    }
+    for tool in loader.catalog().current().iter() {
+        if let Some(name) = top_folder(dir, tool.manifest.dir()) {
+            names.insert(name);
+        }
+    }
+    names
+}
+
+/// Brings one folder's tool in line with the disk.
+async fn apply(loader: &Loader, folder: &Path) {
+    let complete = folder.join(MANIFEST_FILE).is_file() && folder.join(COMPONENT_FILE).is_file();
+    if !complete {
+        if let Some(Change::Removed { name }) = loader.remove_dir(folder).await {
+            tracing::info!(tool = %name, dir = %folder.display(), "tool folder gone; no longer served");
+        }
+        return;
+    }
+    match loader.install_dir(folder).await {
+        Ok(Change::Unchanged { .. }) => {}
+        Ok(change) => {
+            tracing::info!(dir = %folder.display(), ?change, "tools folder change applied")
+        }
+        Err(e) => tracing::warn!("tools folder change refused, previous version kept: {e}"),
+    }
+}
