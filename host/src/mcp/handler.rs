@@ -357,13 +357,17 @@ impl ServerHandler for GatewayHandler {
         });
     }
 
-    /// 2026-07-28 clients subscribe with `subscriptions/listen`.
+    /// 2026-07-28 clients subscribe with `subscriptions/listen`; the only
+    /// notification the gateway has for them is the tool list changing.
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        (requested.tools_list_changed == Some(true))
-            .then(|| SubscriptionFilter::builder().tools_list_changed().build())
+        Some(if requested.tools_list_changed == Some(true) {
+            SubscriptionFilter::builder().tools_list_changed().build()
+        } else {
+            SubscriptionFilter::new()
+        })
     }
 
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), McpError> {
