@@ -29,7 +29,7 @@ const MAX_STDERR: u64 = 8 * 1024;
 pub struct CompileBudget {
     /// Wall time before the compile is killed.
     pub timeout: Duration,
-    /// Address-space limit of the compiling process.
+    /// Address space the compiling process may add to what it has at start.
     pub memory_bytes: u64,
     /// The `gateway` executable that compiles (`gateway precompile`); `None`
     /// means this process's own executable.
@@ -42,8 +42,9 @@ impl Default for CompileBudget {
             // CPython components take ~15 s on 2 cores; an order of
             // magnitude of headroom, and still bounded.
             timeout: Duration::from_secs(180),
-            // The compiler's working set for CPython stays well under 1 GiB.
-            memory_bytes: 4 << 30,
+            // Compiling CPython (the largest components) stays well under
+            // 1 GiB; the rest is headroom.
+            memory_bytes: 2 << 30,
             program: None,
         }
     }
@@ -99,6 +100,10 @@ pub async fn precompile(
         .arg(budget.memory_bytes.to_string())
         .arg(input.path())
         .env_clear()
+        // mimalloc reserves a 1 GiB arena up front, which an address-space
+        // limit set afterwards would not cover; without it every heap
+        // segment is its own mapping and counts against the budget.
+        .env("MIMALLOC_ARENA_RESERVE", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -134,13 +139,15 @@ pub async fn precompile(
     }
 }
 
-/// The child's side (`gateway precompile`): limits its own address space,
-/// compiles `input` with the compile-only engine, and stores the artifact in
-/// `cache_dir` where the serving engine finds it. Returns the exit status.
+/// The child's side (`gateway precompile`): limits its own address space
+/// to what it uses at start plus `memory_bytes`, compiles `input` with the
+/// compile-only engine, and stores the artifact in `cache_dir` where the
+/// serving engine finds it. Returns the exit status.
 pub fn run_child(input: &Path, cache_dir: &Path, memory_bytes: u64) -> i32 {
+    let limit = address_space_now().saturating_add(memory_bytes);
     let limit = rustix::process::Rlimit {
-        current: Some(memory_bytes),
-        maximum: Some(memory_bytes),
+        current: Some(limit),
+        maximum: Some(limit),
     };
     if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::As, limit) {
         eprintln!("cannot set the memory budget: {e}");
@@ -163,9 +170,23 @@ pub fn run_child(input: &Path, cache_dir: &Path, memory_bytes: u64) -> i32 {
     let cache = ArtifactCache::new(cache_dir, &engine);
     match cache.compile_and_store(&engine, &bytes) {
         Ok(()) => 0,
+        Err(crate::runtime::cache::CacheError::OutOfMemory) => {
+            eprintln!("out of memory");
+            EXIT_MEMORY
+        }
         Err(e) => {
             eprintln!("{e}");
             EXIT_INVALID
         }
     }
+}
+
+/// This process's address-space size in bytes (`/proc/self/statm`), or 0
+/// where that cannot be read.
+fn address_space_now() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    pages.saturating_mul(rustix::param::page_size() as u64)
 }

@@ -117,6 +117,11 @@ impl Loader {
         }
     }
 
+    /// The runtime that loads the tools.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
     /// The catalog this loader changes.
     pub fn catalog(&self) -> &Arc<LiveCatalog> {
         &self.catalog

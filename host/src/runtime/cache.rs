@@ -24,6 +24,9 @@ pub enum CacheError {
     /// The bytes are not a valid component, or compiling them failed.
     #[error("component does not compile: {0}")]
     Compile(String),
+    /// Compiling ran out of memory.
+    #[error("component does not compile: out of memory")]
+    OutOfMemory,
 }
 
 /// How a component was obtained.
@@ -118,9 +121,13 @@ impl ArtifactCache {
     /// compile-only child process). Blocking.
     pub fn compile_and_store(&self, engine: &Engine, bytes: &[u8]) -> Result<(), CacheError> {
         let path = self.artifact_path(&sha256_hex(bytes));
-        let serialized = engine
-            .precompile_component(bytes)
-            .map_err(|e| CacheError::Compile(format!("{e:#}")))?;
+        let serialized = engine.precompile_component(bytes).map_err(|e| {
+            if e.is::<wasmtime::OutOfMemory>() {
+                CacheError::OutOfMemory
+            } else {
+                CacheError::Compile(format!("{e:#}"))
+            }
+        })?;
         self.store(&path, &serialized)
     }
 

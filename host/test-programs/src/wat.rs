@@ -9,6 +9,19 @@ pub fn component(name: &str, initial_pages: u32, body: &str) -> Vec<u8> {
     component_full(name, initial_pages, DESCRIBE, body)
 }
 
+/// An echo tool describing itself with `description` and `input_schema`
+/// exactly as given (for testing what the host accepts).
+pub fn component_described(name: &str, description: &str, input_schema: &str) -> Vec<u8> {
+    build(
+        name,
+        1,
+        DESCRIBE,
+        &ok_result("(local.get $ptr)", "(local.get $len)"),
+        description,
+        input_schema,
+    )
+}
+
 /// `describe` filling its return area at 512 from the data segment.
 const DESCRIBE: &str = "(i32.store (i32.const 512) (i32.const {n}))
       (i32.store (i32.const 516) (i32.const {nl}))
@@ -25,8 +38,38 @@ pub fn describe_traps() -> Vec<u8> {
 }
 
 fn component_full(name: &str, initial_pages: u32, describe: &str, body: &str) -> Vec<u8> {
-    let desc = "Edge-case test tool";
-    let schema = r#"{"type":"object"}"#;
+    build(
+        name,
+        initial_pages,
+        describe,
+        body,
+        "Edge-case test tool",
+        r#"{"type":"object"}"#,
+    )
+}
+
+/// Bytes as a WAT string literal's contents: printable ASCII as is, the
+/// rest as `\hh` escapes.
+fn wat_string(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+                char::from(b).to_string()
+            } else {
+                format!("\\{b:02x}")
+            }
+        })
+        .collect()
+}
+
+fn build(
+    name: &str,
+    initial_pages: u32,
+    describe: &str,
+    body: &str,
+    desc: &str,
+    schema: &str,
+) -> Vec<u8> {
     // Data layout: strings from 64, describe's return area at 512,
     // call's return area at 576, heap from 1024.
     let (n, d, s) = (64, 64 + name.len(), 64 + name.len() + desc.len());
@@ -35,7 +78,7 @@ fn component_full(name: &str, initial_pages: u32, describe: &str, body: &str) ->
   (core module $m
     (memory (export "memory") {initial_pages})
     (global $heap (mut i32) (i32.const 1024))
-    (data (i32.const {n}) "{name}{desc}{schema_escaped}")
+    (data (i32.const {n}) "{name}{desc_escaped}{schema_escaped}")
     (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
       (local $p i32)
       (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
@@ -73,7 +116,8 @@ fn component_full(name: &str, initial_pages: u32, describe: &str, body: &str) ->
             .replace("{dl}", &desc.len().to_string())
             .replace("{s}", &s.to_string())
             .replace("{sl}", &schema.len().to_string()),
-        schema_escaped = schema.replace('"', "\\\""),
+        desc_escaped = wat_string(desc),
+        schema_escaped = wat_string(schema),
     );
     ::wat::parse_str(&text).expect("edge-case component parses")
 }
@@ -83,6 +127,23 @@ pub fn ok_result(ptr: &str, len: &str) -> String {
     format!(
         "(i32.store8 (i32.const 576) (i32.const 0)) (i32.store (i32.const 580) {ptr}) (i32.store (i32.const 584) {len}) (i32.const 576)"
     )
+}
+
+/// A tool named `name` whose every call returns `json` (short; written at
+/// 8192, clear of the heap that holds the input).
+pub fn constant(name: &str, json: &str) -> Vec<u8> {
+    let mut body = String::new();
+    for (i, byte) in json.bytes().enumerate() {
+        body.push_str(&format!(
+            "(i32.store8 (i32.const {}) (i32.const {byte}))",
+            8192 + i
+        ));
+    }
+    body.push_str(&ok_result(
+        "(i32.const 8192)",
+        &format!("(i32.const {})", json.len()),
+    ));
+    component(name, 1, &body)
 }
 
 /// Echoes the input back (a well-behaved tool).

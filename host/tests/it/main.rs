@@ -6,6 +6,7 @@ mod cli;
 mod example;
 mod fields;
 mod harness;
+mod hotload;
 mod mcp;
 mod mcp_tools;
 mod outbound;

@@ -38,6 +38,17 @@ pub(crate) async fn serve_tools(
     tools: &[(&str, String, Vec<u8>)],
     fields: FieldSource,
 ) -> (Router, tempfile::TempDir) {
+    let (app, dir, _) = serve_tools_shared(door, tools, fields).await;
+    (app, dir)
+}
+
+/// [`serve_tools`], also returning the [`Gateway`] the router serves (its
+/// runtime and live catalog, for tests that change tools while serving).
+pub(crate) async fn serve_tools_shared(
+    door: FrontDoor,
+    tools: &[(&str, String, Vec<u8>)],
+    fields: FieldSource,
+) -> (Router, tempfile::TempDir, Arc<Gateway>) {
     let dir = tempfile::tempdir().expect("tempdir");
     for (name, manifest, component) in tools {
         let tool = dir.path().join("tools").join(name);
@@ -65,7 +76,11 @@ pub(crate) async fn serve_tools(
         fields,
         "test-gateway",
     ));
-    (app(gateway, door, CancellationToken::new()), dir)
+    (
+        app(Arc::clone(&gateway), door, CancellationToken::new()),
+        dir,
+        gateway,
+    )
 }
 
 const META: &str = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}"#;
@@ -249,7 +264,7 @@ async fn the_front_door_refuses_rebinding_oversized_and_malformed_requests() {
 }
 
 /// Reads SSE frames from `body` until one `data:` line of the given event arrives.
-async fn next_event(body: &mut Body, event: &str) -> String {
+pub(crate) async fn next_event(body: &mut Body, event: &str) -> String {
     let mut text = String::new();
     tokio::time::timeout(Duration::from_secs(5), async {
         loop {
