@@ -213,7 +213,9 @@ async fn run() -> anyhow::Result<()> {
     }
     visible.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("| swaps | calls | failed | calls/s during swaps | visible after, p50 | visible after, max |");
+    println!(
+        "| swaps | calls | failed | calls/s during swaps | visible after, p50 | visible after, max |"
+    );
     println!("|---|---|---|---|---|---|");
     println!(
         "| {SWAPS} | {ok} | {} | {:.0} | {:.0} ms | {:.0} ms |",
@@ -225,7 +227,11 @@ async fn run() -> anyhow::Result<()> {
     for f in failed.iter().take(5) {
         eprintln!("failed call: {f}");
     }
-    ensure!(failed.is_empty(), "{} calls failed during swaps", failed.len());
+    ensure!(
+        failed.is_empty(),
+        "{} calls failed during swaps",
+        failed.len()
+    );
     Ok(())
 }
 

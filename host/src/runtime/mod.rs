@@ -496,6 +496,35 @@ fn definition_hash(
     sha256_hex(pinned.to_string().as_bytes())
 }
 
+/// The JSON pointer of the first key or string in `value` holding a control
+/// character other than newline and tab (an ANSI escape starts with one).
+fn hidden_text(value: &Value, pointer: String) -> Option<String> {
+    let hidden = |text: &str| {
+        text.chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    };
+    match value {
+        Value::String(text) if hidden(text) => Some(if pointer.is_empty() {
+            "/".into()
+        } else {
+            pointer
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| hidden_text(item, format!("{pointer}/{i}"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let at = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+            if hidden(key) {
+                Some(at)
+            } else {
+                hidden_text(item, at)
+            }
+        }),
+        _ => None,
+    }
+}
+
 fn validate_description(
     manifest: &Manifest,
     d: crate::bindings::ToolDescription,
@@ -526,7 +555,14 @@ fn validate_description(
     check_text(&d.name).map_err(|p| format!("name: {p}"))?;
     let schema = |text: &str, what: &str| -> Result<Value, String> {
         match serde_json::from_str::<Value>(text) {
-            Ok(v @ Value::Object(_)) => Ok(v),
+            // Agents read schema descriptions as they read the tool's: the
+            // same rule against terminal escapes and hidden control text.
+            Ok(v @ Value::Object(_)) => match hidden_text(&v, String::new()) {
+                Some(pointer) => Err(format!(
+                    "the {what} schema has control characters or terminal escapes at {pointer}"
+                )),
+                None => Ok(v),
+            },
             Ok(_) => Err(format!("the {what} schema is not a JSON object")),
             Err(e) => Err(format!("the {what} schema is not JSON: {e}")),
         }
