@@ -380,8 +380,15 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         gateway::hotload::compile::CompileBudget::default(),
     ));
     // Tools added, replaced or removed in the folder are served without a restart.
-    let _watcher = gateway::hotload::watch::ToolsWatcher::start(loader, &settings.tools_dir)
-        .with_context(|| "watching the tools folder")?;
+    let _watcher = match gateway::hotload::watch::ToolsWatcher::start(loader, &settings.tools_dir) {
+        Ok(watcher) => Some(watcher),
+        Err(e) => {
+            // Serving without hot-load beats not serving; say so loudly.
+            tracing::error!("{e}; tools will not hot-load until the gateway restarts");
+            eprintln!("warning: {e}; tools will not hot-load until the gateway restarts");
+            None
+        }
+    };
     let gateway = std::sync::Arc::new(gateway::mcp::Gateway::new(runtime, live, fields, name));
     match transport.as_str() {
         "stdio" => {
