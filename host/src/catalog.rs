@@ -23,10 +23,17 @@ pub struct ToolDir {
 }
 
 /// Every folder under `tools_dir` that holds a `tool.toml`, sorted by path.
+/// Folders whose names start with `.` are skipped, as the tools-folder
+/// watcher skips them: they hold staged uploads and previous versions, which
+/// must not be served after a restart.
 pub fn scan(tools_dir: &Path) -> std::io::Result<Vec<ToolDir>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(tools_dir)? {
-        let dir = entry?.path();
+        let entry = entry?;
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
+        let dir = entry.path();
         let manifest_file = dir.join(MANIFEST_FILE);
         if dir.is_dir() && manifest_file.is_file() {
             found.push(ToolDir {

@@ -81,6 +81,7 @@ impl ToolsWatcher {
                     Ok(event) => event
                         .paths
                         .iter()
+                        .filter(|path| !hidden(&root, path))
                         .map(|path| match top_folder(&root, path) {
                             Some(name) => Seen::Folder(name),
                             None => Seen::Everything,
@@ -147,6 +148,16 @@ fn top_folder(root: &Path, path: &Path) -> Option<String> {
     }
 }
 
+/// Whether `path` lies in a folder of `root` whose name starts with `.`
+/// (staged uploads, previous versions): writes there are nobody's tool, and
+/// must not make the watcher look at every folder again.
+fn hidden(root: &Path, path: &Path) -> bool {
+    matches!(
+        path.strip_prefix(root).ok().and_then(|r| r.components().next()),
+        Some(Component::Normal(name)) if name.as_encoded_bytes().starts_with(b".")
+    )
+}
+
 /// Every visible folder on disk and every folder a served tool came from.
 fn all_folders(dir: &Path, loader: &Loader) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
@@ -180,5 +191,26 @@ async fn apply(loader: &Loader, folder: &Path) {
             tracing::info!(dir = %folder.display(), ?change, "tools folder change applied")
         }
         Err(e) => tracing::warn!("tools folder change refused, previous version kept: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_folders_are_ignored_and_the_rest_is_seen() {
+        let root = Path::new("/srv/tools");
+        for (path, hidden_, top) in [
+            ("/srv/tools/swap/tool.wasm", false, Some("swap")),
+            ("/srv/tools/.staging-1/tool.wasm", true, None),
+            ("/srv/tools/.versions/swap/000001", true, None),
+            ("/srv/tools", false, None),
+            ("/elsewhere/x", false, None),
+        ] {
+            let path = Path::new(path);
+            assert_eq!(hidden(root, path), hidden_, "{}", path.display());
+            assert_eq!(top_folder(root, path).as_deref(), top, "{}", path.display());
+        }
     }
 }
