@@ -130,6 +130,32 @@ impl Loader {
     /// Serves the tool in `dir` (new or a new version), once it has compiled
     /// within the budget and passed every check.
     pub async fn install_dir(&self, dir: &Path) -> Result<Change, LoaderError> {
+        let tool = Arc::new(self.prepare(dir).await?);
+        self.swap_in(dir, tool).await
+    }
+
+    /// Every check [`Loader::install_dir`] makes, without serving anything:
+    /// the tool in `dir` (a staging folder) is compiled within the budget,
+    /// loaded and described, and its name must not be served from any folder
+    /// other than `target`, where it is meant to live. The admin API checks
+    /// an upload this way before it moves the files into place.
+    pub async fn check_dir(&self, dir: &Path, target: &Path) -> Result<LoadedTool, LoaderError> {
+        let tool = self.prepare(dir).await?;
+        let name = &tool.definition.name;
+        if let Some(other) = self.catalog.current().get(name)
+            && !same_dir(other.manifest.dir(), target)
+        {
+            return Err(LoaderError::NameTaken {
+                dir: target.to_path_buf(),
+                name: name.clone(),
+                other: other.manifest.dir().to_path_buf(),
+            });
+        }
+        Ok(tool)
+    }
+
+    /// Reads, compiles within the budget, loads and describes the tool in `dir`.
+    async fn prepare(&self, dir: &Path) -> Result<LoadedTool, LoaderError> {
         let manifest_file = dir.join(MANIFEST_FILE);
         let component_file = dir.join(COMPONENT_FILE);
         if !manifest_file.is_file() || !component_file.is_file() {
@@ -148,8 +174,7 @@ impl Loader {
                 path: component_file.clone(),
                 source,
             })?;
-        let tool = Arc::new(self.runtime.load(manifest, component_file, bytes).await?);
-        self.swap_in(dir, tool).await
+        Ok(self.runtime.load(manifest, component_file, bytes).await?)
     }
 
     async fn swap_in(&self, dir: &Path, tool: Arc<LoadedTool>) -> Result<Change, LoaderError> {
@@ -241,7 +266,7 @@ impl Loader {
 }
 
 /// Whether two tool folders are the same (paths as given, or canonical).
-fn same_dir(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_dir(a: &Path, b: &Path) -> bool {
     a == b
         || match (a.canonicalize(), b.canonicalize()) {
             (Ok(a), Ok(b)) => a == b,
