@@ -60,6 +60,62 @@ pub struct ServerSettings {
     pub allowed_origins: Vec<String>,
 }
 
+/// Where the admin API listens by default: loopback, a port of its own,
+/// never the agent-facing MCP port.
+pub const DEFAULT_ADMIN_LISTEN: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8001),
+);
+/// Default cap on an admin upload's body: CPython components are ~40 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 << 20;
+/// Default previous versions kept per tool for rollback.
+pub const DEFAULT_KEEP_VERSIONS: usize = 5;
+/// Most previous versions a tool may keep (each is a full component on disk).
+const MAX_KEEP_VERSIONS: usize = 100;
+
+/// `[admin]`: the admin HTTP API, served only when `GATEWAY_ADMIN_KEY` is
+/// set (`--admin-listen` and `GATEWAY_ADMIN_LISTEN` take precedence over
+/// `listen`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Address to bind [default: 127.0.0.1:8001].
+    pub listen: Option<std::net::SocketAddr>,
+    /// Largest upload body in bytes [default: 64 MiB].
+    pub max_upload_bytes: Option<u64>,
+    /// Previous versions kept per tool for rollback [default: 5].
+    pub keep_versions: Option<usize>,
+    /// Accepted `Host` header values beyond loopback (DNS-rebinding protection).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+impl AdminSettings {
+    /// The upload cap in effect.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_bytes.unwrap_or(DEFAULT_MAX_UPLOAD_BYTES)
+    }
+
+    /// The number of previous versions kept in effect.
+    pub fn keep_versions(&self) -> usize {
+        self.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS)
+    }
+
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.max_upload_bytes == Some(0) {
+            return Err(("admin.max_upload_bytes", "must be at least 1".into()));
+        }
+        if let Some(keep) = self.keep_versions
+            && !(1..=MAX_KEEP_VERSIONS).contains(&keep)
+        {
+            return Err((
+                "admin.keep_versions",
+                format!("{keep} is outside 1..={MAX_KEEP_VERSIONS}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -68,6 +124,8 @@ struct RawSettings {
     cache_dir: Option<PathBuf>,
     #[serde(default)]
     server: ServerSettings,
+    #[serde(default)]
+    admin: AdminSettings,
     #[serde(default)]
     outbound: RawOutbound,
     #[serde(default)]
@@ -108,6 +166,8 @@ pub struct Settings {
     pub tool_config: BTreeMap<String, BTreeMap<String, String>>,
     /// `gateway serve` settings.
     pub server: ServerSettings,
+    /// The admin API's settings.
+    pub admin: AdminSettings,
 }
 
 impl Default for Settings {
@@ -120,6 +180,7 @@ impl Default for Settings {
             timeouts: Timeouts::default(),
             tool_config: BTreeMap::new(),
             server: ServerSettings::default(),
+            admin: AdminSettings::default(),
         }
     }
 }
@@ -176,6 +237,7 @@ impl Settings {
                 defaults.timeouts.between_bytes,
             )?,
         };
+        raw.admin.check().map_err(|(key, p)| invalid(key, p))?;
         for name in raw.tools.keys() {
             crate::manifest::check_name(name).map_err(|p| invalid(&format!("tools.{name}"), p))?;
         }
@@ -187,6 +249,7 @@ impl Settings {
             timeouts,
             tool_config: raw.tools.into_iter().map(|(k, v)| (k, v.config)).collect(),
             server: raw.server,
+            admin: raw.admin,
         })
     }
 
@@ -242,6 +305,28 @@ api_base = "http://127.0.0.1:8089"
     }
 
     #[test]
+    fn the_admin_table_parses_with_safe_defaults() {
+        let s = Settings::parse(Path::new("g.toml"), "").expect("parses");
+        assert_eq!(s.admin, AdminSettings::default());
+        assert_eq!(s.admin.max_upload_bytes(), 64 << 20);
+        assert_eq!(s.admin.keep_versions(), 5);
+        assert!(DEFAULT_ADMIN_LISTEN.ip().is_loopback());
+
+        let s = Settings::parse(
+            Path::new("g.toml"),
+            "[admin]\nlisten = \"127.0.0.1:9001\"\nmax_upload_bytes = 1024\nkeep_versions = 2\nallowed_hosts = [\"admin.internal\"]\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            s.admin.listen,
+            Some("127.0.0.1:9001".parse().expect("addr"))
+        );
+        assert_eq!(s.admin.max_upload_bytes(), 1024);
+        assert_eq!(s.admin.keep_versions(), 2);
+        assert_eq!(s.admin.allowed_hosts, ["admin.internal"]);
+    }
+
+    #[test]
     fn mistakes_name_their_key() {
         let key = |text: &str| match Settings::parse(Path::new("g.toml"), text) {
             Err(ManifestError::Invalid { key, .. }) => key,
@@ -259,9 +344,26 @@ api_base = "http://127.0.0.1:8089"
             key("[tools.\"Bad Name\".config]\nx = \"y\"\n"),
             "tools.Bad Name"
         );
+        assert_eq!(
+            key("[admin]\nmax_upload_bytes = 0\n"),
+            "admin.max_upload_bytes"
+        );
+        assert_eq!(key("[admin]\nkeep_versions = 0\n"), "admin.keep_versions");
         assert!(matches!(
             Settings::parse(Path::new("g.toml"), "[outbound]\nallow_everything = true\n"),
             Err(ManifestError::Parse { line: 2, .. })
         ));
+        for text in [
+            "[admin]\nlisten = \"not an address\"\n",
+            "[admin]\nkey = \"in-the-file\"\n",
+        ] {
+            assert!(
+                matches!(
+                    Settings::parse(Path::new("g.toml"), text),
+                    Err(ManifestError::Parse { line: 2, .. })
+                ),
+                "{text:?}"
+            );
+        }
     }
 }
