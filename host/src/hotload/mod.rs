@@ -214,6 +214,7 @@ impl Loader {
             Some(old)
                 if old.component_sha256 == tool.component_sha256
                     && old.definition_sha256 == tool.definition_sha256
+                    && same_settings(&old.manifest, &tool.manifest)
                     && renamed.is_empty() =>
             {
                 return Ok(Change::Unchanged { name });
@@ -263,6 +264,14 @@ impl Loader {
             .map(|t| t.definition.name.clone())?;
         self.remove(&name).await.ok()
     }
+}
+
+/// Whether two manifests agree on what the definition hash leaves out but a
+/// call still uses: `[config]` values no URL names, the read-only folder,
+/// and the version an admin reads. A manifest changing only these is a new
+/// version, not the same one.
+fn same_settings(a: &Manifest, b: &Manifest) -> bool {
+    a.config == b.config && a.files_dir == b.files_dir && a.version == b.version
 }
 
 /// Whether two tool folders are the same (paths as given, or canonical).
