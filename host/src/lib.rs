@@ -5,8 +5,10 @@
 //! [`outbound`] (the HTTP door and its policy), [`capability`] (what a tool
 //! may import), [`manifest`] (what a tool asks for), [`settings`] (what the
 //! deployment grants), [`catalog`] (the tools folder), [`build`] (turning a
-//! tool folder into a component).
+//! tool folder into a component), [`hotload`] (changing tools while
+//! serving), [`admin`] (the admin HTTP API), [`mcp`] (what agents see).
 
+pub mod admin;
 mod bindings;
 pub mod build;
 pub mod capability;

@@ -93,6 +93,10 @@ struct ServeArgs {
     /// Accept browser requests from this Origin (scheme://host[:port]).
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
+    /// Admin API address, served only when GATEWAY_ADMIN_KEY is set
+    /// [default: 127.0.0.1:8001].
+    #[arg(long, env = "GATEWAY_ADMIN_LISTEN")]
+    admin_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -379,6 +383,11 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         std::sync::Arc::clone(&live),
         gateway::hotload::compile::CompileBudget::default(),
     ));
+    // Admin API (docs/admin.md): its own listener, off unless GATEWAY_ADMIN_KEY is set.
+    let admin = std::sync::Arc::clone(&loader);
+    if let Some(addr) = gateway::admin::start(admin, &settings.admin, args.admin_listen).await? {
+        eprintln!("admin API on http://{addr}/admin/tools");
+    }
     // Tools added, replaced or removed in the folder are served without a restart.
     let _watcher = match gateway::hotload::watch::ToolsWatcher::start(loader, &settings.tools_dir) {
         Ok(watcher) => Some(watcher),

@@ -51,7 +51,9 @@ impl Default for FrontDoor {
 }
 
 impl FrontDoor {
-    fn host_allowed(&self, host: &str) -> bool {
+    /// Whether a `Host` header value (with or without a port) is allowed;
+    /// the admin API applies the same check on its own listener.
+    pub fn host_allowed(&self, host: &str) -> bool {
         let bare = strip_port(host);
         self.allowed_hosts
             .iter()

@@ -2,6 +2,7 @@
 //! and guests built once by `gateway-test-programs`), a real upstream on
 //! 127.0.0.1, typed outcomes only.
 
+mod admin;
 mod cli;
 mod example;
 mod fields;
