@@ -368,14 +368,15 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         fields,
         name,
     ));
-    // SIGTERM and SIGINT drain the calls in flight from here on (see shutdown.rs).
-    let shutdown = gateway::shutdown::Shutdown::default();
-    let outcome = match transport.as_str() {
+    match transport.as_str() {
         "stdio" => {
             let handler = gateway::mcp::handler::GatewayHandler::new(gateway);
+            // SIGTERM and SIGINT drain the calls in flight from here on (shutdown.rs).
+            let shutdown = gateway::shutdown::Shutdown::default();
             let signals = gateway::shutdown::Signals::listen()?;
             let server = gateway::mcp::drain::serve_stdio(handler, shutdown.clone());
-            gateway::shutdown::run(&shutdown, server, signals, grace).await?
+            let outcome = gateway::shutdown::run(&shutdown, server, signals, grace).await?;
+            Ok(outcome.exit_code())
         }
         "sse" | "http" | "streamable-http" => {
             let addr: std::net::SocketAddr = format!("{host}:{port}")
@@ -387,17 +388,18 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
                 .with_context(|| format!("binding {addr}"))?;
             // The port bound, when asked for port 0.
             let addr = listener.local_addr()?;
+            let shutdown = gateway::shutdown::Shutdown::default();
             let app = gateway::mcp::http::app(gateway, door, shutdown.clone());
             let signals = gateway::shutdown::Signals::listen()?;
             eprintln!(
                 "listening on http://{addr}/mcp (Streamable HTTP) and http://{addr}/sse (legacy SSE)"
             );
             let server = gateway::mcp::http::serve(listener, app, shutdown.clone());
-            gateway::shutdown::run(&shutdown, server, signals, grace).await?
+            let outcome = gateway::shutdown::run(&shutdown, server, signals, grace).await?;
+            Ok(outcome.exit_code())
         }
         other => bail!("MCP_TRANSPORT {other:?}: use stdio, sse or http"),
-    };
-    Ok(outcome.exit_code())
+    }
 }
 
 /// The field registry for `gateway serve`: the folder, watched, when it
