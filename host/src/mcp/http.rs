@@ -407,6 +407,26 @@ mod jsonrpc_tests {
     use super::*;
 
     #[test]
+    fn only_tool_call_requests_count_as_calls() {
+        for (body, tool_call) in [
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}"#,
+                true,
+            ),
+            (r#"{"jsonrpc":"2.0","id":"a","method":"tools\/call"}"#, true),
+            (r#"{"jsonrpc":"2.0","method":"tools/call"}"#, false),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, false),
+            (r#"{"jsonrpc":"2.0","id":1,"result":{}}"#, false),
+        ] {
+            assert_eq!(
+                check_jsonrpc(body.as_bytes()).map(|a| a.tool_call),
+                Ok(tool_call),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
     fn messages_are_classified() {
         let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
         let cases = [
