@@ -19,4 +19,5 @@ pub mod mcp;
 pub mod outbound;
 pub mod runtime;
 pub mod settings;
+pub mod shutdown;
 pub mod tooltest;

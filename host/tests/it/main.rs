@@ -13,4 +13,5 @@ mod outbound;
 mod python;
 mod sandbox;
 mod secrets;
+mod shutdown;
 mod upstream;
