@@ -21,4 +21,5 @@ pub mod mcp;
 pub mod outbound;
 pub mod runtime;
 pub mod settings;
+pub mod shutdown;
 pub mod tooltest;

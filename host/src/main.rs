@@ -93,6 +93,10 @@ struct ServeArgs {
     /// Accept browser requests from this Origin (scheme://host[:port]).
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
+    /// After SIGTERM or SIGINT, how long calls in flight get to finish
+    /// before the gateway exits anyway, in ms [default: 25000].
+    #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE_MS")]
+    shutdown_grace_ms: Option<u64>,
     /// Admin API address, served only when GATEWAY_ADMIN_KEY is set
     /// [default: 127.0.0.1:8001].
     #[arg(long, env = "GATEWAY_ADMIN_LISTEN")]
@@ -184,7 +188,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Exit without waiting for blocking threads: a stdin read that a
+    // shutdown left pending would otherwise hold the process.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => code,
         // A reader that stops early (`gateway call ... | head`) is not an error.
         Err(e)
@@ -336,6 +344,11 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         .or(file.host.clone())
         .unwrap_or_else(|| "127.0.0.1".into());
     let port = args.port.or(file.port).unwrap_or(8000);
+    let grace = std::time::Duration::from_millis(
+        args.shutdown_grace_ms
+            .or(file.shutdown_grace_ms)
+            .unwrap_or(gateway::shutdown::DEFAULT_GRACE_MS),
+    );
     let mut door = gateway::mcp::http::FrontDoor::default();
     door.allowed_hosts.extend(
         file.allowed_hosts
@@ -401,31 +414,36 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
     let gateway = std::sync::Arc::new(gateway::mcp::Gateway::new(runtime, live, fields, name));
     match transport.as_str() {
         "stdio" => {
-            use rmcp::ServiceExt;
             let handler = gateway::mcp::handler::GatewayHandler::new(gateway);
-            let running = handler.serve(rmcp::transport::stdio()).await?;
-            running.waiting().await?;
+            // SIGTERM and SIGINT drain the calls in flight from here on (shutdown.rs).
+            let shutdown = gateway::shutdown::Shutdown::default();
+            let signals = gateway::shutdown::Signals::listen()?;
+            let server = gateway::mcp::drain::serve_stdio(handler, shutdown.clone());
+            let outcome = gateway::shutdown::run(&shutdown, server, signals, grace).await?;
+            Ok(outcome.exit_code())
         }
         "sse" | "http" | "streamable-http" => {
             let addr: std::net::SocketAddr = format!("{host}:{port}")
                 .parse()
                 .or_else(|_| format!("[{host}]:{port}").parse())
                 .with_context(|| format!("MCP_SERVER_HOST {host:?} is not an IP address"))?;
-            let shutdown = tokio_util::sync::CancellationToken::new();
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            // The port bound, when asked for port 0.
+            let addr = listener.local_addr()?;
+            let shutdown = gateway::shutdown::Shutdown::default();
             let app = gateway::mcp::http::app(gateway, door, shutdown.clone());
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                stop.cancel();
-            });
+            let signals = gateway::shutdown::Signals::listen()?;
             eprintln!(
                 "listening on http://{addr}/mcp (Streamable HTTP) and http://{addr}/sse (legacy SSE)"
             );
-            gateway::mcp::http::serve(addr, app, shutdown).await?;
+            let server = gateway::mcp::http::serve(listener, app, shutdown.clone());
+            let outcome = gateway::shutdown::run(&shutdown, server, signals, grace).await?;
+            Ok(outcome.exit_code())
         }
         other => bail!("MCP_TRANSPORT {other:?}: use stdio, sse or http"),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The field registry for `gateway serve`: the folder, watched, when it

@@ -58,6 +58,10 @@ pub struct ServerSettings {
     /// Accepted browser `Origin` values.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// After SIGTERM or SIGINT, how long the calls in flight get to finish
+    /// before the gateway exits anyway, in milliseconds
+    /// [default: [`crate::shutdown::DEFAULT_GRACE_MS`]].
+    pub shutdown_grace_ms: Option<u64>,
 }
 
 /// Where the admin API listens by default: loopback, a port of its own,
@@ -283,6 +287,8 @@ mod tests {
 tools_dir = "tools"
 fields_dir = "fields"
 cache_dir = "/var/cache/gw"
+[server]
+shutdown_grace_ms = 5000
 [outbound]
 allow_private = ["127.0.0.1/32", "::1"]
 connect_timeout_ms = 250
@@ -297,6 +303,7 @@ api_base = "http://127.0.0.1:8089"
         assert!(s.allow_private.permits("127.0.0.1".parse().expect("ip")));
         assert!(!s.allow_private.permits("127.0.0.2".parse().expect("ip")));
         assert_eq!(s.timeouts.connect, Duration::from_millis(250));
+        assert_eq!(s.server.shutdown_grace_ms, Some(5000));
         assert_eq!(
             s.overrides_for("github_repo_summary")["api_base"],
             "http://127.0.0.1:8089"

@@ -1,26 +1,32 @@
 //! The HTTP front door: Streamable HTTP at `/mcp`, the legacy SSE transport
 //! at `/sse` + `/messages`, DNS-rebinding protection (Host and Origin
-//! allow-lists), a request body cap, and `TCP_NODELAY` on every connection.
+//! allow-lists), a request body cap, `TCP_NODELAY` on every connection, and
+//! a graceful shutdown that lets the calls in flight deliver their results.
 
-use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 use serde_json::value::RawValue;
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpListener;
 
 use super::Gateway;
 use super::handler::GatewayHandler;
 use super::sessions::RequestSessions;
 use super::sse::{self, MESSAGES_PATH, Sessions, SseState};
+use crate::shutdown::{CallGuard, InFlight, Shutdown};
 
 /// Largest request body accepted (JSON-RPC messages are small; tool inputs
 /// are capped at 1 MiB by the runtime).
@@ -116,6 +122,13 @@ pub fn parse_error(e: &serde_json::Error) -> Rejected {
     }
 }
 
+/// What the guard learned about a message it let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// A `tools/call` request: a call in flight until its response is sent.
+    pub tool_call: bool,
+}
+
 /// The members of a JSON-RPC message the guard looks at, borrowed from the
 /// body: the guard runs on every POST, and the transport parses the message
 /// in full right after it.
@@ -150,7 +163,7 @@ fn starts(raw: Option<&RawValue>) -> Option<u8> {
 
 /// Checks that `body` is one JSON-RPC 2.0 message (batches are not part of
 /// the protocol since 2025-06-18), answering with the right error code if not.
-pub fn check_jsonrpc(body: &[u8]) -> Result<(), Rejected> {
+pub fn check_jsonrpc(body: &[u8]) -> Result<Accepted, Rejected> {
     let invalid = |why: &str| Rejected {
         code: INVALID_REQUEST,
         message: format!("invalid request: {why}"),
@@ -193,11 +206,19 @@ pub fn check_jsonrpc(body: &[u8]) -> Result<(), Rejected> {
     if envelope.params.is_some() && !matches!(starts(envelope.params), Some(b'{' | b'[')) {
         return Err(invalid("\"params\" must be an object"));
     }
-    Ok(())
+    Ok(Accepted {
+        tool_call: is_call
+            && envelope.id.is_some()
+            && envelope
+                .method
+                .and_then(|m| serde_json::from_str::<std::borrow::Cow<'_, str>>(m.get()).ok())
+                .is_some_and(|m| m == "tools/call"),
+    })
 }
 
-/// Validates POSTed JSON-RPC before the transport sees it.
-async fn jsonrpc_guard(request: Request, next: Next) -> Response {
+/// Validates POSTed JSON-RPC before the transport sees it, and counts a
+/// `tools/call` in flight until its response body has been sent.
+async fn jsonrpc_guard(State(calls): State<InFlight>, request: Request, next: Next) -> Response {
     if request.method() != axum::http::Method::POST {
         return next.run(request).await;
     }
@@ -206,11 +227,54 @@ async fn jsonrpc_guard(request: Request, next: Next) -> Response {
         Ok(bytes) => bytes,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
     };
-    if let Err(rejected) = check_jsonrpc(&bytes) {
-        return rejected.into_response();
+    let accepted = match check_jsonrpc(&bytes) {
+        Ok(accepted) => accepted,
+        Err(rejected) => return rejected.into_response(),
+    };
+    let call = accepted.tool_call.then(|| calls.enter());
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    match call {
+        Some(call) => response.map(|body| {
+            Body::new(Counted {
+                body,
+                call: Some(call),
+            })
+        }),
+        None => response,
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
+}
+
+/// A response body that counts its call in flight until the last frame has
+/// been taken (or the client has gone and the body is dropped).
+struct Counted {
+    body: Body,
+    call: Option<CallGuard>,
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) || self.body.is_end_stream() {
+            self.call = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// Refuses requests whose Host or Origin is not allowed (DNS rebinding).
@@ -236,8 +300,11 @@ async fn guard(
     next.run(request).await
 }
 
-/// The router serving every HTTP transport for `gateway`.
-pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: CancellationToken) -> Router {
+/// The router serving every HTTP transport for `gateway`. Tool calls are
+/// counted in `shutdown`, and its long-lived streams (the legacy `/sse`
+/// stream, Streamable HTTP's GET stream and sessions) end once it has
+/// drained.
+pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router {
     let door = Arc::new(door);
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(door.allowed_hosts.clone())
@@ -246,16 +313,20 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: CancellationToken) 
         .disable_allowed_origins()
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_json_response(true)
-        .with_cancellation_token(shutdown);
+        // Not the stop: cancelling ends every session and stream at once,
+        // results not yet sent included.
+        .with_cancellation_token(shutdown.drained().clone());
     let for_sessions = Arc::clone(&gateway);
     let streamable = StreamableHttpService::new(
         move || Ok(GatewayHandler::new(Arc::clone(&for_sessions))),
         Arc::new(RequestSessions::default()),
         config,
     );
+    let calls = shutdown.calls().clone();
     let sse_state = SseState {
         gateway,
         sessions: Sessions::default(),
+        shutdown,
     };
     let legacy = Router::new()
         .route("/sse", get(sse::open))
@@ -263,7 +334,7 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: CancellationToken) 
         .with_state(sse_state);
     let streamable = Router::new()
         .nest_service("/mcp", streamable)
-        .layer(middleware::from_fn(jsonrpc_guard));
+        .layer(middleware::from_fn_with_state(calls, jsonrpc_guard));
     Router::new()
         .merge(streamable)
         .merge(legacy)
@@ -271,21 +342,23 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: CancellationToken) 
         .layer(middleware::from_fn_with_state(door, guard))
 }
 
-/// Serves `app` on `addr` until `shutdown` is cancelled.
-pub async fn serve(
-    addr: SocketAddr,
-    app: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "serving MCP: Streamable HTTP at /mcp, legacy SSE at /sse");
+/// Serves `app` on `listener` until `shutdown` stops, then until every
+/// connection has closed: at the stop the listener closes (new connections
+/// are refused) and idle keep-alive connections close; a connection with a
+/// request in flight closes once its response is sent, and one holding a
+/// long-lived stream once the shutdown has drained. [`crate::shutdown::run`]
+/// bounds the wait.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving MCP: Streamable HTTP at /mcp, legacy SSE at /sse");
+    }
     // Without TCP_NODELAY a response written in two segments waits ~40 ms
     // for the client's delayed ACK (PERFORMANCE.md).
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .with_graceful_shutdown(shutdown.stop().clone().cancelled_owned())
         .await
 }
 
@@ -334,6 +407,26 @@ mod tests {
 #[cfg(test)]
 mod jsonrpc_tests {
     use super::*;
+
+    #[test]
+    fn only_tool_call_requests_count_as_calls() {
+        for (body, tool_call) in [
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}"#,
+                true,
+            ),
+            (r#"{"jsonrpc":"2.0","id":"a","method":"tools\/call"}"#, true),
+            (r#"{"jsonrpc":"2.0","method":"tools/call"}"#, false),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, false),
+            (r#"{"jsonrpc":"2.0","id":1,"result":{}}"#, false),
+        ] {
+            assert_eq!(
+                check_jsonrpc(body.as_bytes()).map(|a| a.tool_call),
+                Ok(tool_call),
+                "{body}"
+            );
+        }
+    }
 
     #[test]
     fn messages_are_classified() {

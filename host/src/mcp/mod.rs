@@ -3,6 +3,7 @@
 //! stdio, all through one [`handler::GatewayHandler`].
 
 pub mod builtin;
+pub mod drain;
 pub mod handler;
 pub mod http;
 pub mod sessions;

@@ -2,6 +2,9 @@
 //! configurations still name as `{"url": "https://host/sse"}`: `GET /sse`
 //! opens an event stream whose first `endpoint` event names the URL to POST
 //! messages to; responses and notifications come back on the stream.
+//!
+//! The stream carries the results of the session's calls, so at shutdown it
+//! stays open until the gateway has drained, then ends.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -19,7 +22,9 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::Gateway;
+use super::drain::Ledger;
 use super::handler::GatewayHandler;
+use crate::shutdown::Shutdown;
 
 /// Messages queued per session before a slow reader applies backpressure.
 const SESSION_QUEUE: usize = 64;
@@ -28,10 +33,17 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Path clients POST messages to.
 pub const MESSAGES_PATH: &str = "/messages";
 
-/// Open legacy sessions: id → the sender feeding that session's server.
+/// Open legacy sessions by id.
 #[derive(Clone, Default)]
 pub struct Sessions {
-    inner: Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>,
+    inner: Arc<Mutex<HashMap<String, Session>>>,
+}
+
+/// One legacy session: what feeds its server, and the calls it owes.
+#[derive(Clone)]
+struct Session {
+    to_server: mpsc::Sender<ClientJsonRpcMessage>,
+    ledger: Arc<Ledger>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -48,6 +60,9 @@ pub struct SseState {
     pub gateway: Arc<Gateway>,
     /// Open sessions.
     pub sessions: Sessions,
+    /// The server's shutdown: calls are counted in it, and streams end once
+    /// it has drained.
+    pub shutdown: Shutdown,
 }
 
 /// `GET /sse`: a new session whose server runs until the stream closes.
@@ -57,8 +72,13 @@ pub async fn open(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(SESSION_QUEUE);
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(SESSION_QUEUE);
+    let ledger = Arc::new(Ledger::new(state.shutdown.calls().clone()));
     if let Ok(mut sessions) = state.sessions.inner.lock() {
-        sessions.insert(id.clone(), to_server);
+        let session = Session {
+            to_server,
+            ledger: Arc::clone(&ledger),
+        };
+        sessions.insert(id.clone(), session);
     }
 
     let sink = futures::sink::unfold(to_client, |tx, message: ServerJsonRpcMessage| async move {
@@ -90,13 +110,36 @@ pub async fn open(
     let endpoint = Event::default()
         .event("endpoint")
         .data(format!("{MESSAGES_PATH}?sessionId={id}"));
-    let messages = futures::stream::unfold(from_server, |mut rx| async move {
-        let message = rx.recv().await?;
+    let output = Output {
+        from_server,
+        ledger,
+    };
+    let messages = futures::stream::unfold(output, |mut output| async move {
+        let message = output.from_server.recv().await?;
+        let answered = output.ledger.answered(&message);
         let data = serde_json::to_string(&message).unwrap_or_default();
-        Some((Ok(Event::default().event("message").data(data)), rx))
+        // Returned from this poll, the event is the connection's to write.
+        drop(answered);
+        Some((Ok(Event::default().event("message").data(data)), output))
     });
-    let events = futures::stream::once(async move { Ok(endpoint) }).chain(messages);
+    let drained = state.shutdown.drained().clone().cancelled_owned();
+    let events = futures::stream::once(async move { Ok(endpoint) })
+        .chain(messages)
+        .take_until(drained);
     Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// The session's way out; once it is gone (the client closed the stream),
+/// the session owes nothing it could deliver.
+struct Output {
+    from_server: mpsc::Receiver<ServerJsonRpcMessage>,
+    ledger: Arc<Ledger>,
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        self.ledger.close();
+    }
 }
 
 /// Query of `POST /messages`.
@@ -112,13 +155,13 @@ pub async fn post(
     Query(query): Query<SessionQuery>,
     body: axum::body::Bytes,
 ) -> Response {
-    let sender = state
+    let session = state
         .sessions
         .inner
         .lock()
         .ok()
         .and_then(|s| s.get(&query.session_id).cloned());
-    let Some(sender) = sender else {
+    let Some(session) = session else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
     };
     if let Err(rejected) = super::http::check_jsonrpc(&body) {
@@ -132,7 +175,8 @@ pub async fn post(
             return rejected.into_response();
         }
     };
-    if sender.send(message).await.is_err() {
+    session.ledger.received(&message);
+    if session.to_server.send(message).await.is_err() {
         return (StatusCode::GONE, "session closed").into_response();
     }
     StatusCode::ACCEPTED.into_response()

@@ -14,4 +14,5 @@ mod outbound;
 mod python;
 mod sandbox;
 mod secrets;
+mod shutdown;
 mod upstream;

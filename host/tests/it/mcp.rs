@@ -12,10 +12,10 @@ use gateway::catalog::Catalog;
 use gateway::mcp::http::{FrontDoor, MAX_BODY_BYTES, app};
 use gateway::mcp::{FieldSource, Gateway};
 use gateway::runtime::Runtime;
+use gateway::shutdown::Shutdown;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// A gateway serving the hand-written `edge` echo and a trapping `broken` tool.
@@ -77,7 +77,7 @@ pub(crate) async fn serve_tools_shared(
         "test-gateway",
     ));
     (
-        app(Arc::clone(&gateway), door, CancellationToken::new()),
+        app(Arc::clone(&gateway), door, Shutdown::default()),
         dir,
         gateway,
     )

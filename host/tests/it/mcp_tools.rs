@@ -14,10 +14,10 @@ use gateway::catalog::Catalog;
 use gateway::mcp::http::{FrontDoor, app};
 use gateway::mcp::{FieldSource, Gateway};
 use gateway::runtime::Runtime;
+use gateway::shutdown::Shutdown;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::mcp::{json_body, stateless};
@@ -50,10 +50,7 @@ async fn router() -> (Router, tempfile::TempDir) {
         FieldSource::empty(),
         "test-gateway",
     ));
-    (
-        app(gateway, FrontDoor::default(), CancellationToken::new()),
-        dir,
-    )
+    (app(gateway, FrontDoor::default(), Shutdown::default()), dir)
 }
 
 /// Every JSON-RPC message of a response, in order: the body itself for

@@ -1,6 +1,6 @@
 //! `echo`: returns its input text. Benchmarks use it as the cheapest real
-//! tool; runtime tests use its switches to log, print, grow the output or
-//! panic on demand.
+//! tool; runtime tests use its switches to log, print, grow the output,
+//! take their time or panic on demand.
 
 use std::io::Write;
 
@@ -23,6 +23,9 @@ pub struct Input {
     /// Panic instead of answering (the instance traps).
     #[serde(default)]
     pub panic: bool,
+    /// Sleep this many milliseconds first (on the WASI monotonic clock): a
+    /// call that is still in flight when a test stops the gateway.
+    pub sleep_ms: Option<u32>,
 }
 
 /// The echoed text.
@@ -41,6 +44,9 @@ impl Tool for Echo {
     type Output = Output;
 
     fn call(input: Input) -> Result<Output, ToolError> {
+        if let Some(ms) = input.sleep_ms {
+            std::thread::sleep(std::time::Duration::from_millis(u64::from(ms)));
+        }
         if let Some(message) = &input.log {
             log::info(message);
         }
