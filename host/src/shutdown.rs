@@ -17,7 +17,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Default grace period. Kubernetes sends SIGKILL 30 s after SIGTERM (its
@@ -28,43 +30,62 @@ pub const DEFAULT_GRACE_MS: u64 = 25_000;
 
 /// Work owed a result: the tool calls a transport has accepted and not yet
 /// answered. Cloning shares the count.
-#[derive(Debug, Clone)]
-pub struct InFlight(Arc<watch::Sender<usize>>);
+///
+/// Entering and leaving are one atomic operation each: this runs on every
+/// `tools/call`. Only once something waits for [`InFlight::idle`] does the
+/// last call out also wake it.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<Count>);
 
-impl Default for InFlight {
-    fn default() -> Self {
-        Self(Arc::new(watch::Sender::new(0)))
-    }
+#[derive(Debug, Default)]
+struct Count {
+    calls: AtomicUsize,
+    /// Set by the first [`InFlight::idle`]; from then on the call that
+    /// brings the count to zero wakes the waiters.
+    awaited: AtomicBool,
+    idle: Notify,
 }
 
 impl InFlight {
     /// Counts one call until the guard is dropped.
     pub fn enter(&self) -> CallGuard {
-        self.0.send_modify(|n| *n += 1);
+        self.0.calls.fetch_add(1, Ordering::SeqCst);
         CallGuard(Arc::clone(&self.0))
     }
 
     /// Calls in flight now.
     pub fn count(&self) -> usize {
-        *self.0.borrow()
+        self.0.calls.load(Ordering::SeqCst)
     }
 
     /// Resolves once no call is in flight (at once if none is).
     pub async fn idle(&self) {
-        let mut count = self.0.subscribe();
-        // The sender lives in `self`, so the channel cannot close meanwhile.
-        let _ = count.wait_for(|n| *n == 0).await;
+        self.0.awaited.store(true, Ordering::SeqCst);
+        loop {
+            let notified = self.0.idle.notified();
+            tokio::pin!(notified);
+            // Registered before the count is read: a last call leaving after
+            // the read sees `awaited` and wakes this waiter.
+            notified.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
 /// One call in flight; dropping it ends the call's count.
 #[derive(Debug)]
 #[must_use = "the call counts only while the guard lives"]
-pub struct CallGuard(Arc<watch::Sender<usize>>);
+pub struct CallGuard(Arc<Count>);
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n = n.saturating_sub(1));
+        let before = self.0.calls.fetch_sub(1, Ordering::SeqCst);
+        if before == 1 && self.0.awaited.load(Ordering::SeqCst) {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 

@@ -100,11 +100,17 @@ impl Watched {
             dir: dir.to_owned(),
             source,
         };
-        let mut watcher = notify::recommended_watcher(move |event| {
-            // The receiver is gone only while shutting down.
-            let _ = events.send(event);
-        })
-        .map_err(notify_error)?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                // Reading a file is not changing it: a reload's own reads would
+                // otherwise trigger the next reload, forever.
+                if event.as_ref().is_ok_and(|e| e.kind.is_access()) {
+                    return;
+                }
+                // The receiver is gone only while shutting down.
+                let _ = events.send(event);
+            })
+            .map_err(notify_error)?;
         watcher
             .watch(dir, RecursiveMode::NonRecursive)
             .map_err(notify_error)?;

@@ -50,6 +50,7 @@ enum Seen {
 pub struct ToolsWatcher {
     _watcher: RecommendedWatcher,
     task: JoinHandle<()>,
+    applied: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for ToolsWatcher {
@@ -77,6 +78,9 @@ impl ToolsWatcher {
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let seen = match event {
+                    // Reading a file is not changing it: the loader's own
+                    // reads would otherwise trigger another load, forever.
+                    Ok(event) if event.kind.is_access() => return,
                     Ok(event) if event.need_rescan() => vec![Seen::Everything],
                     Ok(event) => event
                         .paths
@@ -100,6 +104,8 @@ impl ToolsWatcher {
             .map_err(error)?;
 
         let dir = tools_dir.to_owned();
+        let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = Arc::clone(&applied);
         let task = tokio::spawn(async move {
             while let Some(first) = receive.recv().await {
                 let mut folders = BTreeSet::new();
@@ -124,6 +130,7 @@ impl ToolsWatcher {
                     folders.extend(all_folders(&dir, &loader));
                 }
                 for name in folders {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     apply(&loader, &dir.join(&name)).await;
                 }
             }
@@ -132,7 +139,14 @@ impl ToolsWatcher {
         Ok(ToolsWatcher {
             _watcher: watcher,
             task,
+            applied,
         })
+    }
+
+    /// How many times a folder has been brought in line with the disk
+    /// (each a load attempt, whatever its outcome).
+    pub fn applied(&self) -> u64 {
+        self.applied.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

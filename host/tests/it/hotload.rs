@@ -450,3 +450,26 @@ async fn a_component_compiled_once_loads_from_the_shared_cache() {
     );
     eprintln!("shared cache: compiled in {compiled_in:?}, loaded elsewhere in {loaded_in:?}");
 }
+
+#[tokio::test]
+async fn reading_the_tools_folder_changes_nothing() {
+    let s = serving(&[("swap", String::new(), version(1))]).await;
+    let watcher = ToolsWatcher::start(Arc::clone(&s.loader), &s.tools).expect("watch");
+    // Reads (the loader's own among them) are not changes: no load follows.
+    for _ in 0..3 {
+        std::fs::read(s.tools.join("swap").join("tool.wasm")).expect("read");
+        std::fs::read(s.tools.join("swap").join("tool.toml")).expect("read");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(watcher.applied(), 0);
+
+    replace_file(&s.tools.join("swap").join("tool.wasm"), &version(2));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(&s.app, "swap", 1).await.expect("served")["version"] != json!(2) {
+        assert!(Instant::now() < deadline, "change never applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The load read both files; those reads start no second load.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(watcher.applied(), 1);
+}
