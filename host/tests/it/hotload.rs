@@ -473,3 +473,39 @@ async fn reading_the_tools_folder_changes_nothing() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(watcher.applied(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_in_flight_finishes_on_the_version_it_started_on() {
+    let echo = std::fs::read(gateway_test_programs::ECHO).expect("echo guest");
+    let s = serving(&[("echo", String::new(), echo)]).await;
+    let app = s.app.clone();
+    let slow = tokio::spawn(async move {
+        let request = stateless(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "first", "sleep_ms": 1500}}),
+            1,
+        );
+        json_body(app.oneshot(request).await.expect("call")).await.1
+    });
+    // Give the slow call time to start, then swap in a version that never echoes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dir = s.tools.join("echo");
+    std::fs::write(
+        dir.join("tool.wasm"),
+        wat::constant("echo", r#"{"text":"second version"}"#),
+    )
+    .expect("write");
+    let change = s.loader.install_dir(&dir).await.expect("swapped");
+    assert!(matches!(change, Change::Replaced { .. }), "{change:?}");
+    assert_eq!(
+        call(&s.app, "echo", 2).await.expect("new calls")["text"],
+        json!("second version")
+    );
+    assert!(
+        !slow.is_finished(),
+        "the first call was still running at the swap"
+    );
+    let first = slow.await.expect("first call");
+    assert_eq!(first["result"]["isError"], json!(false), "{first}");
+    assert_eq!(first["result"]["structuredContent"]["text"], json!("first"));
+}
