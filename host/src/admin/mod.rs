@@ -262,15 +262,7 @@ async fn remove(
     Extension(actor): Extension<Actor>,
     path: Result<axum::extract::Path<String>, PathRejection>,
 ) -> Response {
-    let name = match tool_name(path) {
-        Ok(name) => name,
-        Err(e) => return e.into_response(),
-    };
-    let result = {
-        let (admin, name) = (Arc::clone(&admin), name.clone());
-        to_completion(async move { admin.remove(&name).await }).await
-    };
-    answer(&actor, "delete", &name, result)
+    named_change(admin, actor, path, Action::Delete).await
 }
 
 async fn rollback(
@@ -278,13 +270,38 @@ async fn rollback(
     Extension(actor): Extension<Actor>,
     path: Result<axum::extract::Path<String>, PathRejection>,
 ) -> Response {
+    named_change(admin, actor, path, Action::Rollback).await
+}
+
+/// A change the URL alone names.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Delete,
+    Rollback,
+}
+
+/// Runs a delete or rollback to completion and answers for it.
+async fn named_change(
+    admin: Arc<Admin>,
+    actor: Actor,
+    path: Result<axum::extract::Path<String>, PathRejection>,
+    action: Action,
+) -> Response {
     let name = match tool_name(path) {
         Ok(name) => name,
         Err(e) => return e.into_response(),
     };
-    let result = {
-        let (admin, name) = (Arc::clone(&admin), name.clone());
-        to_completion(async move { admin.rollback(&name).await }).await
+    let tool = name.clone();
+    let result = to_completion(async move {
+        match action {
+            Action::Delete => admin.remove(&tool).await,
+            Action::Rollback => admin.rollback(&tool).await,
+        }
+    })
+    .await;
+    let label = match action {
+        Action::Delete => "delete",
+        Action::Rollback => "rollback",
     };
-    answer(&actor, "rollback", &name, result)
+    answer(&actor, label, &name, result)
 }

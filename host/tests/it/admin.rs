@@ -32,13 +32,6 @@ fn version(name: &str, v: u32) -> Vec<u8> {
     wat::constant(name, &format!("{{\"version\":{v}}}"))
 }
 
-fn budget() -> CompileBudget {
-    CompileBudget {
-        program: Some(env!("CARGO_BIN_EXE_gateway").into()),
-        ..CompileBudget::default()
-    }
-}
-
 struct Serving {
     admin: Router,
     mcp: Router,
@@ -72,7 +65,7 @@ async fn serving_with(tools: &[(&str, String, Vec<u8>)], settings: AdminSettings
     let loader = Arc::new(Loader::new(
         Arc::clone(&gateway.runtime),
         Arc::clone(&gateway.catalog),
-        budget(),
+        crate::harness::compile_budget(),
     ));
     Serving {
         admin: admin_app(Arc::clone(&loader), &settings),
@@ -602,7 +595,7 @@ async fn bad_uploads_are_refused_and_the_previous_version_keeps_serving() {
     let big = ::wat::parse_str(format!("(component (core module {big}))")).expect("wat");
     let hurried = s.admin_with_budget(CompileBudget {
         timeout: Duration::from_millis(1),
-        ..budget()
+        ..crate::harness::compile_budget()
     });
     assert_eq!(
         refusal(&hurried, upload("swap", &good, &big)).await,

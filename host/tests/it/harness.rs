@@ -133,3 +133,12 @@ pub fn persistent_settings() -> gateway::settings::Settings {
         ..gateway::settings::Settings::default()
     }
 }
+
+/// The compile budget of production, with the real `gateway` binary as the
+/// compiling child (a test binary cannot be one).
+pub fn compile_budget() -> gateway::hotload::compile::CompileBudget {
+    gateway::hotload::compile::CompileBudget {
+        program: Some(env!("CARGO_BIN_EXE_gateway").into()),
+        ..Default::default()
+    }
+}

@@ -27,14 +27,6 @@ fn version(v: u32) -> Vec<u8> {
     wat::constant("swap", &format!("{{\"version\":{v}}}"))
 }
 
-/// The real `gateway` binary compiles uploads, as in production.
-fn budget() -> CompileBudget {
-    CompileBudget {
-        program: Some(env!("CARGO_BIN_EXE_gateway").into()),
-        ..CompileBudget::default()
-    }
-}
-
 struct Serving {
     app: Router,
     loader: Arc<Loader>,
@@ -48,7 +40,7 @@ async fn serving(tools: &[(&str, String, Vec<u8>)]) -> Serving {
     let loader = Arc::new(Loader::new(
         Arc::clone(&gateway.runtime),
         Arc::clone(&gateway.catalog),
-        budget(),
+        crate::harness::compile_budget(),
     ));
     Serving {
         app,
@@ -358,7 +350,7 @@ async fn refused_changes_leave_the_previous_version_serving() {
         Arc::clone(s.loader.catalog()),
         CompileBudget {
             timeout: Duration::from_millis(1),
-            ..budget()
+            ..crate::harness::compile_budget()
         },
     );
     std::fs::write(dir.join("tool.wasm"), &big).expect("write");
@@ -382,7 +374,7 @@ async fn refused_changes_leave_the_previous_version_serving() {
         Arc::clone(s.loader.catalog()),
         CompileBudget {
             memory_bytes: 8 << 20,
-            ..budget()
+            ..crate::harness::compile_budget()
         },
     );
     let refused = small.install_dir(&dir).await.expect_err("refused");
@@ -435,7 +427,7 @@ async fn a_component_compiled_once_loads_from_the_shared_cache() {
         Arc::clone(&other.catalog),
         CompileBudget {
             timeout: Duration::from_millis(1),
-            ..budget()
+            ..crate::harness::compile_budget()
         },
     );
     let second = Instant::now();
