@@ -501,3 +501,58 @@ async fn a_call_in_flight_finishes_on_the_version_it_started_on() {
     assert_eq!(first["result"]["isError"], json!(false), "{first}");
     assert_eq!(first["result"]["structuredContent"]["text"], json!("first"));
 }
+
+/// Reads `data:` lines of an SSE body until one holds a message whose
+/// `method` is `method`.
+async fn next_message(body: &mut Body, method: &str) -> Value {
+    use http_body_util::BodyExt;
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            while let Some(end) = text.find('\n') {
+                let line: String = text.drain(..=end).collect();
+                if let Some(data) = line.trim_end().strip_prefix("data:")
+                    && let Ok(message) = serde_json::from_str::<Value>(data.trim())
+                    && message["method"] == json!(method)
+                {
+                    return message;
+                }
+            }
+            let frame = body.frame().await.expect("stream open").expect("frame");
+            if let Ok(data) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    })
+    .await
+    .expect("message in time")
+}
+
+#[tokio::test]
+async fn a_2026_listen_stream_hears_that_the_tool_list_changed() {
+    let s = serving(&[("swap", String::new(), version(1))]).await;
+    let listen = stateless(
+        "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true}}),
+        1,
+    );
+    let response = s.app.clone().oneshot(listen).await.expect("listen");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut stream = response.into_body();
+    let ack = next_message(&mut stream, "notifications/subscriptions/acknowledged").await;
+    assert_eq!(
+        ack["params"]["notifications"]["toolsListChanged"],
+        json!(true)
+    );
+
+    s.loader
+        .install_dir(&folder(&s.tools, "edge", "name = \"edge\"\n", &wat::echo()))
+        .await
+        .expect("installed");
+    let changed = next_message(&mut stream, "notifications/tools/list_changed").await;
+    assert!(
+        changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"].is_string()
+            || changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"].is_number(),
+        "{changed}"
+    );
+}
