@@ -22,4 +22,5 @@ pub mod outbound;
 pub mod runtime;
 pub mod settings;
 pub mod shutdown;
+pub mod text;
 pub mod tooltest;

@@ -298,7 +298,12 @@ async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
         }
     ));
     // Building checks the component, it does not call upstreams: the
-    // gateway's secrets are not needed here, only their names.
+    // gateway's secrets are not needed here, only their names, and whether
+    // a deployment grants them is the admin's decision at serve time.
+    let mut settings = settings;
+    let manifest = gateway::manifest::Manifest::load(&dir.join(gateway::manifest::MANIFEST_FILE))?;
+    let vars = manifest.secret_vars()?;
+    settings.secret_grants.grant(&manifest.name, vars);
     let runtime = Runtime::with_secrets(
         settings,
         std::sync::Arc::new(|_| Some("build-check".to_string())),

@@ -71,6 +71,14 @@ pub enum ManifestError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The name belongs to one of the gateway's built-in tools.
+    #[error("{file}: name: {name:?} is the name of a built-in tool of the gateway; choose another")]
+    ReservedName {
+        /// The manifest file.
+        file: PathBuf,
+        /// The reserved name.
+        name: String,
+    },
     /// An `[[http]]` entry was refused.
     #[error("{file}: http[{index}]: {source}")]
     Http {
@@ -179,6 +187,12 @@ impl Manifest {
         };
 
         check_name(&raw.name).map_err(|p| invalid("name", p))?;
+        if crate::mcp::builtin::is_builtin(&raw.name) {
+            return Err(ManifestError::ReservedName {
+                file: file.to_path_buf(),
+                name: raw.name,
+            });
+        }
         if let Some(slug) = &raw.integration {
             check_slug(slug).map_err(|p| invalid("integration", p))?;
         }
@@ -236,6 +250,17 @@ impl Manifest {
                 })
             })
             .collect()
+    }
+
+    /// Every environment variable the manifest's `[http.secret_headers]`
+    /// bind, in name order (what an admin must grant in gateway.toml).
+    pub fn secret_vars(&self) -> Result<std::collections::BTreeSet<String>, ManifestError> {
+        Ok(self
+            .rules(&self.config)?
+            .iter()
+            .flat_map(|rule| rule.secret_headers.iter())
+            .flat_map(|h| h.template.env_vars().map(str::to_owned).collect::<Vec<_>>())
+            .collect())
     }
 
     /// The folder holding the manifest (and the component).
@@ -311,12 +336,14 @@ fn check_config_key(key: &str) -> Result<(), String> {
     }
 }
 
-/// Refuses control characters (including ANSI escapes) in reviewer-visible text.
+/// Refuses control characters (including ANSI escapes) and invisible
+/// Unicode (tags, bidi controls, zero-width characters) in one-line
+/// reviewer-visible text.
 pub fn check_text(text: &str) -> Result<(), String> {
-    if text.chars().any(char::is_control) {
-        return Err("control characters are not allowed".to_string());
+    match crate::text::find_hidden(text, crate::text::Lines::Single) {
+        Some(hidden) => Err(format!("{hidden} is not allowed")),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn resolve_files_dir(manifest: &Path, dir: &str) -> Result<PathBuf, String> {
@@ -528,6 +555,29 @@ requests = 10
             ),
         ];
         for (text, key) in cases {
+            assert_eq!(invalid_key(text), key, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn built_in_names_are_reserved() {
+        for name in crate::mcp::builtin::NAMES {
+            let refused = parse(&format!("name = \"{name}\"\n"));
+            assert!(
+                matches!(&refused, Err(ManifestError::ReservedName { name: n, .. }) if n == name),
+                "{refused:?}"
+            );
+        }
+        assert!(parse("name = \"health_check_v2\"\n").is_ok());
+    }
+
+    #[test]
+    fn hidden_unicode_in_manifest_text_names_its_key() {
+        for (text, key) in [
+            ("name = \"t\"\nversion = \"1.0\\u202e\"\n", "version"),
+            ("name = \"t\"\n[config]\nk = \"a\\u200bb\"\n", "config.k"),
+            ("name = \"t\"\n[config]\nk = \"\\U000E0041\"\n", "config.k"),
+        ] {
             assert_eq!(invalid_key(text), key, "{text:?}");
         }
     }

@@ -2,7 +2,7 @@
 //! Tool manifests say what a tool asks for; this file says what this
 //! deployment grants beyond the safe defaults, and overrides tool settings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -134,6 +134,8 @@ struct RawSettings {
     outbound: RawOutbound,
     #[serde(default)]
     tools: BTreeMap<String, RawToolOverride>,
+    #[serde(default)]
+    integrations: BTreeMap<String, RawIntegrationGrant>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +153,80 @@ struct RawOutbound {
 struct RawToolOverride {
     #[serde(default)]
     config: BTreeMap<String, String>,
+    #[serde(default)]
+    secrets: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntegrationGrant {
+    #[serde(default)]
+    secrets: Vec<String>,
+}
+
+/// Prefixes of the environment variables that configure the gateway itself
+/// (its admin key, its listeners, the seed's `MCP_*` names). No tool may bind
+/// them as secrets, and no grant can allow it.
+pub const RESERVED_SECRET_PREFIXES: [&str; 2] = ["GATEWAY_", "MCP_"];
+
+/// Whether `var` configures the gateway itself and so is never a tool's secret.
+pub fn is_reserved_secret(var: &str) -> bool {
+    RESERVED_SECRET_PREFIXES.iter().any(|p| var.starts_with(p))
+}
+
+/// Which environment variables tools may bind in `[http.secret_headers]`:
+/// the admin's grant, never the tool's own claim. A variable is granted to a
+/// tool by name (`[tools.NAME] secrets = [...]`) or to every tool of an
+/// integration (`[integrations.SLUG] secrets = [...]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretGrants {
+    /// Tool name → variables it may bind.
+    pub tools: BTreeMap<String, BTreeSet<String>>,
+    /// Integration slug → variables every tool of it may bind.
+    pub integrations: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl SecretGrants {
+    /// Whether the tool `tool` (of `integration`, if any) may bind `var`.
+    /// Reserved variables are never granted.
+    pub fn allows(&self, tool: &str, integration: Option<&str>, var: &str) -> bool {
+        if is_reserved_secret(var) {
+            return false;
+        }
+        let by_tool = self.tools.get(tool).is_some_and(|vars| vars.contains(var));
+        let by_integration = integration
+            .and_then(|slug| self.integrations.get(slug))
+            .is_some_and(|vars| vars.contains(var));
+        by_tool || by_integration
+    }
+
+    /// Grants `vars` to the tool `tool` (test runners and build checks,
+    /// which bind fixture values or none at all).
+    pub fn grant(&mut self, tool: &str, vars: impl IntoIterator<Item = String>) {
+        self.tools.entry(tool.to_owned()).or_default().extend(vars);
+    }
+}
+
+/// Checks the variable names of one grant list; `key` names it in errors.
+fn check_grant(key: &str, vars: &[String]) -> Result<BTreeSet<String>, String> {
+    let mut out = BTreeSet::new();
+    for var in vars {
+        if !crate::outbound::rules::is_env_var_name(var) {
+            return Err(format!(
+                "{var:?} is not an environment variable name ([A-Z_][A-Z0-9_]*)"
+            ));
+        }
+        if is_reserved_secret(var) {
+            return Err(format!(
+                "{var} configures the gateway itself ({}*): it can never be granted to a tool",
+                RESERVED_SECRET_PREFIXES.join("*, ")
+            ));
+        }
+        if !out.insert(var.clone()) {
+            return Err(format!("{var} is listed twice in {key}"));
+        }
+    }
+    Ok(out)
 }
 
 /// Validated gateway settings.
@@ -168,6 +244,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// Per-tool `[config]` overrides.
     pub tool_config: BTreeMap<String, BTreeMap<String, String>>,
+    /// Which environment variables each tool may bind as secrets.
+    pub secret_grants: SecretGrants,
     /// `gateway serve` settings.
     pub server: ServerSettings,
     /// The admin API's settings.
@@ -183,6 +261,7 @@ impl Default for Settings {
             allow_private: PrivateAllowList::none(),
             timeouts: Timeouts::default(),
             tool_config: BTreeMap::new(),
+            secret_grants: SecretGrants::default(),
             server: ServerSettings::default(),
             admin: AdminSettings::default(),
         }
@@ -242,8 +321,23 @@ impl Settings {
             )?,
         };
         raw.admin.check().map_err(|(key, p)| invalid(key, p))?;
-        for name in raw.tools.keys() {
+        let mut secret_grants = SecretGrants::default();
+        for (name, tool) in &raw.tools {
             crate::manifest::check_name(name).map_err(|p| invalid(&format!("tools.{name}"), p))?;
+            let key = format!("tools.{name}.secrets");
+            let vars = check_grant(&key, &tool.secrets).map_err(|p| invalid(&key, p))?;
+            if !vars.is_empty() {
+                secret_grants.tools.insert(name.clone(), vars);
+            }
+        }
+        for (slug, grant) in &raw.integrations {
+            crate::manifest::check_slug(slug)
+                .map_err(|p| invalid(&format!("integrations.{slug}"), p))?;
+            let key = format!("integrations.{slug}.secrets");
+            let vars = check_grant(&key, &grant.secrets).map_err(|p| invalid(&key, p))?;
+            if !vars.is_empty() {
+                secret_grants.integrations.insert(slug.clone(), vars);
+            }
         }
         Ok(Self {
             tools_dir: raw.tools_dir.map_or(defaults.tools_dir, |d| base.join(d)),
@@ -252,6 +346,7 @@ impl Settings {
             allow_private,
             timeouts,
             tool_config: raw.tools.into_iter().map(|(k, v)| (k, v.config)).collect(),
+            secret_grants,
             server: raw.server,
             admin: raw.admin,
         })
@@ -312,6 +407,39 @@ api_base = "http://127.0.0.1:8089"
     }
 
     #[test]
+    fn secrets_are_granted_per_tool_or_per_integration_and_never_reserved_ones() {
+        let s = Settings::parse(
+            Path::new("g.toml"),
+            r#"
+[tools.stripe_revenue]
+secrets = ["STRIPE_API_KEY"]
+[tools.stripe_revenue.config]
+api_base = "http://127.0.0.1:8090"
+[integrations.hubspot]
+secrets = ["HUBSPOT_ACCESS_TOKEN"]
+"#,
+        )
+        .expect("parses");
+        let g = &s.secret_grants;
+        assert!(g.allows("stripe_revenue", None, "STRIPE_API_KEY"));
+        assert!(!g.allows("other_tool", None, "STRIPE_API_KEY"));
+        assert!(!g.allows("stripe_revenue", None, "HUBSPOT_ACCESS_TOKEN"));
+        assert!(g.allows("any_tool", Some("hubspot"), "HUBSPOT_ACCESS_TOKEN"));
+        assert!(!g.allows("any_tool", Some("stripe"), "HUBSPOT_ACCESS_TOKEN"));
+        assert_eq!(
+            s.overrides_for("stripe_revenue")["api_base"],
+            "http://127.0.0.1:8090"
+        );
+        // Nothing is granted by default, and a reserved variable never is,
+        // even when a grant names it programmatically.
+        let mut none = Settings::default().secret_grants;
+        assert!(!none.allows("t", None, "HOME"));
+        none.grant("t", ["GATEWAY_ADMIN_KEY".to_string(), "HOME".to_string()]);
+        assert!(!none.allows("t", None, "GATEWAY_ADMIN_KEY"));
+        assert!(none.allows("t", None, "HOME"));
+    }
+
+    #[test]
     fn the_admin_table_parses_with_safe_defaults() {
         let s = Settings::parse(Path::new("g.toml"), "").expect("parses");
         assert_eq!(s.admin, AdminSettings::default());
@@ -356,6 +484,30 @@ api_base = "http://127.0.0.1:8089"
             "admin.max_upload_bytes"
         );
         assert_eq!(key("[admin]\nkeep_versions = 0\n"), "admin.keep_versions");
+        assert_eq!(
+            key("[tools.t]\nsecrets = [\"GATEWAY_ADMIN_KEY\"]\n"),
+            "tools.t.secrets"
+        );
+        assert_eq!(
+            key("[tools.t]\nsecrets = [\"MCP_SERVER_PORT\"]\n"),
+            "tools.t.secrets"
+        );
+        assert_eq!(
+            key("[tools.t]\nsecrets = [\"lower_case\"]\n"),
+            "tools.t.secrets"
+        );
+        assert_eq!(
+            key("[tools.t]\nsecrets = [\"A\", \"A\"]\n"),
+            "tools.t.secrets"
+        );
+        assert_eq!(
+            key("[integrations.stripe]\nsecrets = [\"GATEWAY_X\"]\n"),
+            "integrations.stripe.secrets"
+        );
+        assert_eq!(
+            key("[integrations.\"Bad Slug\"]\nsecrets = [\"A\"]\n"),
+            "integrations.Bad Slug"
+        );
         assert!(matches!(
             Settings::parse(Path::new("g.toml"), "[outbound]\nallow_everything = true\n"),
             Err(ManifestError::Parse { line: 2, .. })

@@ -135,6 +135,12 @@ pub async fn run(dir: &Path, base: &Settings) -> Result<Vec<CaseResult>, TestErr
     for key in &raw.upstream_config {
         overrides.insert(key.clone(), format!("http://{}", server.addr()));
     }
+    // The cases' own fixture values, sent only to the fixture server: the
+    // tool may bind exactly the variables the cases give (never the
+    // gateway's reserved ones, which the runtime refuses regardless).
+    settings
+        .secret_grants
+        .grant(&manifest.name, raw.secrets.keys().cloned());
     let secrets = raw.secrets;
     let runtime = Runtime::with_secrets(settings, Arc::new(move |var| secrets.get(var).cloned()))?;
     let tool = runtime.load_dir(dir).await?;

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::hotload::LoaderError;
 use crate::hotload::compile::CompileError;
 use crate::manifest::ManifestError;
+use crate::outbound::SecretError;
 use crate::runtime::LoadError;
 
 /// Why an admin request was refused.
@@ -79,8 +80,8 @@ pub enum AdminError {
     /// The Loader refused the change; the previous version keeps serving.
     #[error("{message}")]
     Refused {
-        /// Why.
-        error: LoaderError,
+        /// Why (boxed: refusals are rare and the error is large).
+        error: Box<LoaderError>,
         /// The reason with staging paths made relative.
         message: String,
     },
@@ -97,7 +98,10 @@ impl AdminError {
         for dir in dirs {
             message = message.replace(&format!("{}/", dir.display()), "");
         }
-        AdminError::Refused { error, message }
+        AdminError::Refused {
+            error: Box::new(error),
+            message,
+        }
     }
 
     /// The stable, machine-readable code.
@@ -149,7 +153,16 @@ fn refusal_code(error: &LoaderError) -> &'static str {
         LoaderError::Incomplete(_) => "bad_upload",
         LoaderError::Load(load) => match load {
             LoadError::Manifest(ManifestError::Http { .. }) => "capability_refused",
+            LoadError::Manifest(ManifestError::ReservedName { .. }) => "name_reserved",
             LoadError::Manifest(_) => "manifest_invalid",
+            LoadError::Secret {
+                source: SecretError::NotGranted { .. },
+                ..
+            } => "secret_not_granted",
+            LoadError::Secret {
+                source: SecretError::Reserved { .. },
+                ..
+            } => "secret_reserved",
             LoadError::Secret { .. } => "secret_missing",
             LoadError::Io { .. } => "internal",
             LoadError::Compile { .. } => "component_invalid",

@@ -80,7 +80,8 @@ fn common_files(name: &str, language: Language) -> Vec<(String, String)> {
 [config]
 api_base = "https://api.example.com"
 
-# Read-only access to one upstream; secrets go in [http.secret_headers].
+# Read-only access to one upstream; secrets go in [http.secret_headers], and an
+# admin grants each variable to the tool in gateway.toml ([tools.NAME] secrets).
 [[http]]
 url = "${{config.api_base}}/v1/items/"
 

@@ -170,6 +170,19 @@ pub enum LintKind {
         /// The field.
         field: String,
     },
+    /// Text agents read with a character nobody sees (a terminal escape, a
+    /// Unicode tag, a bidi control, a zero-width character).
+    #[error(
+        "`{key}` of field `{field}` has a hidden character U+{codepoint:04X}; agents would read what reviewers cannot see"
+    )]
+    HiddenText {
+        /// The key.
+        key: &'static str,
+        /// The field.
+        field: String,
+        /// The first hidden character's code point.
+        codepoint: u32,
+    },
     /// An `integration:` value that is not a slug.
     #[error("`{slug}` is not an integration slug (lower-case letters, digits, `_` and `-`)")]
     BadSlug {
@@ -553,6 +566,15 @@ impl FileCheck<'_> {
             self.report(node.pos(), bad_value(key, field, "non-empty text"));
             return None;
         };
+        if let Some(hidden) = crate::text::find_hidden(text, crate::text::Lines::Multi) {
+            let kind = LintKind::HiddenText {
+                key,
+                field: field.to_owned(),
+                codepoint: u32::from(hidden.ch),
+            };
+            self.report(node.pos(), kind);
+            return None;
+        }
         if text.starts_with(PLACEHOLDER) {
             let kind = LintKind::Placeholder {
                 key,

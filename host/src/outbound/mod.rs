@@ -59,6 +59,33 @@ pub enum SecretError {
         /// The variable that is missing.
         var: String,
     },
+    /// The variable configures the gateway itself (`GATEWAY_*`, `MCP_*`):
+    /// no tool may bind it, whatever gateway.toml says.
+    #[error(
+        "http[{rule}].secret_headers.{header}: {var} configures the gateway itself and can never be bound by a tool"
+    )]
+    Reserved {
+        /// Index of the `[[http]]` entry.
+        rule: usize,
+        /// Header name.
+        header: String,
+        /// The reserved variable.
+        var: String,
+    },
+    /// The admin has not granted this variable to this tool.
+    #[error(
+        "http[{rule}].secret_headers.{header}: {var} is not granted to tool {tool:?}; an admin grants it in gateway.toml with [tools.{tool}] secrets = [\"{var}\"] (or [integrations.SLUG] secrets = [...])"
+    )]
+    NotGranted {
+        /// Index of the `[[http]]` entry.
+        rule: usize,
+        /// Header name.
+        header: String,
+        /// The variable the manifest names.
+        var: String,
+        /// The tool's name.
+        tool: String,
+    },
     /// The rendered value is not a valid header value.
     #[error(
         "http[{rule}].secret_headers.{header}: the value from the environment is not a valid header value"

@@ -170,6 +170,19 @@ enum TemplatePart {
     Var(String),
 }
 
+impl std::fmt::Display for SecretTemplate {
+    /// The template as written (`Bearer ${TOKEN}`): names, never values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for part in &self.parts {
+            match part {
+                TemplatePart::Literal(text) => f.write_str(text)?,
+                TemplatePart::Var(name) => write!(f, "${{{name}}}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl SecretTemplate {
     /// Parse `"Bearer ${GITHUB_TOKEN}"`. A `$` not followed by `{` is literal.
     fn parse(template: &str) -> Result<SecretTemplate, &'static str> {
@@ -232,7 +245,8 @@ impl SecretTemplate {
     }
 }
 
-fn is_env_var_name(name: &str) -> bool {
+/// Environment variable names a template may use: `[A-Z_][A-Z0-9_]*`.
+pub(crate) fn is_env_var_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     bytes
         .next()

@@ -134,6 +134,6 @@ pub enum LoadError {
         /// The component file.
         path: PathBuf,
         /// What is wrong.
-        problem: String,
+        problem: super::definition::DefinitionProblem,
     },
 }

@@ -2,6 +2,7 @@
 //! tool, and a fresh `Store` per call with memory, time, request and byte limits.
 
 pub mod cache;
+pub mod definition;
 pub mod engine;
 pub mod error;
 pub mod limits;
@@ -26,9 +27,9 @@ use crate::bindings::{ToolComponent, ToolComponentPre, ToolError};
 use crate::capability::log::{Level, LogBuffer, LogLine, Source};
 use crate::capability::stdio::Capture;
 use crate::capability::wasi_http::OutboundHooks;
-use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest, check_text};
-use crate::outbound::Outbound;
+use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest};
 use crate::outbound::meter::Meter;
+use crate::outbound::{Outbound, SecretError};
 use crate::settings::Settings;
 
 /// Largest input JSON accepted from an agent.
@@ -38,8 +39,6 @@ pub const MAX_INPUT_BYTES: usize = 1 << 20;
 const HOST_GRACE: Duration = Duration::from_millis(250);
 /// Resources (streams, bodies, fields) a guest may hold at once.
 const MAX_RESOURCES: usize = 4096;
-/// Longest description a tool may publish (agents read it on every list).
-const MAX_DESCRIPTION_BYTES: usize = 8192;
 /// Budget for `describe` at load time.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -207,7 +206,12 @@ impl Runtime {
     ) -> Result<LoadedTool, LoadError> {
         let config = manifest.effective_config(&self.settings.overrides_for(&manifest.name));
         let rules = manifest.rules(&config)?;
-        let capabilities: Vec<String> = rules.iter().map(ToString::to_string).collect();
+        check_secret_grants(&manifest, &rules, &self.settings.secret_grants).map_err(|source| {
+            LoadError::Secret {
+                file: manifest.file.clone(),
+                source,
+            }
+        })?;
         let outbound = Outbound::new(
             rules,
             |var| (self.secrets)(var),
@@ -267,13 +271,14 @@ impl Runtime {
             path: path.clone(),
             error,
         })?;
-        let definition = validate_description(&manifest, description).map_err(|problem| {
+        let definition = definition::validate(&manifest, description).map_err(|problem| {
             LoadError::Definition {
                 path: path.clone(),
                 problem,
             }
         })?;
-        let definition_sha256 = definition_hash(&definition, &manifest, &capabilities);
+        let definition_sha256 =
+            definition::hash(&definition, &manifest, ctx.outbound.policy().rules());
         Ok(LoadedTool {
             manifest,
             definition,
@@ -377,6 +382,39 @@ impl Runtime {
     }
 }
 
+/// Every variable the manifest binds in `[http.secret_headers]` must be
+/// granted to this tool by the admin (gateway.toml), and none may be one of
+/// the gateway's own settings: a tool asks, the admin grants.
+fn check_secret_grants(
+    manifest: &Manifest,
+    rules: &[crate::outbound::rules::Rule],
+    grants: &crate::settings::SecretGrants,
+) -> Result<(), SecretError> {
+    for (rule, entry) in rules.iter().enumerate() {
+        for secret in &entry.secret_headers {
+            for var in secret.template.env_vars() {
+                let header = secret.name.to_string();
+                if crate::settings::is_reserved_secret(var) {
+                    return Err(SecretError::Reserved {
+                        rule,
+                        header,
+                        var: var.to_owned(),
+                    });
+                }
+                if !grants.allows(&manifest.name, manifest.integration.as_deref(), var) {
+                    return Err(SecretError::NotGranted {
+                        rule,
+                        header,
+                        var: var.to_owned(),
+                        tool: manifest.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_input(input: &str) -> Result<(), CallError> {
     if input.len() > MAX_INPUT_BYTES {
         return Err(CallError::InvalidInput(format!(
@@ -468,118 +506,4 @@ fn emit_logs(tool: &str, logs: &[LogLine], dropped: usize) {
     if dropped > 0 {
         tracing::warn!(target: "tool", tool, dropped, "log lines past the per-call cap were dropped");
     }
-}
-
-/// The hash of everything a tool promises: see [`LoadedTool::definition_sha256`].
-fn definition_hash(
-    definition: &ToolDefinition,
-    manifest: &Manifest,
-    capabilities: &[String],
-) -> String {
-    let limits = &manifest.limits;
-    let pinned = serde_json::json!({
-        "name": definition.name,
-        "description": definition.description,
-        "input_schema": definition.input_schema,
-        "output_schema": definition.output_schema,
-        "integration": manifest.integration,
-        "capabilities": capabilities,
-        "limits": {
-            "memory_bytes": limits.memory_bytes,
-            "timeout_ms": u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
-            "upstream_bytes": limits.upstream_bytes,
-            "output_bytes": limits.output_bytes,
-            "requests": limits.requests,
-        },
-    });
-    // serde_json's map is ordered by key, so equal definitions hash equally.
-    sha256_hex(pinned.to_string().as_bytes())
-}
-
-/// The JSON pointer of the first key or string in `value` holding a control
-/// character other than newline and tab (an ANSI escape starts with one).
-fn hidden_text(value: &Value, pointer: String) -> Option<String> {
-    let hidden = |text: &str| {
-        text.chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t')
-    };
-    match value {
-        Value::String(text) if hidden(text) => Some(if pointer.is_empty() {
-            "/".into()
-        } else {
-            pointer
-        }),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| hidden_text(item, format!("{pointer}/{i}"))),
-        Value::Object(map) => map.iter().find_map(|(key, item)| {
-            let at = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
-            if hidden(key) {
-                Some(at)
-            } else {
-                hidden_text(item, at)
-            }
-        }),
-        _ => None,
-    }
-}
-
-fn validate_description(
-    manifest: &Manifest,
-    d: crate::bindings::ToolDescription,
-) -> Result<ToolDefinition, String> {
-    if d.name != manifest.name {
-        return Err(format!(
-            "the component calls itself {:?} but {} says name = {:?}",
-            d.name,
-            manifest.file.display(),
-            manifest.name
-        ));
-    }
-    let description = d.description.trim().to_string();
-    if description.is_empty() {
-        return Err("the tool has no description (the agent-facing text is required)".into());
-    }
-    if description.len() > MAX_DESCRIPTION_BYTES {
-        return Err(format!(
-            "the description is longer than {MAX_DESCRIPTION_BYTES} bytes"
-        ));
-    }
-    if description
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err("the description contains control characters or terminal escapes".into());
-    }
-    check_text(&d.name).map_err(|p| format!("name: {p}"))?;
-    let schema = |text: &str, what: &str| -> Result<Value, String> {
-        match serde_json::from_str::<Value>(text) {
-            // Agents read schema descriptions as they read the tool's: the
-            // same rule against terminal escapes and hidden control text.
-            Ok(v @ Value::Object(_)) => match hidden_text(&v, String::new()) {
-                Some(pointer) => Err(format!(
-                    "the {what} schema has control characters or terminal escapes at {pointer}"
-                )),
-                None => Ok(v),
-            },
-            Ok(_) => Err(format!("the {what} schema is not a JSON object")),
-            Err(e) => Err(format!("the {what} schema is not JSON: {e}")),
-        }
-    };
-    let input_schema = schema(&d.input_schema, "input")?;
-    if input_schema.get("type").and_then(Value::as_str) != Some("object") {
-        return Err("the input schema must describe an object (\"type\": \"object\")".into());
-    }
-    let output_schema = d
-        .output_schema
-        .as_deref()
-        .map(|s| schema(s, "output"))
-        .transpose()?;
-    Ok(ToolDefinition {
-        name: d.name,
-        description,
-        input_schema,
-        output_schema,
-    })
 }

@@ -138,7 +138,13 @@ async fn bad_components_are_refused_at_load() {
 
     let renamed = env.try_load("name = \"other\"\n", wat::echo()).await;
     assert!(
-        matches!(renamed, Err(LoadError::Definition { .. })),
+        matches!(
+            renamed,
+            Err(LoadError::Definition {
+                problem: gateway::runtime::definition::DefinitionProblem::NameMismatch { .. },
+                ..
+            })
+        ),
         "{renamed:?}"
     );
 

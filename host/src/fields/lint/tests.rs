@@ -325,6 +325,31 @@ fn every_problem_is_reported_with_its_line_and_column() {
             ],
         ),
         (
+            "hidden text an agent would read and a reviewer would not see",
+            "x.yaml",
+            "integration: x\nfields:\n  a:\n    display_name: \"A\\u202E\"\n    description: \"net\\U000E0049\\U000E0047\"\n    type: string\n",
+            vec![
+                (
+                    4,
+                    19,
+                    LintKind::HiddenText {
+                        key: "display_name",
+                        field: "a".into(),
+                        codepoint: 0x202E,
+                    },
+                ),
+                (
+                    5,
+                    18,
+                    LintKind::HiddenText {
+                        key: "description",
+                        field: "a".into(),
+                        codepoint: 0xE0049,
+                    },
+                ),
+            ],
+        ),
+        (
             "nesting that contradicts the parent's type",
             "x.yaml",
             "integration: x\nfields:\n  stages:\n    display_name: S\n    description: d\n    type: object\n  stages[].label:\n    display_name: L\n    description: d\n    type: string\n  name:\n    display_name: N\n    description: d\n    type: string\n  name.first:\n    display_name: F\n    description: d\n    type: string\n",
