@@ -6,6 +6,8 @@ pub mod builtin;
 pub mod drain;
 pub mod handler;
 pub mod http;
+pub mod jsonrpc;
+pub mod listener;
 pub mod sessions;
 pub mod sse;
 
