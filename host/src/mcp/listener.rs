@@ -212,6 +212,9 @@ enum Expired {
 #[derive(Debug)]
 struct Activity {
     state: Mutex<ActivityState>,
+    /// Woken when the deadline moves earlier (a request's first byte, the
+    /// end of the last response), so the connection's timer is reset.
+    changed: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -232,6 +235,7 @@ impl Activity {
                 idle_since: Instant::now(),
                 partial_since: None,
             }),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -242,11 +246,16 @@ impl Activity {
 
     /// Bytes arrived.
     fn read(&self) {
-        self.with(|s| {
-            if s.busy == 0 && s.partial_since.is_none() {
+        let started = self.with(|s| {
+            let starts = s.busy == 0 && s.partial_since.is_none();
+            if starts {
                 s.partial_since = Some(Instant::now());
             }
+            starts
         });
+        if started {
+            self.changed.notify_one();
+        }
     }
 
     /// A request's headers have arrived: it counts until the guard drops.
@@ -279,13 +288,17 @@ struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.with(|s| {
+        let idle = self.0.with(|s| {
             s.busy = s.busy.saturating_sub(1);
             if s.busy == 0 {
                 s.idle_since = Instant::now();
                 s.partial_since = None;
             }
+            s.busy == 0
         });
+        if idle {
+            self.0.changed.notify_one();
+        }
     }
 }
 
@@ -328,6 +341,7 @@ async fn connection(
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
+            () = activity.changed.notified() => {}
             () = tokio::time::sleep_until(deadline.into()) => {
                 // Still the same state (a request may have begun meanwhile)?
                 let (now_due, now_why) = activity.deadline(&limits);
