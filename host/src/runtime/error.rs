@@ -11,13 +11,18 @@ use crate::outbound::SecretError;
 /// internals, so it is logged and not shown.
 pub const HOST_TRAP: &str = "the sandbox stopped the call (details in the gateway's log)";
 
+/// What [`CallError::Trap`] says when the guest called WASI `exit`.
+pub fn exited(status: i32) -> String {
+    format!("the tool exited with status {status}")
+}
+
 /// Logs why a call trapped: the kind at warn, the whole error (wasm
 /// backtrace, host cause) at debug.
 pub(crate) fn log_trap(tool: &str, trap: Option<&wasmtime::Trap>, error: &wasmtime::Error) {
     match trap {
         Some(wasmtime::Trap::Interrupt) => {}
         Some(trap) => tracing::warn!(tool, %trap, "call trapped"),
-        None => tracing::warn!(tool, "call stopped by a host error: {error}"),
+        None => tracing::warn!(tool, "call stopped by the host: {error}"),
     }
     tracing::debug!(tool, "call trap detail: {error:?}");
 }

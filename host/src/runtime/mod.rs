@@ -435,7 +435,10 @@ fn classify(
         Some(Trap::Interrupt) => CallError::Timeout(timeout),
         Some(Trap::StackOverflow) => CallError::StackOverflow,
         Some(trap) => CallError::Trap(trap.to_string()),
-        None => CallError::Trap(error::HOST_TRAP.into()),
+        None => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => CallError::Trap(error::exited(exit.0)),
+            None => CallError::Trap(error::HOST_TRAP.into()),
+        },
     }
 }
 

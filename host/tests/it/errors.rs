@@ -237,6 +237,14 @@ async fn a_trap_tells_the_agent_its_kind_and_not_its_backtrace() {
             "{name}"
         );
     }
+    // WASI `exit` stops the call with a host error carrying a backtrace:
+    // the agent gets its status alone.
+    let answer = call_over_socket(addr, "echo", json!({"text": "x", "exit_code": 1})).await;
+    assert_eq!(
+        answer["result"]["structuredContent"]["error"],
+        json!({"code": "trap", "message": CallError::Trap(gateway::runtime::error::exited(1)).to_string()}),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
