@@ -220,10 +220,16 @@ impl AdminSettings {
             ));
         }
         if self.auth_failure_burst == Some(0) {
-            return Err(("admin.auth_failure_burst".into(), "must be at least 1".into()));
+            return Err((
+                "admin.auth_failure_burst".into(),
+                "must be at least 1".into(),
+            ));
         }
         if self.auth_failure_refill_ms == Some(0) {
-            return Err(("admin.auth_failure_refill_ms".into(), "must be at least 1".into()));
+            return Err((
+                "admin.auth_failure_refill_ms".into(),
+                "must be at least 1".into(),
+            ));
         }
         self.listener().check("admin")
     }

@@ -213,9 +213,10 @@ impl IntoResponse for AdminError {
         let body = json!({"error": {"code": self.code(), "message": message}});
         let mut response = (status, axum::Json(body)).into_response();
         if let AdminError::TooManyFailures { retry_after_secs } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_secs));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after_secs),
+            );
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -172,8 +172,7 @@ pub async fn start(
         // Served until the process exits: admin changes run to completion
         // on their own (`to_completion`), so there is nothing to drain.
         let forever = tokio_util::sync::CancellationToken::new();
-        if let Err(e) = crate::mcp::listener::serve(listener, app, limits, forever, "admin").await
-        {
+        if let Err(e) = crate::mcp::listener::serve(listener, app, limits, forever, "admin").await {
             tracing::error!("admin API stopped: {e}");
         }
     });

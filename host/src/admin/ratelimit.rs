@@ -47,7 +47,8 @@ impl FailureLimiter {
     }
 
     fn tokens(&self, bucket: Bucket, now: Instant) -> f64 {
-        let earned = now.saturating_duration_since(bucket.at).as_secs_f64() / self.refill.as_secs_f64();
+        let earned =
+            now.saturating_duration_since(bucket.at).as_secs_f64() / self.refill.as_secs_f64();
         (bucket.tokens + earned).min(self.burst)
     }
 

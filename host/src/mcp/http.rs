@@ -191,8 +191,7 @@ async fn jsonrpc_guard(
         Ok(accepted) => accepted,
         Err(rejected) => return rejected.into_response(),
     };
-    let opens_session =
-        accepted.initialize && !parts.headers.contains_key(SESSION_ID_HEADER);
+    let opens_session = accepted.initialize && !parts.headers.contains_key(SESSION_ID_HEADER);
     if opens_session && sessions.full() {
         return sessions_full(&sessions);
     }

@@ -123,9 +123,7 @@ pub fn check_jsonrpc(body: &[u8]) -> Result<Accepted, Rejected> {
     let (body, params_too_deep) = match depth::scan(body) {
         depth::Verdict::Fits => (Cow::Borrowed(body), false),
         depth::Verdict::TooDeep => {
-            return Err(invalid(&format!(
-                "nested deeper than {MAX_DEPTH} levels"
-            )));
+            return Err(invalid(&format!("nested deeper than {MAX_DEPTH} levels")));
         }
         // The rest of the message is read with `params` set aside, for
         // its id and method.
@@ -174,7 +172,11 @@ pub fn check_jsonrpc(body: &[u8]) -> Result<Accepted, Rejected> {
     let method = envelope
         .method
         .and_then(|m| serde_json::from_str::<Cow<'_, str>>(m.get()).ok());
-    let id = || envelope.id.and_then(|id| serde_json::from_str(id.get()).ok());
+    let id = || {
+        envelope
+            .id
+            .and_then(|id| serde_json::from_str(id.get()).ok())
+    };
     let invalid_params = |why: String| Rejected {
         code: INVALID_PARAMS,
         message: format!("invalid params: {why}"),
@@ -327,7 +329,8 @@ mod depth {
         #[test]
         fn depth_is_placed_inside_or_outside_params() {
             let deep = nested(MAX_DEPTH);
-            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":{{"a":{deep}}}}}"#);
+            let body =
+                format!(r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":{{"a":{deep}}}}}"#);
             let start = body.find(r#""params":"#).map(|i| i + 9);
             assert_eq!(
                 scan(body.as_bytes()),
@@ -345,7 +348,10 @@ mod depth {
             assert_eq!(scan(quoted.as_bytes()), Verdict::Fits);
             // A body that never closes is measured as far as it goes.
             let open = format!(r#"{{"params":{}"#, "[".repeat(100));
-            assert_eq!(scan(open.as_bytes()), Verdict::TooDeepInParams(10..open.len()));
+            assert_eq!(
+                scan(open.as_bytes()),
+                Verdict::TooDeepInParams(10..open.len())
+            );
             for junk in ["", "]]]]", "\"", "\\", "{\"params\"", "{\"params\":"] {
                 assert_eq!(scan(junk.as_bytes()), Verdict::Fits, "{junk:?}");
             }
@@ -479,7 +485,9 @@ mod tests {
         }
         // An invalid-params answer names the request it answers.
         assert_eq!(
-            check_jsonrpc(deep_params.as_bytes()).err().and_then(|r| r.id),
+            check_jsonrpc(deep_params.as_bytes())
+                .err()
+                .and_then(|r| r.id),
             Some(json!(7))
         );
     }

@@ -276,7 +276,10 @@ impl Activity {
             } else if let Some(first) = s.partial_since {
                 (first + limits.header_read_timeout, Some(Expired::Headers))
             } else {
-                (s.idle_since + limits.keep_alive_timeout, Some(Expired::Idle))
+                (
+                    s.idle_since + limits.keep_alive_timeout,
+                    Some(Expired::Idle),
+                )
             }
         })
     }

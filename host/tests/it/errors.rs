@@ -93,7 +93,11 @@ async fn wrong_or_too_deep_params_get_invalid_params_and_a_deep_envelope_invalid
         ("tools/call", r#"["edge"]"#.into(), INVALID_PARAMS),
         ("tools/call", "5".into(), INVALID_PARAMS),
         ("tools/call", r#"{"name":5}"#.into(), INVALID_PARAMS),
-        ("tools/call", r#"{"name":"edge","arguments":"x"}"#.into(), INVALID_PARAMS),
+        (
+            "tools/call",
+            r#"{"name":"edge","arguments":"x"}"#.into(),
+            INVALID_PARAMS,
+        ),
         (
             "tools/call",
             format!(r#"{{"name":"edge","arguments":{{"a":{deep}}}}}"#),
@@ -102,7 +106,11 @@ async fn wrong_or_too_deep_params_get_invalid_params_and_a_deep_envelope_invalid
         ("tools/list", r#""x""#.into(), INVALID_PARAMS),
         ("tools/list", "[1]".into(), INVALID_PARAMS),
         ("tools/list", "5".into(), INVALID_PARAMS),
-        ("tools/list", format!(r#"{{"cursor":{deep}}}"#), INVALID_PARAMS),
+        (
+            "tools/list",
+            format!(r#"{{"cursor":{deep}}}"#),
+            INVALID_PARAMS,
+        ),
     ];
     let app_session = session(&app).await;
     for session in [None, Some(app_session.as_str())] {
@@ -111,10 +119,15 @@ async fn wrong_or_too_deep_params_get_invalid_params_and_a_deep_envelope_invalid
                 (None, Some(rest)) => format!("{{{META},{rest}"),
                 _ => params.clone(),
             };
-            let body = format!(r#"{{"jsonrpc":"2.0","id":41,"method":"{method}","params":{params}}}"#);
-            let (status, answer) =
-                json_body(app.clone().oneshot(post(&body, method, session)).await.expect("answer"))
-                    .await;
+            let body =
+                format!(r#"{{"jsonrpc":"2.0","id":41,"method":"{method}","params":{params}}}"#);
+            let (status, answer) = json_body(
+                app.clone()
+                    .oneshot(post(&body, method, session))
+                    .await
+                    .expect("answer"),
+            )
+            .await;
             assert_eq!(
                 answer["error"]["code"],
                 json!(expected),
@@ -134,10 +147,18 @@ async fn wrong_or_too_deep_params_get_invalid_params_and_a_deep_envelope_invalid
                     .expect("answer"),
             )
             .await;
-            assert_eq!(answer["error"]["code"], json!(INVALID_REQUEST), "{session:?}");
+            assert_eq!(
+                answer["error"]["code"],
+                json!(INVALID_REQUEST),
+                "{session:?}"
+            );
         }
         // The same requests well formed are served.
-        let meta = if session.is_none() { format!("{META},") } else { String::new() };
+        let meta = if session.is_none() {
+            format!("{META},")
+        } else {
+            String::new()
+        };
         let body = format!(
             r#"{{"jsonrpc":"2.0","id":43,"method":"tools/call","params":{{{meta}"name":"edge","arguments":{{"a":[[1]]}}}}}}"#
         );
@@ -147,13 +168,22 @@ async fn wrong_or_too_deep_params_get_invalid_params_and_a_deep_envelope_invalid
             .await
             .expect("call");
         let answer = answer_of(response).await;
-        assert_eq!(answer["result"]["structuredContent"], json!({"a": [[1]]}), "{session:?}");
+        assert_eq!(
+            answer["result"]["structuredContent"],
+            json!({"a": [[1]]}),
+            "{session:?}"
+        );
     }
 }
 
 /// The JSON-RPC answer in a response, JSON or an event stream.
 async fn answer_of(response: axum::response::Response) -> Value {
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let text = String::from_utf8_lossy(&bytes);
     if let Ok(value) = serde_json::from_str(&text) {
         return value;
@@ -187,7 +217,12 @@ async fn call_over_socket(addr: SocketAddr, name: &str, arguments: Value) -> Val
         .expect("request");
     let response = sender.send_request(request).await.expect("call");
     assert_eq!(response.status(), StatusCode::OK);
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     serde_json::from_slice(&bytes).expect("JSON answer")
 }
 
@@ -196,7 +231,11 @@ async fn a_trap_tells_the_agent_its_kind_and_not_its_backtrace() {
     let (app, _dir, _) = serve_tools_shared(
         FrontDoor::default(),
         &[
-            ("broken", String::new(), wat::component("broken", 1, "unreachable")),
+            (
+                "broken",
+                String::new(),
+                wat::component("broken", 1, "unreachable"),
+            ),
             (
                 "echo",
                 String::new(),
@@ -253,7 +292,10 @@ async fn gateway_call_shows_terminal_escapes_in_a_tool_error_inert() {
     let text = "\u{1b}[31mred alert\u{1b}[0m\rrewritten\u{9b}2J";
     let mut body = String::new();
     for (i, byte) in text.bytes().enumerate() {
-        body.push_str(&format!("(i32.store8 (i32.const {}) (i32.const {byte}))", 8192 + i));
+        body.push_str(&format!(
+            "(i32.store8 (i32.const {}) (i32.const {byte}))",
+            8192 + i
+        ));
     }
     body.push_str(&format!(
         "(i32.store8 (i32.const 576) (i32.const 1)) (i32.store8 (i32.const 580) (i32.const 1)) (i32.store (i32.const 584) (i32.const 8192)) (i32.store (i32.const 588) (i32.const {})) (i32.const 576)",
@@ -287,7 +329,10 @@ async fn gateway_call_shows_terminal_escapes_in_a_tool_error_inert() {
         .chars()
         .filter(|c| c.is_control() && *c != '\n' && *c != '\t')
         .collect();
-    assert!(unsafe_chars.is_empty(), "{unsafe_chars:?} reached the terminal");
+    assert!(
+        unsafe_chars.is_empty(),
+        "{unsafe_chars:?} reached the terminal"
+    );
     // Shown escaped, not dropped.
     assert!(stderr.contains(r"\u{1b}[31mred alert\u{1b}[0m\u{d}rewritten\u{9b}2J"));
 }

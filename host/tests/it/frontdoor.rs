@@ -119,7 +119,11 @@ async fn exchange(tcp: &mut TcpStream, request: &str) -> (u16, Vec<u8>) {
             .await
             .expect("a response in time")
             .expect("read");
-        assert!(n > 0, "closed before a response: {:?}", String::from_utf8_lossy(&head));
+        assert!(
+            n > 0,
+            "closed before a response: {:?}",
+            String::from_utf8_lossy(&head)
+        );
         head.push(buf[0]);
     }
     let head = String::from_utf8_lossy(&head).to_string();
@@ -158,7 +162,11 @@ async fn half_sent_headers_and_idle_connections_are_closed_on_both_listeners() {
             .await
             .expect("write");
         let received = until_closed(&mut slow).await;
-        assert!(received.is_empty(), "{:?}", String::from_utf8_lossy(&received));
+        assert!(
+            received.is_empty(),
+            "{:?}",
+            String::from_utf8_lossy(&received)
+        );
         // A whole request in time is answered, and the connection then
         // waits for the next (no header deadline while idle).
         let mut whole = TcpStream::connect(addr).await.expect("connect");
@@ -199,7 +207,11 @@ async fn past_the_connection_cap_new_connections_are_refused_and_held_ones_still
             "{:?}",
             String::from_utf8_lossy(&told)
         );
-        assert_eq!(exchange(&mut first, NOT_FOUND).await.0, 404, "held one still served");
+        assert_eq!(
+            exchange(&mut first, NOT_FOUND).await.0,
+            404,
+            "held one still served"
+        );
 
         // A place freed is a place taken again.
         drop(second);
@@ -241,7 +253,11 @@ async fn two_host_headers_are_a_bad_request_on_both_listeners() {
             let request = format!(
                 "GET {path} HTTP/1.1\r\n{hosts}authorization: Bearer {KEY}\r\naccept: text/event-stream\r\n\r\n"
             );
-            assert_eq!(exchange(&mut tcp, &request).await.0, 400, "{path} {hosts:?}");
+            assert_eq!(
+                exchange(&mut tcp, &request).await.0,
+                400,
+                "{path} {hosts:?}"
+            );
         }
     }
     // The admin API names the refusal.
@@ -343,7 +359,12 @@ async fn initialize(addr: SocketAddr) -> (StatusCode, Option<String>, Option<i64
     let code = if status == StatusCode::OK {
         None
     } else {
-        let body = response.into_body().collect().await.expect("body").to_bytes();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|b| b["error"]["code"].as_i64())
@@ -397,7 +418,11 @@ async fn live_sessions_are_capped_and_an_idle_one_expires() {
     assert_eq!(initialize(addr).await.0, StatusCode::OK);
     assert_eq!(
         initialize(addr).await,
-        (StatusCode::SERVICE_UNAVAILABLE, None, Some(TOO_MANY_SESSIONS))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            Some(TOO_MANY_SESSIONS)
+        )
     );
     // A session its client ends frees its place.
     assert!(in_session(addr, "DELETE", &first).await.is_success());
@@ -440,7 +465,12 @@ async fn open_sse(addr: SocketAddr) -> (StatusCode, Option<i64>, Option<Incoming
         assert!(frame.is_some_and(|f| f.is_ok()));
         return (status, None, Some(body));
     }
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let code = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|b| b["error"]["code"].as_i64());
