@@ -71,6 +71,9 @@ pub struct ServerSettings {
     /// How long a connection without a request stays open, in ms
     /// [`crate::mcp::listener::DEFAULT_KEEP_ALIVE_TIMEOUT_MS`].
     pub keep_alive_timeout_ms: Option<u64>,
+    /// Time a request body may take after its headers, in ms
+    /// [`crate::mcp::http::DEFAULT_BODY_READ_TIMEOUT_MS`].
+    pub body_read_timeout_ms: Option<u64>,
     /// Live 2025 sessions at most [`crate::mcp::sessions::DEFAULT_MAX_SESSIONS`].
     pub max_sessions: Option<usize>,
     /// Idle expiry of a 2025 session, in ms
@@ -139,6 +142,7 @@ impl ServerSettings {
     fn check(&self) -> Result<(), (String, String)> {
         self.listener().check("server")?;
         for (key, value) in [
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
             ("max_sessions", self.max_sessions.map(|n| n as u64)),
             ("session_idle_timeout_ms", self.session_idle_timeout_ms),
             ("max_sse_streams", self.max_sse_streams.map(|n| n as u64)),
@@ -485,6 +489,28 @@ api_base = "http://127.0.0.1:8089"
             "admin.max_upload_bytes"
         );
         assert_eq!(key("[admin]\nkeep_versions = 0\n"), "admin.keep_versions");
+        for (text, expected) in [
+            ("[server]\nmax_connections = 0\n", "server.max_connections"),
+            (
+                "[server]\nheader_read_timeout_ms = 0\n",
+                "server.header_read_timeout_ms",
+            ),
+            ("[server]\nmax_sessions = 0\n", "server.max_sessions"),
+            (
+                "[server]\nsse_idle_timeout_ms = 0\n",
+                "server.sse_idle_timeout_ms",
+            ),
+            (
+                "[admin]\nkeep_alive_timeout_ms = 0\n",
+                "admin.keep_alive_timeout_ms",
+            ),
+            (
+                "[admin]\nauth_failure_burst = 0\n",
+                "admin.auth_failure_burst",
+            ),
+        ] {
+            assert_eq!(key(text), expected, "{text:?}");
+        }
         assert!(matches!(
             Settings::parse(Path::new("g.toml"), "[outbound]\nallow_everything = true\n"),
             Err(ManifestError::Parse { line: 2, .. })
@@ -501,5 +527,40 @@ api_base = "http://127.0.0.1:8089"
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn front_door_limits_parse_for_both_listeners() {
+        let s = Settings::parse(
+            Path::new("g.toml"),
+            "[server]\nmax_connections = 7\nheader_read_timeout_ms = 5\nkeep_alive_timeout_ms = 6\nbody_read_timeout_ms = 8\nmax_sessions = 2\nsession_idle_timeout_ms = 9\nmax_sse_streams = 3\nsse_idle_timeout_ms = 10\n[admin]\nmax_connections = 4\nauth_failure_burst = 3\nauth_failure_refill_ms = 11\n",
+        )
+        .expect("parses");
+        let ms = Duration::from_millis;
+        let mcp = s.server.connection_limits();
+        assert_eq!(
+            (
+                mcp.max_connections,
+                mcp.header_read_timeout,
+                mcp.keep_alive_timeout
+            ),
+            (7, ms(5), ms(6))
+        );
+        let streams = crate::mcp::http::StreamLimits::from_settings(&s.server);
+        assert_eq!(
+            streams,
+            crate::mcp::http::StreamLimits {
+                body_read_timeout: ms(8),
+                max_sessions: 2,
+                session_idle_timeout: ms(9),
+                max_sse_streams: 3,
+                sse_idle_timeout: ms(10),
+            }
+        );
+        assert_eq!(s.admin.connection_limits().max_connections, 4);
+        assert_eq!(
+            (s.admin.auth_failure_burst, s.admin.auth_failure_refill_ms),
+            (Some(3), Some(11))
+        );
     }
 }

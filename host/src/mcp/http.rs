@@ -47,10 +47,18 @@ pub struct FrontDoor {
     pub limits: StreamLimits,
 }
 
-/// How many long-lived sessions and streams the transports keep, and for
-/// how long without use.
+/// Default time a request body may take to arrive once its headers have:
+/// MCP bodies are at most 2 MiB (`MAX_BODY_BYTES`), ~70 KB/s at this bound;
+/// a client trickling a body would otherwise hold its connection forever.
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 30_000;
+
+/// How many long-lived sessions and streams the transports keep, for how
+/// long without use, and how long a request body may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamLimits {
+    /// A request body not complete this long after its headers is refused
+    /// (408) and its connection closed.
+    pub body_read_timeout: Duration,
     /// Live 2025 Streamable HTTP sessions at most.
     pub max_sessions: usize,
     /// A session no request touches for this long is closed.
@@ -64,6 +72,7 @@ pub struct StreamLimits {
 impl Default for StreamLimits {
     fn default() -> Self {
         Self {
+            body_read_timeout: Duration::from_millis(DEFAULT_BODY_READ_TIMEOUT_MS),
             max_sessions: sessions::DEFAULT_MAX_SESSIONS,
             session_idle_timeout: Duration::from_millis(sessions::DEFAULT_SESSION_IDLE_TIMEOUT_MS),
             max_sse_streams: sse::DEFAULT_MAX_SSE_STREAMS,
@@ -78,6 +87,7 @@ impl StreamLimits {
         let d = Self::default();
         let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
         Self {
+            body_read_timeout: ms(settings.body_read_timeout_ms, d.body_read_timeout),
             max_sessions: settings.max_sessions.unwrap_or(d.max_sessions),
             session_idle_timeout: ms(settings.session_idle_timeout_ms, d.session_idle_timeout),
             max_sse_streams: settings.max_sse_streams.unwrap_or(d.max_sse_streams),
@@ -185,6 +195,7 @@ async fn jsonrpc_guard(
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
+        Err(e) if timed_out(&e) => return body_timed_out(),
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
     };
     let accepted = match check_jsonrpc(&bytes) {
@@ -267,6 +278,66 @@ impl http_body::Body for Counted {
     }
 }
 
+/// A request body that did not arrive in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyTimedOut;
+
+/// Whether `error` (or a cause of it) is a [`BodyTimedOut`].
+pub(crate) fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<BodyTimedOut>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// 408, and the connection closes (its body was not read to the end).
+pub(crate) fn body_timed_out() -> Response {
+    tracing::debug!("request refused: its body did not arrive in time");
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        [(header::CONNECTION, "close")],
+        "request body not received in time",
+    )
+        .into_response()
+}
+
+/// A request body that fails once its deadline has passed.
+struct Deadline {
+    body: Body,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for Deadline {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyTimedOut)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Whether a request carries more than one `Host` header: RFC 9112 §3.2
 /// has the server answer 400, and two could disagree about who is asked.
 pub fn duplicate_host(headers: &HeaderMap) -> bool {
@@ -297,6 +368,13 @@ async fn guard(
             return (StatusCode::FORBIDDEN, "Origin not allowed").into_response();
         }
     }
+    let deadline = door.limits.body_read_timeout;
+    let request = request.map(|body| {
+        Body::new(Deadline {
+            body,
+            sleep: Box::pin(tokio::time::sleep(deadline)),
+        })
+    });
     next.run(request).await
 }
 

@@ -246,8 +246,13 @@ pub struct SessionQuery {
 pub async fn post(
     State(state): State<SseState>,
     Query(query): Query<SessionQuery>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    let body = match axum::body::to_bytes(body, super::http::MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) if super::http::timed_out(&e) => return super::http::body_timed_out(),
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+    };
     let session = state
         .sessions
         .inner

@@ -189,6 +189,34 @@ async fn half_sent_headers_and_idle_connections_are_closed_on_both_listeners() {
 }
 
 #[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_refused_and_its_connection_closed() {
+    let door = FrontDoor {
+        limits: StreamLimits {
+            body_read_timeout: Duration::from_millis(200),
+            ..StreamLimits::default()
+        },
+        ..FrontDoor::default()
+    };
+    let (addr, _dir) = mcp_server(door, limits(64, HOUR, HOUR)).await;
+    for (path, accept) in [
+        ("/mcp", "application/json, text/event-stream"),
+        ("/messages?sessionId=x", "*/*"),
+    ] {
+        let mut tcp = TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: {accept}\r\ncontent-length: 100\r\n\r\n{{\"jsonrpc\""
+        );
+        tcp.write_all(head.as_bytes()).await.expect("write");
+        let answer = until_closed(&mut tcp).await;
+        assert!(
+            answer.starts_with(b"HTTP/1.1 408 "),
+            "{path}: {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+}
+
+#[tokio::test]
 async fn past_the_connection_cap_new_connections_are_refused_and_held_ones_still_served() {
     let capped = limits(2, HOUR, HOUR);
     let (mcp, _a) = mcp_server(FrontDoor::default(), capped).await;
