@@ -129,7 +129,7 @@ pub async fn open(State(state): State<SseState>) -> Response {
                 max_sse_streams = state.sessions.max,
                 "legacy SSE stream refused: as many are open as may be"
             );
-            return super::http::over_capacity(
+            return super::limits::over_capacity(
                 super::http::TOO_MANY_STREAMS,
                 &format!(
                     "the gateway holds its maximum of {} open SSE streams; retry later",
@@ -250,7 +250,7 @@ pub async fn post(
 ) -> Response {
     let body = match axum::body::to_bytes(body, super::http::MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(e) if super::http::timed_out(&e) => return super::http::body_timed_out(),
+        Err(e) if super::limits::timed_out(&e) => return super::limits::body_timed_out(),
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
     };
     let session = state
