@@ -548,3 +548,73 @@ async fn legacy_streams_are_capped_freed_when_their_client_goes_and_expire_unuse
     }
     let _reopened = eventually(|| async { open_sse(addr).await.2 }).await;
 }
+
+/// The lines `gateway serve` writes to stderr, as they come.
+async fn announced(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    prefix: &str,
+) -> SocketAddr {
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(rest) = line.split(prefix).nth(1) {
+                let addr = rest.split('/').next().unwrap_or_default();
+                return addr
+                    .parse()
+                    .unwrap_or_else(|_| panic!("no address in {line:?}"));
+            }
+        }
+        panic!("gateway serve exited without {prefix:?}");
+    })
+    .await
+    .expect("announced in time")
+}
+
+#[tokio::test]
+async fn gateway_serve_applies_the_server_and_admin_limits_from_its_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("tools")).expect("mkdir");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        "tools_dir = \"tools\"\nfields_dir = \"no-fields\"\ncache_dir = \"cache\"\n[server]\nmax_sessions = 1\nsession_idle_timeout_ms = 3600000\n[admin]\nauth_failure_burst = 1\nauth_failure_refill_ms = 3600000\n",
+    )
+    .expect("config");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--transport", "http", "--port", "0"])
+        .args(["--admin-listen", "127.0.0.1:0"])
+        .env_remove("GATEWAY_CONFIG")
+        .env_remove("GATEWAY_TOOLS_DIR")
+        .env_remove("MCP_TRANSPORT")
+        .env_remove("MCP_SERVER_PORT")
+        .env("GATEWAY_ADMIN_KEY", KEY)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn gateway");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let admin = announced(&mut lines, "admin API on http://").await;
+    let mcp = announced(&mut lines, "listening on http://").await;
+
+    assert_eq!(initialize(mcp).await.0, StatusCode::OK);
+    assert_eq!(
+        initialize(mcp).await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            Some(TOO_MANY_SESSIONS)
+        )
+    );
+    let wrong = "frontdoor-admin-key-0123456789abcdef-XXXX";
+    let loopback = [127, 0, 0, 1];
+    assert_eq!(admin_request(admin, loopback, wrong).await.0, 401);
+    assert_eq!(
+        admin_request(admin, loopback, KEY).await,
+        (429, Some("too_many_failures".into()))
+    );
+    child.kill().await.expect("kill");
+}
