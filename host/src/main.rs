@@ -470,7 +470,7 @@ fn fields_lint(dir: &Path) -> anyhow::Result<ExitCode> {
     let problems = gateway::fields::lint(dir);
     let mut out = std::io::stdout().lock();
     for problem in &problems {
-        writeln!(out, "{problem}")?;
+        writeln!(out, "{}", terminal_safe(&problem.to_string()))?;
     }
     if problems.is_empty() {
         let (registry, _) = gateway::fields::Registry::load(dir);
