@@ -204,7 +204,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}", describe_error(&e));
+            eprintln!("error: {}", terminal_safe(&describe_error(&e)));
             ExitCode::FAILURE
         }
     }
@@ -367,6 +367,8 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
             .chain(&args.allowed_origins)
             .cloned(),
     );
+    door.limits = gateway::mcp::http::StreamLimits::from_settings(file);
+    let connection_limits = file.connection_limits();
 
     let runtime = std::sync::Arc::new(Runtime::new(settings.clone())?);
     let (catalog, errors) = gateway::catalog::Catalog::load(&runtime, &settings.tools_dir)
@@ -374,7 +376,7 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         .with_context(|| format!("reading tools folder {}", settings.tools_dir.display()))?;
     for e in &errors {
         tracing::warn!("skipped: {e}");
-        eprintln!("skipped: {e}");
+        eprintln!("skipped: {}", terminal_safe(&e.to_string()));
     }
     let fields = field_source(&settings.fields_dir)?;
     let registry = fields.current();
@@ -443,7 +445,8 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
             eprintln!(
                 "listening on http://{addr}/mcp (Streamable HTTP) and http://{addr}/sse (legacy SSE)"
             );
-            let server = gateway::mcp::http::serve(listener, app, shutdown.clone());
+            let server =
+                gateway::mcp::http::serve(listener, app, connection_limits, shutdown.clone());
             let outcome = gateway::shutdown::run(&shutdown, server, signals, grace).await?;
             Ok(outcome.exit_code())
         }
@@ -463,7 +466,7 @@ fn field_source(dir: &Path) -> anyhow::Result<gateway::mcp::FieldSource> {
     }
     let watched = gateway::fields::Watched::start(dir)?;
     for problem in watched.errors().iter() {
-        eprintln!("skipped: {problem}");
+        eprintln!("skipped: {}", terminal_safe(&problem.to_string()));
     }
     Ok(gateway::mcp::FieldSource::Watched(watched))
 }
@@ -472,7 +475,7 @@ fn fields_lint(dir: &Path) -> anyhow::Result<ExitCode> {
     let problems = gateway::fields::lint(dir);
     let mut out = std::io::stdout().lock();
     for problem in &problems {
-        writeln!(out, "{problem}")?;
+        writeln!(out, "{}", terminal_safe(&problem.to_string()))?;
     }
     if problems.is_empty() {
         let (registry, _) = gateway::fields::Registry::load(dir);
@@ -496,14 +499,14 @@ async fn test(settings: &Settings, dir: &Path) -> anyhow::Result<ExitCode> {
         match &r.verdict {
             gateway::tooltest::Verdict::Passed => eprintln!(
                 "ok      {} ({:.1} ms, upstream {} B, output {} B)",
-                r.name,
+                terminal_safe(&r.name),
                 r.report.duration.as_secs_f64() * 1000.0,
                 r.report.upstream_bytes,
                 r.report.output_bytes
             ),
             gateway::tooltest::Verdict::Failed(why) => {
                 failed += 1;
-                eprintln!("FAILED  {}: {why}", r.name);
+                eprintln!("FAILED  {}: {}", terminal_safe(&r.name), terminal_safe(why));
             }
         }
     }
@@ -535,7 +538,12 @@ fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
                     destinations(settings, m)
                 )?;
             }
-            Err(e) => writeln!(out, "{:<28} invalid   {e}", tool.dir.display())?,
+            Err(e) => writeln!(
+                out,
+                "{:<28} invalid   {}",
+                terminal_safe(&tool.dir.display().to_string()),
+                terminal_safe(&e.to_string())
+            )?,
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -573,20 +581,46 @@ async fn load_named(
     )
 }
 
+/// `text` safe for the operator's terminal: control characters (C0 but
+/// newline and tab, DEL, C1) written as `\u{..}`, so a tool's or an
+/// upstream's text cannot move the cursor, recolour or retitle the screen,
+/// or overwrite what was printed (`\r`). Everything `gateway` prints that a
+/// tool or an upstream wrote goes through it.
+fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            safe.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            safe.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(safe)
+}
+
 fn print_report(tool: &LoadedTool, report: &CallReport) -> anyhow::Result<()> {
     for line in &report.logs {
         eprintln!(
             "[{}] {:?} {:?}: {}",
-            tool.definition.name, line.source, line.level, line.message
+            tool.definition.name,
+            line.source,
+            line.level,
+            terminal_safe(&line.message)
         );
     }
     match &report.result {
+        // JSON escapes C0 controls in strings, not DEL or C1 (U+009B is a
+        // one-character CSI to some terminals).
         Ok(value) => writeln!(
             std::io::stdout(),
             "{}",
-            serde_json::to_string_pretty(value)?
+            terminal_safe(&serde_json::to_string_pretty(value)?)
         )?,
-        Err(e) => eprintln!("error [{}]: {e}", e.code()),
+        Err(e) => eprintln!("error [{}]: {}", e.code(), terminal_safe(&e.to_string())),
     }
     let ratio = if report.output_bytes > 0 && report.upstream_bytes > 0 {
         format!(
@@ -604,4 +638,22 @@ fn print_report(tool: &LoadedTool, report: &CallReport) -> anyhow::Result<()> {
         report.output_bytes
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        for (raw, shown) in [
+            ("plain text\nnext line\ttab", "plain text\nnext line\ttab"),
+            ("\u{1b}[31mred\u{1b}[0m", "\\u{1b}[31mred\\u{1b}[0m"),
+            ("done\rFAKE", "done\\u{d}FAKE"),
+            ("\u{7f}\u{9b}2J\u{7}", "\\u{7f}\\u{9b}2J\\u{7}"),
+            ("caf\u{e9} \u{1F600}", "caf\u{e9} \u{1F600}"),
+        ] {
+            assert_eq!(terminal_safe(raw), shown, "{raw:?}");
+        }
+    }
 }

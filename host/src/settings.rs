@@ -62,6 +62,98 @@ pub struct ServerSettings {
     /// before the gateway exits anyway, in milliseconds
     /// [default: [`crate::shutdown::DEFAULT_GRACE_MS`]].
     pub shutdown_grace_ms: Option<u64>,
+    /// Open connections at most [`crate::mcp::listener::DEFAULT_MAX_CONNECTIONS`],
+    /// or half the open-file limit when lower.
+    pub max_connections: Option<usize>,
+    /// From a request's first byte to the end of its headers, in ms
+    /// [`crate::mcp::listener::DEFAULT_HEADER_READ_TIMEOUT_MS`].
+    pub header_read_timeout_ms: Option<u64>,
+    /// How long a connection without a request stays open, in ms
+    /// [`crate::mcp::listener::DEFAULT_KEEP_ALIVE_TIMEOUT_MS`].
+    pub keep_alive_timeout_ms: Option<u64>,
+    /// Time a request body may take after its headers, in ms
+    /// [`crate::mcp::http::DEFAULT_BODY_READ_TIMEOUT_MS`].
+    pub body_read_timeout_ms: Option<u64>,
+    /// Live 2025 sessions at most [`crate::mcp::sessions::DEFAULT_MAX_SESSIONS`].
+    pub max_sessions: Option<usize>,
+    /// Idle expiry of a 2025 session, in ms
+    /// [`crate::mcp::sessions::DEFAULT_SESSION_IDLE_TIMEOUT_MS`].
+    pub session_idle_timeout_ms: Option<u64>,
+    /// Open legacy SSE streams at most [`crate::mcp::sse::DEFAULT_MAX_SSE_STREAMS`].
+    pub max_sse_streams: Option<usize>,
+    /// Idle expiry of a legacy SSE stream without messages, in ms
+    /// [`crate::mcp::sse::DEFAULT_SSE_IDLE_TIMEOUT_MS`].
+    pub sse_idle_timeout_ms: Option<u64>,
+}
+
+/// The connection limits both the `[server]` and `[admin]` tables set.
+#[derive(Debug, Clone, Copy)]
+struct ListenerSettings {
+    max_connections: Option<usize>,
+    header_read_timeout_ms: Option<u64>,
+    keep_alive_timeout_ms: Option<u64>,
+}
+
+impl ListenerSettings {
+    fn connection_limits(self) -> crate::mcp::listener::ConnectionLimits {
+        crate::mcp::listener::ConnectionLimits::new(
+            self.max_connections,
+            self.header_read_timeout_ms,
+            self.keep_alive_timeout_ms,
+        )
+    }
+
+    fn check(self, table: &str) -> Result<(), (String, String)> {
+        let max = crate::mcp::listener::MAX_MAX_CONNECTIONS;
+        if let Some(n) = self.max_connections
+            && !(1..=max).contains(&n)
+        {
+            return Err((
+                format!("{table}.max_connections"),
+                format!("{n} is outside 1..={max}"),
+            ));
+        }
+        for (key, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("keep_alive_timeout_ms", self.keep_alive_timeout_ms),
+        ] {
+            if value == Some(0) {
+                return Err((format!("{table}.{key}"), "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ServerSettings {
+    fn listener(&self) -> ListenerSettings {
+        ListenerSettings {
+            max_connections: self.max_connections,
+            header_read_timeout_ms: self.header_read_timeout_ms,
+            keep_alive_timeout_ms: self.keep_alive_timeout_ms,
+        }
+    }
+
+    /// The MCP listener's connection limits in effect.
+    pub fn connection_limits(&self) -> crate::mcp::listener::ConnectionLimits {
+        self.listener().connection_limits()
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        self.listener().check("server")?;
+        for (key, value) in [
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("max_sessions", self.max_sessions.map(|n| n as u64)),
+            ("session_idle_timeout_ms", self.session_idle_timeout_ms),
+            ("max_sse_streams", self.max_sse_streams.map(|n| n as u64)),
+            ("sse_idle_timeout_ms", self.sse_idle_timeout_ms),
+        ] {
+            if value == Some(0) {
+                return Err((format!("server.{key}"), "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where the admin API listens by default: loopback, a port of its own,
@@ -91,6 +183,21 @@ pub struct AdminSettings {
     /// Accepted `Host` header values beyond loopback (DNS-rebinding protection).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Open connections at most [`crate::mcp::listener::DEFAULT_MAX_CONNECTIONS`],
+    /// or half the open-file limit when lower.
+    pub max_connections: Option<usize>,
+    /// From a request's first byte to the end of its headers, in ms
+    /// [`crate::mcp::listener::DEFAULT_HEADER_READ_TIMEOUT_MS`].
+    pub header_read_timeout_ms: Option<u64>,
+    /// How long a connection without a request stays open, in ms
+    /// [`crate::mcp::listener::DEFAULT_KEEP_ALIVE_TIMEOUT_MS`].
+    pub keep_alive_timeout_ms: Option<u64>,
+    /// Failed key checks one client address may make in a burst
+    /// [`crate::admin::ratelimit::DEFAULT_BURST`].
+    pub auth_failure_burst: Option<u32>,
+    /// Time for one more failed check to be allowed back, in ms
+    /// [`crate::admin::ratelimit::DEFAULT_REFILL_MS`].
+    pub auth_failure_refill_ms: Option<u64>,
 }
 
 impl AdminSettings {
@@ -104,19 +211,44 @@ impl AdminSettings {
         self.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS)
     }
 
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    fn check(&self) -> Result<(), (String, String)> {
         if self.max_upload_bytes == Some(0) {
-            return Err(("admin.max_upload_bytes", "must be at least 1".into()));
+            return Err(("admin.max_upload_bytes".into(), "must be at least 1".into()));
         }
         if let Some(keep) = self.keep_versions
             && !(1..=MAX_KEEP_VERSIONS).contains(&keep)
         {
             return Err((
-                "admin.keep_versions",
+                "admin.keep_versions".into(),
                 format!("{keep} is outside 1..={MAX_KEEP_VERSIONS}"),
             ));
         }
-        Ok(())
+        if self.auth_failure_burst == Some(0) {
+            return Err((
+                "admin.auth_failure_burst".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.auth_failure_refill_ms == Some(0) {
+            return Err((
+                "admin.auth_failure_refill_ms".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        self.listener().check("admin")
+    }
+
+    fn listener(&self) -> ListenerSettings {
+        ListenerSettings {
+            max_connections: self.max_connections,
+            header_read_timeout_ms: self.header_read_timeout_ms,
+            keep_alive_timeout_ms: self.keep_alive_timeout_ms,
+        }
+    }
+
+    /// The admin listener's connection limits in effect.
+    pub fn connection_limits(&self) -> crate::mcp::listener::ConnectionLimits {
+        self.listener().connection_limits()
     }
 }
 
@@ -320,7 +452,8 @@ impl Settings {
                 defaults.timeouts.between_bytes,
             )?,
         };
-        raw.admin.check().map_err(|(key, p)| invalid(key, p))?;
+        raw.admin.check().map_err(|(key, p)| invalid(&key, p))?;
+        raw.server.check().map_err(|(key, p)| invalid(&key, p))?;
         let mut secret_grants = SecretGrants::default();
         for (name, tool) in &raw.tools {
             crate::manifest::check_name(name).map_err(|p| invalid(&format!("tools.{name}"), p))?;
@@ -508,6 +641,28 @@ secrets = ["HUBSPOT_ACCESS_TOKEN"]
             key("[integrations.\"Bad Slug\"]\nsecrets = [\"A\"]\n"),
             "integrations.Bad Slug"
         );
+        for (text, expected) in [
+            ("[server]\nmax_connections = 0\n", "server.max_connections"),
+            (
+                "[server]\nheader_read_timeout_ms = 0\n",
+                "server.header_read_timeout_ms",
+            ),
+            ("[server]\nmax_sessions = 0\n", "server.max_sessions"),
+            (
+                "[server]\nsse_idle_timeout_ms = 0\n",
+                "server.sse_idle_timeout_ms",
+            ),
+            (
+                "[admin]\nkeep_alive_timeout_ms = 0\n",
+                "admin.keep_alive_timeout_ms",
+            ),
+            (
+                "[admin]\nauth_failure_burst = 0\n",
+                "admin.auth_failure_burst",
+            ),
+        ] {
+            assert_eq!(key(text), expected, "{text:?}");
+        }
         assert!(matches!(
             Settings::parse(Path::new("g.toml"), "[outbound]\nallow_everything = true\n"),
             Err(ManifestError::Parse { line: 2, .. })
@@ -524,5 +679,40 @@ secrets = ["HUBSPOT_ACCESS_TOKEN"]
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn front_door_limits_parse_for_both_listeners() {
+        let s = Settings::parse(
+            Path::new("g.toml"),
+            "[server]\nmax_connections = 7\nheader_read_timeout_ms = 5\nkeep_alive_timeout_ms = 6\nbody_read_timeout_ms = 8\nmax_sessions = 2\nsession_idle_timeout_ms = 9\nmax_sse_streams = 3\nsse_idle_timeout_ms = 10\n[admin]\nmax_connections = 4\nauth_failure_burst = 3\nauth_failure_refill_ms = 11\n",
+        )
+        .expect("parses");
+        let ms = Duration::from_millis;
+        let mcp = s.server.connection_limits();
+        assert_eq!(
+            (
+                mcp.max_connections,
+                mcp.header_read_timeout,
+                mcp.keep_alive_timeout
+            ),
+            (7, ms(5), ms(6))
+        );
+        let streams = crate::mcp::http::StreamLimits::from_settings(&s.server);
+        assert_eq!(
+            streams,
+            crate::mcp::http::StreamLimits {
+                body_read_timeout: ms(8),
+                max_sessions: 2,
+                session_idle_timeout: ms(9),
+                max_sse_streams: 3,
+                sse_idle_timeout: ms(10),
+            }
+        );
+        assert_eq!(s.admin.connection_limits().max_connections, 4);
+        assert_eq!(
+            (s.admin.auth_failure_burst, s.admin.auth_failure_refill_ms),
+            (Some(3), Some(11))
+        );
     }
 }

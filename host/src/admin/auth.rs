@@ -1,6 +1,7 @@
-//! Who may use the admin API: a non-browser client that names an allowed
+//! Who may use the admin API: a non-browser client that names one allowed
 //! Host and presents the one admin key from the gateway's environment as
-//! `Authorization: Bearer <key>`, compared in constant time.
+//! `Authorization: Bearer <key>`, compared in constant time, from an
+//! address that has not failed the check too often ([`super::ratelimit`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -116,19 +117,22 @@ impl std::fmt::Display for Actor {
     }
 }
 
-/// Host (DNS rebinding), then browser, then key; the first failure answers.
+/// One Host (two are a bad request), an allowed one (DNS rebinding), then
+/// no browser, then the address's failure budget, then the key; the first
+/// failure answers.
 pub(super) async fn guard(
     State(admin): State<Arc<Admin>>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let headers = request.headers();
-    // Exactly one Host, and an allowed one: a second could disagree.
-    let mut hosts = headers.get_all(header::HOST).iter();
-    let host = match (hosts.next(), hosts.next()) {
-        (Some(host), None) => host.to_str().unwrap_or(""),
-        _ => "",
-    };
+    if crate::mcp::http::duplicate_host(headers) {
+        return AdminError::DuplicateHost.into_response();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     if !admin.door.host_allowed(host) {
         return AdminError::HostNotAllowed.into_response();
     }
@@ -141,7 +145,15 @@ pub(super) async fn guard(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
+    let address = peer.map(|p| p.ip());
+    // Before any comparison: a locked-out address learns nothing more.
+    if let Err(retry_after_secs) = admin.failures.check(address) {
+        return AdminError::TooManyFailures { retry_after_secs }.into_response();
+    }
     if !bearer(request.headers()).is_some_and(|token| admin.key.verify(token)) {
+        if let Err(retry_after_secs) = admin.failures.failed(address) {
+            return AdminError::TooManyFailures { retry_after_secs }.into_response();
+        }
         tracing::warn!(
             peer = %peer.map_or_else(|| "-".into(), |p| p.to_string()),
             method = %request.method(),

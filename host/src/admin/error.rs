@@ -22,6 +22,16 @@ pub enum AdminError {
     /// The Host header is not one this listener answers to (DNS rebinding).
     #[error("Host not allowed")]
     HostNotAllowed,
+    /// More than one Host header (RFC 9112 §3.2: 400).
+    #[error("more than one Host header")]
+    DuplicateHost,
+    /// This client address failed the key check too often; it may try
+    /// again after `retry_after_secs`.
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    TooManyFailures {
+        /// Seconds until one more attempt is allowed.
+        retry_after_secs: u64,
+    },
     /// The request came from a browser (an Origin or fetch metadata).
     #[error("browser requests are not accepted")]
     BrowserRefused,
@@ -109,6 +119,8 @@ impl AdminError {
         match self {
             AdminError::Unauthorized => "unauthorized",
             AdminError::HostNotAllowed => "host_not_allowed",
+            AdminError::DuplicateHost => "duplicate_host",
+            AdminError::TooManyFailures { .. } => "too_many_failures",
             AdminError::BrowserRefused => "browser_refused",
             AdminError::UnknownEndpoint => "unknown_endpoint",
             AdminError::MethodNotAllowed => "method_not_allowed",
@@ -131,6 +143,8 @@ impl AdminError {
         match self {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
             AdminError::HostNotAllowed | AdminError::BrowserRefused => StatusCode::FORBIDDEN,
+            AdminError::DuplicateHost => StatusCode::BAD_REQUEST,
+            AdminError::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             AdminError::UnknownEndpoint | AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::InvalidName(_)
@@ -211,6 +225,12 @@ impl IntoResponse for AdminError {
         };
         let body = json!({"error": {"code": self.code(), "message": message}});
         let mut response = (status, axum::Json(body)).into_response();
+        if let AdminError::TooManyFailures { retry_after_secs } = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after_secs),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -3,8 +3,9 @@
 //!
 //! Off unless `GATEWAY_ADMIN_KEY` is set; on its own listener (loopback
 //! 127.0.0.1:8001 by default), never the agent-facing MCP port. Every
-//! request passes the [`auth`] checks (Host allow-list, no browsers, the admin
-//! key). Every change goes through the same [`Loader`] as the tools folder,
+//! request passes the [`auth`] checks (one allowed Host, no browsers, the
+//! admin key, failed keys limited per address by [`ratelimit`]); the
+//! listener has the connection limits of [`crate::mcp::listener`]. Every change goes through the same [`Loader`] as the tools folder,
 //! so every check applies, and is kept on disk ([`store`]) so a restart
 //! serves the same tools. Changes run one at a time, each to its end even
 //! when the client goes away. See `docs/admin.md`.
@@ -12,6 +13,7 @@
 pub mod auth;
 mod changes;
 pub mod error;
+pub mod ratelimit;
 pub mod store;
 mod upload;
 
@@ -46,6 +48,10 @@ pub struct AdminConfig {
     pub keep_versions: usize,
     /// Host header values accepted beyond loopback.
     pub allowed_hosts: Vec<String>,
+    /// Failed key checks per client address in a row.
+    pub auth_failure_burst: u32,
+    /// Time for one more failed check to be allowed back.
+    pub auth_failure_refill: std::time::Duration,
 }
 
 impl AdminConfig {
@@ -56,6 +62,14 @@ impl AdminConfig {
             max_upload_bytes: settings.max_upload_bytes(),
             keep_versions: settings.keep_versions(),
             allowed_hosts: settings.allowed_hosts.clone(),
+            auth_failure_burst: settings
+                .auth_failure_burst
+                .unwrap_or(ratelimit::DEFAULT_BURST),
+            auth_failure_refill: std::time::Duration::from_millis(
+                settings
+                    .auth_failure_refill_ms
+                    .unwrap_or(ratelimit::DEFAULT_REFILL_MS),
+            ),
         }
     }
 }
@@ -66,6 +80,7 @@ pub struct Admin {
     store: Store,
     key: AdminKey,
     door: FrontDoor,
+    failures: ratelimit::FailureLimiter,
     max_upload_bytes: u64,
     /// One change at a time: two uploads never interleave their renames.
     changing: tokio::sync::Mutex<()>,
@@ -91,6 +106,10 @@ pub fn app(loader: Arc<Loader>, config: AdminConfig) -> Router {
         store: Store::new(tools_dir, config.keep_versions),
         key: config.key,
         door,
+        failures: ratelimit::FailureLimiter::new(
+            config.auth_failure_burst,
+            config.auth_failure_refill,
+        ),
         max_upload_bytes: config.max_upload_bytes,
         changing: tokio::sync::Mutex::new(()),
     });
@@ -148,9 +167,12 @@ pub async fn start(
         tracing::warn!(%addr, "the admin API is plain HTTP on a non-loopback address: put TLS in front of it");
     }
     let app = app(loader, AdminConfig::new(key, settings));
+    let limits = settings.connection_limits();
     tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, service).await {
+        // Served until the process exits: admin changes run to completion
+        // on their own (`to_completion`), so there is nothing to drain.
+        let forever = tokio_util::sync::CancellationToken::new();
+        if let Err(e) = crate::mcp::listener::serve(listener, app, limits, forever, "admin").await {
             tracing::error!("admin API stopped: {e}");
         }
     });

@@ -6,6 +6,9 @@ pub mod builtin;
 pub mod drain;
 pub mod handler;
 pub mod http;
+pub mod jsonrpc;
+pub mod limits;
+pub mod listener;
 pub mod sessions;
 pub mod sse;
 

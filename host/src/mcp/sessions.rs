@@ -10,14 +10,22 @@
 //! each request a [`RequestStream`] in its extensions; [`send_log`] uses it
 //! when present and falls back to the peer (stdio, legacy SSE, stateless
 //! 2026-07-28 requests, whose one stream already carries everything in order).
+//!
+//! Sessions are bounded: at most `max_sessions` live at once (each holds a
+//! worker task, channels and a handler, some tens of KiB), and one that no
+//! request has touched for the idle timeout is closed by rmcp's session
+//! worker and forgotten; its client gets 404 and starts a new one, as the
+//! protocol prescribes.
 
 // MCP logging is deprecated from 2026-07-28 (SEP-2577); the handler says why
 // the gateway still serves it.
 #![allow(deprecated)]
 
+use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::Stream;
 use rmcp::RoleServer;
@@ -56,18 +64,90 @@ pub async fn send_log(
     }
 }
 
-/// [`LocalSessionManager`], with a [`RequestStream`] for every request.
-#[derive(Debug, Default)]
+/// Default cap on live 2025 sessions: thousands of agents at once, while
+/// sessions nobody closes (~90 KiB each, measured) stay under ~100 MiB.
+pub const DEFAULT_MAX_SESSIONS: usize = 1000;
+/// Default idle expiry of a 2025 session: rmcp's own default, which clients
+/// already live with; a session has no connection to tell that its client
+/// is still there, so only use keeps it.
+pub const DEFAULT_SESSION_IDLE_TIMEOUT_MS: u64 = 300_000;
+
+tokio::task_local! {
+    /// Set when a session could not be created because the cap is reached,
+    /// for the request that asked (see `http.rs`).
+    pub(crate) static REFUSED_AT_CAP: Cell<bool>;
+}
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionsError {
+    /// rmcp's session manager failed.
+    #[error(transparent)]
+    Local(#[from] LocalSessionManagerError),
+    /// As many sessions are live as may be.
+    #[error("the gateway holds its maximum of {0} live sessions")]
+    Full(usize),
+}
+
+/// [`LocalSessionManager`], with a [`RequestStream`] for every request, at
+/// most `max_sessions` live sessions and an idle expiry.
+#[derive(Debug)]
 pub struct RequestSessions {
     inner: LocalSessionManager,
+    max_sessions: usize,
+    /// Counting and creating happen under this lock, so the cap holds.
+    creating: tokio::sync::Mutex<()>,
+}
+
+impl Default for RequestSessions {
+    fn default() -> Self {
+        Self::new(
+            DEFAULT_MAX_SESSIONS,
+            Duration::from_millis(DEFAULT_SESSION_IDLE_TIMEOUT_MS),
+        )
+    }
+}
+
+impl RequestSessions {
+    /// At most `max_sessions` live sessions, each closed after `idle`
+    /// without a request.
+    pub fn new(max_sessions: usize, idle: Duration) -> Self {
+        let mut inner = LocalSessionManager::default();
+        inner.session_config.keep_alive = Some(idle);
+        Self {
+            inner,
+            max_sessions,
+            creating: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Whether no session can be created now (`false` when the count is
+    /// busy being changed: creating checks again).
+    pub fn full(&self) -> bool {
+        self.inner
+            .sessions
+            .try_read()
+            .is_ok_and(|sessions| sessions.len() >= self.max_sessions)
+    }
+
+    /// The cap.
+    pub fn max_sessions(&self) -> usize {
+        self.max_sessions
+    }
 }
 
 impl SessionManager for RequestSessions {
-    type Error = LocalSessionManagerError;
+    type Error = SessionsError;
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        self.inner.create_session().await
+        let _creating = self.creating.lock().await;
+        if self.inner.sessions.read().await.len() >= self.max_sessions {
+            let _ = REFUSED_AT_CAP.try_with(|refused| refused.set(true));
+            return Err(SessionsError::Full(self.max_sessions));
+        }
+        Ok(self.inner.create_session().await?)
     }
 
     async fn initialize_session(
@@ -75,15 +155,15 @@ impl SessionManager for RequestSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        self.inner.initialize_session(id, message).await
+        Ok(self.inner.initialize_session(id, message).await?)
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        self.inner.has_session(id).await
+        Ok(self.inner.has_session(id).await?)
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.inner.close_session(id).await
+        Ok(self.inner.close_session(id).await?)
     }
 
     async fn create_stream(
@@ -110,14 +190,14 @@ impl SessionManager for RequestSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
-        self.inner.accept_message(id, message).await
+        Ok(self.inner.accept_message(id, message).await?)
     }
 
     async fn create_standalone_stream(
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.inner.create_standalone_stream(id).await
+        Ok(self.inner.create_standalone_stream(id).await?)
     }
 
     async fn resume(
@@ -125,14 +205,14 @@ impl SessionManager for RequestSessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.inner.resume(id, last_event_id).await
+        Ok(self.inner.resume(id, last_event_id).await?)
     }
 
     async fn restore_session(
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        self.inner.restore_session(id).await
+        Ok(self.inner.restore_session(id).await?)
     }
 
     fn event_store(&self) -> Option<Arc<dyn EventStore>> {

@@ -5,21 +5,29 @@
 //!
 //! The stream carries the results of the session's calls, so at shutdown it
 //! stays open until the gateway has drained, then ends.
+//!
+//! Streams are bounded: at most `max_streams` open at once. A session lives
+//! as long as its stream's connection: when the client goes (hyper sees the
+//! connection close, or a keep-alive comment fails to write), the session
+//! and its server end. A stream nobody POSTs to for the idle timeout is
+//! ended too, a backstop against clients that hold connections open
+//! without using them.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use rmcp::ServiceExt;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use serde::Deserialize;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::drain::Ledger;
@@ -32,18 +40,55 @@ const SESSION_QUEUE: usize = 64;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Path clients POST messages to.
 pub const MESSAGES_PATH: &str = "/messages";
+/// Default cap on open legacy streams: each holds a connection, a session
+/// server and its queues; legacy clients are the minority.
+pub const DEFAULT_MAX_SSE_STREAMS: usize = 1000;
+/// Default time a legacy stream may go without a POSTed message: longer
+/// than a 2025 session's, as an open connection already shows its client
+/// is there; this only reclaims streams held open and never used.
+pub const DEFAULT_SSE_IDLE_TIMEOUT_MS: u64 = 1_800_000;
 
-/// Open legacy sessions by id.
-#[derive(Clone, Default)]
+/// Open legacy sessions by id, at most `max` of them.
+#[derive(Clone)]
 pub struct Sessions {
     inner: Arc<Mutex<HashMap<String, Session>>>,
+    max: usize,
+    idle: Duration,
 }
 
-/// One legacy session: what feeds its server, and the calls it owes.
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::new(
+            DEFAULT_MAX_SSE_STREAMS,
+            Duration::from_millis(DEFAULT_SSE_IDLE_TIMEOUT_MS),
+        )
+    }
+}
+
+impl Sessions {
+    /// At most `max` open streams, each ended after `idle` without a message.
+    pub fn new(max: usize, idle: Duration) -> Self {
+        Self {
+            inner: Arc::default(),
+            max,
+            idle,
+        }
+    }
+
+    fn remove(&self, id: &str) {
+        if let Ok(mut open) = self.inner.lock() {
+            open.remove(id);
+        }
+    }
+}
+
+/// One legacy session: what feeds its server, the calls it owes, and when
+/// a message last came.
 #[derive(Clone)]
 struct Session {
     to_server: mpsc::Sender<ClientJsonRpcMessage>,
     ledger: Arc<Ledger>,
+    last_used: Arc<Mutex<Instant>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -65,18 +110,37 @@ pub struct SseState {
     pub shutdown: Shutdown,
 }
 
-/// `GET /sse`: a new session whose server runs until the stream closes.
-pub async fn open(
-    State(state): State<SseState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// `GET /sse`: a new session whose server runs until the stream closes;
+/// past the cap, 503 with [`super::http::TOO_MANY_STREAMS`].
+pub async fn open(State(state): State<SseState>) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(SESSION_QUEUE);
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(SESSION_QUEUE);
     let ledger = Arc::new(Ledger::new(state.shutdown.calls().clone()));
-    if let Ok(mut sessions) = state.sessions.inner.lock() {
+    let last_used = Arc::new(Mutex::new(Instant::now()));
+    let end = CancellationToken::new();
+    {
+        let Ok(mut sessions) = state.sessions.inner.lock() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        if sessions.len() >= state.sessions.max {
+            drop(sessions);
+            tracing::warn!(
+                max_sse_streams = state.sessions.max,
+                "legacy SSE stream refused: as many are open as may be"
+            );
+            return super::limits::over_capacity(
+                super::http::TOO_MANY_STREAMS,
+                &format!(
+                    "the gateway holds its maximum of {} open SSE streams; retry later",
+                    state.sessions.max
+                ),
+            );
+        }
         let session = Session {
             to_server,
             ledger: Arc::clone(&ledger),
+            last_used: Arc::clone(&last_used),
         };
         sessions.insert(id.clone(), session);
     }
@@ -93,19 +157,36 @@ pub async fn open(
     let handler = GatewayHandler::new(Arc::clone(&state.gateway));
     let sessions = state.sessions.clone();
     let session_id = id.clone();
+    let session_end = end.clone();
     tokio::spawn(async move {
         match handler.serve((Box::pin(sink), Box::pin(stream))).await {
             Ok(running) => {
-                let _ = running.waiting().await;
+                let cancel = running.cancellation_token();
+                tokio::select! {
+                    _ = running.waiting() => {}
+                    // The stream is gone: nobody can hear this session.
+                    () = session_end.cancelled() => cancel.cancel(),
+                }
             }
             Err(e) => {
                 tracing::debug!(session = %session_id, "legacy SSE session ended during initialization: {e}")
             }
         }
-        if let Ok(mut open) = sessions.inner.lock() {
-            open.remove(&session_id);
-        }
+        sessions.remove(&session_id);
     });
+    // Ends the stream once no message has come for the idle time.
+    let idle = state.sessions.idle;
+    let expired = async move {
+        loop {
+            let since = *last_used.lock().unwrap_or_else(|e| e.into_inner());
+            let due = since + idle;
+            if due <= Instant::now() {
+                tracing::debug!("legacy SSE stream ended: idle");
+                return;
+            }
+            tokio::time::sleep_until(due.into()).await;
+        }
+    };
 
     let endpoint = Event::default()
         .event("endpoint")
@@ -113,6 +194,9 @@ pub async fn open(
     let output = Output {
         from_server,
         ledger,
+        end: end.clone(),
+        sessions: state.sessions.clone(),
+        id,
     };
     let messages = futures::stream::unfold(output, |mut output| async move {
         let message = output.from_server.recv().await?;
@@ -123,10 +207,13 @@ pub async fn open(
         Some((Ok(Event::default().event("message").data(data)), output))
     });
     let drained = state.shutdown.drained().clone().cancelled_owned();
-    let events = futures::stream::once(async move { Ok(endpoint) })
+    let events = futures::stream::once(async move { Ok::<_, Infallible>(endpoint) })
         .chain(messages)
-        .take_until(drained);
-    Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .take_until(drained)
+        .take_until(Box::pin(expired));
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response()
 }
 
 /// The session's way out; once it is gone (the client closed the stream),
@@ -134,11 +221,17 @@ pub async fn open(
 struct Output {
     from_server: mpsc::Receiver<ServerJsonRpcMessage>,
     ledger: Arc<Ledger>,
+    end: CancellationToken,
+    sessions: Sessions,
+    id: String,
 }
 
 impl Drop for Output {
     fn drop(&mut self) {
         self.ledger.close();
+        // Its slot is free at once; its server stops.
+        self.sessions.remove(&self.id);
+        self.end.cancel();
     }
 }
 
@@ -153,8 +246,13 @@ pub struct SessionQuery {
 pub async fn post(
     State(state): State<SseState>,
     Query(query): Query<SessionQuery>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    let body = match axum::body::to_bytes(body, super::http::MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) if super::limits::timed_out(&e) => return super::limits::body_timed_out(),
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+    };
     let session = state
         .sessions
         .inner
@@ -164,6 +262,9 @@ pub async fn post(
     let Some(session) = session else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
     };
+    if let Ok(mut last_used) = session.last_used.lock() {
+        *last_used = Instant::now();
+    }
     if let Err(rejected) = super::http::check_jsonrpc(&body) {
         return rejected.into_response();
     }

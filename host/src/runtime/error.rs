@@ -6,6 +6,27 @@ use std::time::Duration;
 use crate::manifest::ManifestError;
 use crate::outbound::SecretError;
 
+/// What [`CallError::Trap`] says when the call stopped on an error raised
+/// by the host rather than by the guest's own code: its detail names host
+/// internals, so it is logged and not shown.
+pub const HOST_TRAP: &str = "the sandbox stopped the call (details in the gateway's log)";
+
+/// What [`CallError::Trap`] says when the guest called WASI `exit`.
+pub fn exited(status: i32) -> String {
+    format!("the tool exited with status {status}")
+}
+
+/// Logs why a call trapped: the kind at warn, the whole error (wasm
+/// backtrace, host cause) at debug.
+pub(crate) fn log_trap(tool: &str, trap: Option<&wasmtime::Trap>, error: &wasmtime::Error) {
+    match trap {
+        Some(wasmtime::Trap::Interrupt) => {}
+        Some(trap) => tracing::warn!(tool, %trap, "call trapped"),
+        None => tracing::warn!(tool, "call stopped by the host: {error}"),
+    }
+    tracing::debug!(tool, "call trap detail: {error:?}");
+}
+
 /// Why a call failed. One variant per cause an agent or admin acts on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -31,7 +52,10 @@ pub enum CallError {
     /// The guest overflowed its stack.
     #[error("the tool overflowed its stack")]
     StackOverflow,
-    /// The guest trapped (a panic, `unreachable`, a bad memory access).
+    /// The guest trapped (a panic, `unreachable`, a bad memory access):
+    /// the trap's kind only, one line, e.g. "wasm trap: wasm `unreachable`
+    /// instruction executed" (a Rust panic), or [`HOST_TRAP`]. The wasm
+    /// backtrace goes to the gateway's log ([`log_trap`]), never to agents.
     #[error("the tool crashed: {0}")]
     Trap(String),
     /// The output exceeded the tool's output limit.

@@ -465,11 +465,18 @@ fn classify(
     {
         return CallError::Overloaded;
     }
-    match e.downcast_ref::<Trap>() {
+    // The agent gets the trap's kind; the backtrace and host detail go to
+    // the gateway's log only (runtime/error.rs).
+    let trap = e.downcast_ref::<Trap>();
+    error::log_trap(&ctx.name, trap, e);
+    match trap {
         Some(Trap::Interrupt) => CallError::Timeout(timeout),
         Some(Trap::StackOverflow) => CallError::StackOverflow,
         Some(trap) => CallError::Trap(trap.to_string()),
-        None => CallError::Trap(format!("{e:#}")),
+        None => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => CallError::Trap(error::exited(exit.0)),
+            None => CallError::Trap(error::HOST_TRAP.into()),
+        },
     }
 }
 

@@ -239,11 +239,11 @@ async fn only_the_admin_key_from_a_non_browser_client_opens_the_api() {
             "{header}: {value}"
         );
     }
-    // Two Host headers are one too many, whichever comes first.
+    // Two Host headers are a bad request (RFC 9112 §3.2), whichever comes first.
     let request = empty(admin("GET", "/admin/tools").header("host", "evil.example.com"));
     assert_eq!(
         refusal(&s.admin, request).await,
-        (StatusCode::FORBIDDEN, "host_not_allowed".to_owned())
+        (StatusCode::BAD_REQUEST, "duplicate_host".to_owned())
     );
     // A listed host is accepted.
     let listed = admin_app(

@@ -4,8 +4,10 @@
 
 mod admin;
 mod cli;
+mod errors;
 mod example;
 mod fields;
+mod frontdoor;
 mod harness;
 mod hotload;
 mod mcp;

@@ -23,6 +23,10 @@ pub struct Input {
     /// Panic instead of answering (the instance traps).
     #[serde(default)]
     pub panic: bool,
+    /// Exit the process with this status instead of answering (WASI
+    /// `exit`, which stops the call with a host error, not a trap; WASI 0.2
+    /// reports any non-zero status as 1).
+    pub exit_code: Option<i32>,
     /// Sleep this many milliseconds first (on the WASI monotonic clock): a
     /// call that is still in flight when a test stops the gateway.
     pub sleep_ms: Option<u32>,
@@ -61,6 +65,9 @@ impl Tool for Echo {
         }
         if input.panic {
             panic!("echo was asked to panic");
+        }
+        if let Some(code) = input.exit_code {
+            std::process::exit(code);
         }
         let text = match input.output_bytes {
             Some(n) => "x".repeat(n as usize),
