@@ -56,17 +56,18 @@ fn values_are_replaced_by_their_name() {
 #[test]
 fn encodings_are_replaced_too() {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
-    let value = "p@ss/w0rd+\"x\"";
+    let value = "p@s/w0rd_+\"x\"";
     let r = redactor(&[("PW", value)]);
     let b64 = STANDARD.encode(value);
     let cases = [
         value.to_owned(),
         // Percent-encoded, upper and lower hex.
-        "p%40ss%2Fw0rd%2B%22x%22".to_owned(),
-        "p%40ss%2fw0rd%2b%22x%22".to_owned(),
+        "p%40s%2Fw0rd_%2B%22x%22".to_owned(),
+        "p%40s%2fw0rd_%2b%22x%22".to_owned(),
+        "p%40s%2Fw0rd%5F%2B%22x%22".to_owned(),
         // JSON-escaped, with and without `\/`.
-        "p@ss/w0rd+\\\"x\\\"".to_owned(),
-        "p@ss\\/w0rd+\\\"x\\\"".to_owned(),
+        "p@s/w0rd_+\\\"x\\\"".to_owned(),
+        "p@s\\/w0rd_+\\\"x\\\"".to_owned(),
         // Base64 and base64url, padded or not.
         b64.clone(),
         b64.trim_end_matches('=').to_owned(),
