@@ -25,13 +25,25 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 /// it would redact ordinary words in every response.
 pub const MIN_SECRET_BYTES: usize = 6;
 
-/// Everything but RFC 3986 unreserved characters, as `encodeURIComponent`
-/// and most HTTP clients escape a value.
-const PERCENT_SET: &AsciiSet = &NON_ALPHANUMERIC
+/// Everything but RFC 3986 unreserved characters (Python's `quote`, Go's
+/// `QueryEscape`, most HTTP clients).
+const UNRESERVED_KEPT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// What JavaScript's `encodeURIComponent` leaves alone.
+const URI_COMPONENT_KEPT: &AsciiSet = &UNRESERVED_KEPT
+    .remove(b'!')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// Percent-encodings an upstream may use for a value; `NON_ALPHANUMERIC`
+/// is the escape-everything form.
+const PERCENT_SETS: [&AsciiSet; 3] = [UNRESERVED_KEPT, URI_COMPONENT_KEPT, NON_ALPHANUMERIC];
 
 /// One byte string to find, and the index of the name shown in its place.
 struct Needle {
@@ -301,10 +313,12 @@ fn forms(value: &str) -> Vec<Vec<u8>> {
 
 fn encodings(value: &str) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let upper = utf8_percent_encode(value, PERCENT_SET).to_string();
-    out.push(upper.replace("%20", "+").into_bytes());
-    out.push(lower_hex_escapes(&upper).into_bytes());
-    out.push(upper.into_bytes());
+    for set in PERCENT_SETS {
+        let upper = utf8_percent_encode(value, set).to_string();
+        out.push(upper.replace("%20", "+").into_bytes());
+        out.push(lower_hex_escapes(&upper).into_bytes());
+        out.push(upper.into_bytes());
+    }
     if let Ok(json) = serde_json::to_string(value) {
         let inner = json[1..json.len() - 1].to_string();
         out.push(inner.replace('/', "\\/").into_bytes());

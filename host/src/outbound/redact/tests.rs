@@ -213,3 +213,25 @@ fn debug_shows_names_not_values() {
     let r = redactor(&[("TOKEN", TOKEN)]);
     assert!(!format!("{r:?}").contains(TOKEN));
 }
+
+#[test]
+fn an_echo_in_three_byte_chunks_comes_out_as_markers() {
+    // What `tests/it/upstream.rs` `echo-auth` sends, fed as it arrives.
+    let r = Arc::new(Redactor::new([
+        ("TOKEN", TOKEN.to_owned()),
+        ("TOKEN", format!("Bearer {TOKEN}")),
+    ]));
+    let pct = percent_encoding::utf8_percent_encode(TOKEN, NON_ALPHANUMERIC);
+    let body = format!("invalid credentials: Bearer {TOKEN}; pct={pct}; end");
+    assert_streams_like_one_shot(&r, body.as_bytes());
+    let mut s = r.stream();
+    let mut out = Vec::new();
+    for chunk in body.as_bytes().chunks(3) {
+        out.extend(s.push(chunk));
+    }
+    out.extend(s.finish());
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "invalid credentials: [redacted:TOKEN]; pct=[redacted:TOKEN]; end"
+    );
+}
