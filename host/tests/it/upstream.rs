@@ -167,6 +167,14 @@ async fn handle(req: Request<Incoming>, log: &Mutex<Vec<Seen>>) -> Response<Body
             // three-byte chunks so every secret straddles chunk boundaries.
             let auth = seen.header("authorization").unwrap_or_default().to_owned();
             let body = Bytes::from(echo_auth_body(&auth));
+            if query == "whole" {
+                // In one piece, with a Content-Length the scrubbed body no longer has.
+                let mut r = full(StatusCode::UNAUTHORIZED, body);
+                if let Ok(value) = http::HeaderValue::from_str(&auth) {
+                    r.headers_mut().insert("x-echo-authorization", value);
+                }
+                return r;
+            }
             let stream = futures_stream(move |i| {
                 let body = body.clone();
                 async move {
