@@ -152,10 +152,15 @@ impl Redactor {
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
             Value::Object(map) => {
-                let entries = std::mem::take(map);
-                for (key, mut item) in entries {
-                    self.redact_json(&mut item);
-                    map.insert(self.redact_str(&key).into_owned(), item);
+                map.values_mut().for_each(|v| self.redact_json(v));
+                // Rebuilt only when a key holds a secret (rare): a key cannot be changed in place.
+                if map
+                    .keys()
+                    .any(|k| matches!(self.redact_str(k), Cow::Owned(_)))
+                {
+                    for (key, item) in std::mem::take(map) {
+                        map.insert(self.redact_str(&key).into_owned(), item);
+                    }
                 }
             }
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
