@@ -68,7 +68,7 @@ impl Outbound {
     ) -> Result<Self, SecretError> {
         let mut secrets = Vec::with_capacity(rules.len());
         // (variable name, value) for the redactor: each variable on its own,
-        // and each rendered header value under the names it is made of.
+        // and each rendered header value.
         let mut bound: Vec<(String, String)> = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
             let mut headers = Vec::new();
@@ -92,10 +92,12 @@ impl Outbound {
                         rule: index,
                         header: secret.name.to_string(),
                     })?;
-                if !vars.is_empty()
+                // Under its first variable: a marker over the whole value
+                // also names the others, whose own values it contains.
+                if let Some(first) = vars.first()
                     && let Ok(rendered) = value.to_str()
                 {
-                    bound.push((vars.join(","), rendered.to_owned()));
+                    bound.push(((*first).to_owned(), rendered.to_owned()));
                 }
                 value.set_sensitive(true);
                 headers.push((secret.name.clone(), value));
@@ -414,4 +416,91 @@ pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::outbound::rules::HttpEntrySpec;
+
+    #[test]
+    fn the_redactor_knows_each_bound_value_and_each_rendered_header() {
+        let mut secret_headers = BTreeMap::new();
+        secret_headers.insert(
+            "Authorization".to_owned(),
+            "Basic ${USER}:${PASS}".to_owned(),
+        );
+        let spec = HttpEntrySpec {
+            host: Some("api.example.com".to_owned()),
+            secret_headers,
+            ..HttpEntrySpec::default()
+        };
+        let rule = Rule::from_spec(&spec, &|_| None).unwrap();
+        let env = |var: &str| match var {
+            "USER" => Some("svc-account".to_owned()),
+            "PASS" => Some("hunter2-long".to_owned()),
+            _ => None,
+        };
+        let outbound = Outbound::new(
+            vec![rule],
+            env,
+            PrivateAllowList::default(),
+            Timeouts::default(),
+        )
+        .unwrap();
+        let r = outbound.redactor();
+        let cases = [
+            ("Basic svc-account:hunter2-long", "[redacted:USER,PASS]"),
+            ("pw=hunter2-long", "pw=[redacted:PASS]"),
+            ("user svc-account", "user [redacted:USER]"),
+            ("nothing", "nothing"),
+        ];
+        for (given, want) in cases {
+            assert_eq!(r.redact_str(given), want, "{given}");
+        }
+        // A tool without secrets scrubs nothing.
+        let plain = Outbound::new(
+            Vec::new(),
+            env,
+            PrivateAllowList::default(),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert!(plain.redactor().is_empty());
+    }
+
+    #[test]
+    fn compressed_means_any_coding_but_identity_and_chunked() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let cases = [
+            (headers(&[]), false),
+            (headers(&[("content-encoding", "identity")]), false),
+            (headers(&[("content-encoding", "IDENTITY")]), false),
+            (headers(&[("transfer-encoding", "chunked")]), false),
+            (headers(&[("content-encoding", "gzip")]), true),
+            (headers(&[("content-encoding", "identity, br")]), true),
+            (
+                headers(&[
+                    ("content-encoding", "identity"),
+                    ("content-encoding", "zstd"),
+                ]),
+                true,
+            ),
+            (headers(&[("content-encoding", "x-custom")]), true),
+            (headers(&[("transfer-encoding", "gzip, chunked")]), true),
+        ];
+        for (map, want) in cases {
+            assert_eq!(is_compressed(&map), want, "{map:?}");
+        }
+    }
 }

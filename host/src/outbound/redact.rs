@@ -8,7 +8,7 @@
 //! door runs every response header and body through it before the guest reads
 //! them ([`StreamRedactor`] across chunk boundaries); the runtime runs the
 //! tool's output, log lines and error texts through it as a second line.
-//! docs/manifest.md describes what is scrubbed.
+//! docs/outbound.md describes what is scrubbed and what is not.
 
 use std::borrow::Cow;
 use std::sync::Arc;
