@@ -4,9 +4,10 @@ wasmtime::component::bindgen!({
     path: "../guest-sdk/wit",
     world: "gateway:tool/tool-component",
     imports: {
-        // Outbound HTTP does network I/O; the rest answers from memory.
+        // Outbound HTTP does network I/O; the rest answers from memory. No
+        // `tracing` option: it would log each guest log line as the guest
+        // wrote it, before the runtime scrubs the tool's secrets from it.
         "gateway:tool/http.send": async,
-        default: tracing,
     },
     exports: { default: async },
 });

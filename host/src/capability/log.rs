@@ -1,7 +1,10 @@
 //! `gateway:tool/log` and the per-call log buffer that stdio also feeds.
 
+use std::sync::Arc;
+
 use crate::bindings::GuestLogLevel;
 use crate::bindings::gateway::tool::log::Host;
+use crate::outbound::redact::Redactor;
 use crate::runtime::state::CallState;
 
 /// Longest log line kept from a guest; the rest is cut (guest-controlled volume).
@@ -76,19 +79,30 @@ pub struct LogLine {
 pub struct LogBuffer {
     lines: Vec<LogLine>,
     dropped: usize,
+    redactor: Arc<Redactor>,
 }
 
 impl LogBuffer {
+    /// A buffer that scrubs the tool's secrets from every line it keeps.
+    pub fn new(redactor: Arc<Redactor>) -> Self {
+        Self {
+            redactor,
+            ..Self::default()
+        }
+    }
+
     /// Adds a line, truncating it and dropping it past [`MAX_LINES`].
+    /// Secrets go before truncation, which could otherwise cut one in half.
     pub fn push(&mut self, level: Level, source: Source, message: &str) {
         if self.lines.len() >= MAX_LINES {
             self.dropped += 1;
             return;
         }
+        let message = self.redactor.redact_str(message);
         self.lines.push(LogLine {
             level,
             source,
-            message: sanitize(message),
+            message: sanitize(&message),
         });
     }
 
@@ -141,5 +155,17 @@ mod tests {
         assert_eq!(lines[0].message, "a\u{fffd}[31mred\u{fffd}forged");
         assert!(lines[1].message.len() <= MAX_LINE_BYTES);
         assert_eq!(lines[1].level, Level::Warn);
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_before_a_line_is_cut() {
+        let secret = "sk_live_0123456789";
+        let mut buf = LogBuffer::new(Arc::new(Redactor::new([("KEY", secret)])));
+        let head = "x".repeat(MAX_LINE_BYTES - 4);
+        buf.push(Level::Info, Source::Stderr, &format!("{head}{secret}"));
+        buf.push(Level::Info, Source::Log, &format!("got {secret}"));
+        let (lines, _) = buf.into_parts();
+        assert_eq!(lines[0].message, format!("{head}[red"));
+        assert_eq!(lines[1].message, "got [redacted:KEY]");
     }
 }

@@ -1,5 +1,6 @@
 //! The upstream response body as the guest reads it: metered against the
-//! call's byte budget, with a between-bytes timeout.
+//! call's byte budget, with a between-bytes timeout, then scrubbed of the
+//! tool's secrets.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use super::OutboundError;
 use super::meter::Meter;
+use super::redact::{Redactor, StreamRedactor};
 
 /// A response body that stops with [`OutboundError::TooLarge`] once the
 /// call's upstream budget is spent and [`OutboundError::Timeout`] when the
@@ -82,5 +84,110 @@ impl Body for MeteredBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// The metered body with the tool's secrets replaced by markers before the
+/// guest reads a byte. Metering sits underneath, so byte caps count what
+/// came from the upstream, not what the guest got.
+pub struct RedactedBody {
+    inner: MeteredBody,
+    redactor: Arc<Redactor>,
+    stream: StreamRedactor,
+    /// Trailers waiting behind the held-back data they followed.
+    queued: Option<Frame<Bytes>>,
+    done: bool,
+}
+
+impl RedactedBody {
+    pub(crate) fn new(inner: MeteredBody, redactor: &Arc<Redactor>) -> Self {
+        Self {
+            inner,
+            redactor: Arc::clone(redactor),
+            stream: redactor.stream(),
+            queued: None,
+            done: false,
+        }
+    }
+}
+
+impl Body for RedactedBody {
+    type Data = Bytes;
+    type Error = OutboundError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, OutboundError>>> {
+        if self.redactor.is_empty() {
+            return Pin::new(&mut self.inner).poll_frame(cx);
+        }
+        loop {
+            if let Some(frame) = self.queued.take() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(e.redacted(&self.redactor))));
+                }
+                Poll::Ready(None) => {
+                    self.done = true;
+                    let rest = self.stream.finish();
+                    if rest.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))));
+                }
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            match frame.into_data() {
+                Ok(data) => {
+                    let out = self.stream.push(&data);
+                    // Everything may be held back for the next chunk.
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                    }
+                }
+                Err(frame) => {
+                    // Trailers end the data: flush what was held back first,
+                    // and scrub the trailer values; the trailers follow.
+                    let frame = match frame.into_trailers() {
+                        Ok(mut trailers) => {
+                            self.redactor.redact_headers(&mut trailers);
+                            Frame::trailers(trailers)
+                        }
+                        Err(other) => other,
+                    };
+                    let rest = self.stream.finish();
+                    if rest.is_empty() {
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                    self.queued = Some(frame);
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        if self.redactor.is_empty() {
+            self.inner.is_end_stream()
+        } else {
+            self.done && self.queued.is_none()
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.redactor.is_empty() {
+            self.inner.size_hint()
+        } else {
+            // A marker and the secret it replaces differ in length.
+            SizeHint::default()
+        }
     }
 }

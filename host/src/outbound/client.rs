@@ -12,9 +12,10 @@ use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 
 use super::addr::{PrivateAllowList, ResolveError, resolve_checked};
-use super::body::MeteredBody;
+use super::body::{MeteredBody, RedactedBody};
 use super::meter::Meter;
 use super::policy::{DeniedReason, Policy};
+use super::redact::Redactor;
 use super::rules::{Rule, Scheme};
 use super::{OutboundError, SecretError, SecretHeaders};
 use crate::settings::Timeouts;
@@ -52,6 +53,7 @@ pub struct FullResponse {
 pub struct Outbound {
     policy: Policy,
     secrets: Vec<SecretHeaders>,
+    redactor: Arc<Redactor>,
     allow_private: PrivateAllowList,
     timeouts: Timeouts,
 }
@@ -65,9 +67,18 @@ impl Outbound {
         timeouts: Timeouts,
     ) -> Result<Self, SecretError> {
         let mut secrets = Vec::with_capacity(rules.len());
+        // (variable name, value) for the redactor: each variable on its own,
+        // and each rendered header value.
+        let mut bound: Vec<(String, String)> = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
             let mut headers = Vec::new();
             for secret in &rule.secret_headers {
+                let vars: Vec<&str> = secret.template.env_vars().collect();
+                for var in &vars {
+                    if let Some(value) = env(var) {
+                        bound.push(((*var).to_owned(), value));
+                    }
+                }
                 let value = secret
                     .template
                     .render(&env)
@@ -81,6 +92,13 @@ impl Outbound {
                         rule: index,
                         header: secret.name.to_string(),
                     })?;
+                // Under its first variable: a marker over the whole value
+                // also names the others, whose own values it contains.
+                if let Some(first) = vars.first()
+                    && let Ok(rendered) = value.to_str()
+                {
+                    bound.push(((*first).to_owned(), rendered.to_owned()));
+                }
                 value.set_sensitive(true);
                 headers.push((secret.name.clone(), value));
             }
@@ -89,6 +107,7 @@ impl Outbound {
         Ok(Self {
             policy: Policy::new(rules),
             secrets,
+            redactor: Arc::new(Redactor::new(bound)),
             allow_private,
             timeouts,
         })
@@ -97,6 +116,11 @@ impl Outbound {
     /// The request policy.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Scrubs this tool's secret values from anything a guest or caller sees.
+    pub fn redactor(&self) -> &Arc<Redactor> {
+        &self.redactor
     }
 
     /// The host's timeout ceilings.
@@ -133,9 +157,10 @@ impl Outbound {
         })
     }
 
-    /// Checks, connects and sends; the response body streams through the meter.
+    /// Checks, connects and sends; the response body streams through the
+    /// meter, then the redactor, and its headers are scrubbed already.
     /// `timeouts` must already be clamped to [`Outbound::timeouts`].
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // reason: one argument per part of a request, shared by both doors
     pub async fn send(
         &self,
         meter: &Arc<Meter>,
@@ -145,7 +170,45 @@ impl Outbound {
         has_body: bool,
         body: Bytes,
         timeouts: Timeouts,
-    ) -> Result<Response<MeteredBody>, OutboundError> {
+    ) -> Result<Response<RedactedBody>, OutboundError> {
+        let (response, carries_secrets) = self
+            .send_checked(meter, method, url, headers, has_body, body, timeouts)
+            .await
+            .map_err(|e| e.redacted(&self.redactor))?;
+        let (mut parts, body) = response.into_parts();
+        if carries_secrets && is_compressed(&parts.headers) {
+            // Scrubbing cannot see into compressed bytes, and identity was
+            // asked for: an upstream that compresses anyway gets no say.
+            return Err(OutboundError::Protocol(
+                "the upstream compressed a response to a request that carries secrets".into(),
+            ));
+        }
+        if !self.redactor.is_empty() {
+            self.redactor.redact_headers(&mut parts.headers);
+            if method != Method::HEAD.as_str() {
+                // The scrubbed body may differ in length; it ends where the stream ends.
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+            }
+        }
+        Ok(Response::from_parts(
+            parts,
+            RedactedBody::new(body, &self.redactor),
+        ))
+    }
+
+    /// Everything of [`Outbound::send`] up to the response head; also says
+    /// whether the request carried secrets.
+    #[allow(clippy::too_many_arguments)] // reason: as `send`
+    async fn send_checked(
+        &self,
+        meter: &Arc<Meter>,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        has_body: bool,
+        body: Bytes,
+        timeouts: Timeouts,
+    ) -> Result<(Response<MeteredBody>, bool), OutboundError> {
         let deny = |reason: DeniedReason| {
             meter.deny(reason);
             OutboundError::Denied(reason)
@@ -189,13 +252,19 @@ impl Outbound {
             let _ = conn.await;
         });
 
+        let carries_secrets = self
+            .secrets
+            .get(approved.rule_index)
+            .is_some_and(|s| !s.0.is_empty());
         let request = self.build_request(&approved, &host, headers, body)?;
         let response = tokio::time::timeout(timeouts.first_byte, sender.send_request(request))
             .await
             .map_err(|_| OutboundError::Timeout)?
             .map_err(|e| OutboundError::Protocol(e.to_string()))?;
         let between = timeouts.between_bytes;
-        Ok(response.map(|incoming| MeteredBody::new(incoming, Arc::clone(meter), between)))
+        let response =
+            response.map(|incoming| MeteredBody::new(incoming, Arc::clone(meter), between));
+        Ok((response, carries_secrets))
     }
 
     fn build_request(
@@ -219,11 +288,20 @@ impl Outbound {
             .method(approved.method.clone())
             .uri(path)
             .header(http::header::HOST, authority);
+        let secrets = self
+            .secrets
+            .get(approved.rule_index)
+            .filter(|s| !s.0.is_empty());
         for (name, value) in headers {
+            // A response the redactor can read: see `send`.
+            if secrets.is_some() && name.eq_ignore_ascii_case("accept-encoding") {
+                continue;
+            }
             builder = builder.header(name.as_str(), value.as_str());
         }
         // Secrets last, after every check, for the matched entry only.
-        if let Some(secrets) = self.secrets.get(approved.rule_index) {
+        if let Some(secrets) = secrets {
+            builder = builder.header(http::header::ACCEPT_ENCODING, "identity");
             for (name, value) in &secrets.0 {
                 builder = builder.header(name, value);
             }
@@ -235,6 +313,22 @@ impl Outbound {
             .body(Full::new(body))
             .map_err(|e| OutboundError::Protocol(e.to_string()))
     }
+}
+
+/// Whether a content or transfer coding other than identity (and chunked
+/// framing, which hyper removes) was applied to the body.
+fn is_compressed(headers: &HeaderMap) -> bool {
+    let coded = |name: http::header::HeaderName, plain: &[&str]| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().map_or(true, |v| {
+                v.split(',')
+                    .map(str::trim)
+                    .any(|c| !c.is_empty() && !plain.iter().any(|p| c.eq_ignore_ascii_case(p)))
+            })
+        })
+    };
+    coded(http::header::CONTENT_ENCODING, &["identity"])
+        || coded(http::header::TRANSFER_ENCODING, &["identity", "chunked"])
 }
 
 /// `host` as it goes into SNI and the Host header.
@@ -322,4 +416,91 @@ pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::outbound::rules::HttpEntrySpec;
+
+    #[test]
+    fn the_redactor_knows_each_bound_value_and_each_rendered_header() {
+        let mut secret_headers = BTreeMap::new();
+        secret_headers.insert(
+            "Authorization".to_owned(),
+            "Basic ${USER}:${PASS}".to_owned(),
+        );
+        let spec = HttpEntrySpec {
+            host: Some("api.example.com".to_owned()),
+            secret_headers,
+            ..HttpEntrySpec::default()
+        };
+        let rule = Rule::from_spec(&spec, &|_| None).unwrap();
+        let env = |var: &str| match var {
+            "USER" => Some("svc-account".to_owned()),
+            "PASS" => Some("hunter2-long".to_owned()),
+            _ => None,
+        };
+        let outbound = Outbound::new(
+            vec![rule],
+            env,
+            PrivateAllowList::default(),
+            Timeouts::default(),
+        )
+        .unwrap();
+        let r = outbound.redactor();
+        let cases = [
+            ("Basic svc-account:hunter2-long", "[redacted:USER,PASS]"),
+            ("pw=hunter2-long", "pw=[redacted:PASS]"),
+            ("user svc-account", "user [redacted:USER]"),
+            ("nothing", "nothing"),
+        ];
+        for (given, want) in cases {
+            assert_eq!(r.redact_str(given), want, "{given}");
+        }
+        // A tool without secrets scrubs nothing.
+        let plain = Outbound::new(
+            Vec::new(),
+            env,
+            PrivateAllowList::default(),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert!(plain.redactor().is_empty());
+    }
+
+    #[test]
+    fn compressed_means_any_coding_but_identity_and_chunked() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let cases = [
+            (headers(&[]), false),
+            (headers(&[("content-encoding", "identity")]), false),
+            (headers(&[("content-encoding", "IDENTITY")]), false),
+            (headers(&[("transfer-encoding", "chunked")]), false),
+            (headers(&[("content-encoding", "gzip")]), true),
+            (headers(&[("content-encoding", "identity, br")]), true),
+            (
+                headers(&[
+                    ("content-encoding", "identity"),
+                    ("content-encoding", "zstd"),
+                ]),
+                true,
+            ),
+            (headers(&[("content-encoding", "x-custom")]), true),
+            (headers(&[("transfer-encoding", "gzip, chunked")]), true),
+        ];
+        for (map, want) in cases {
+            assert_eq!(is_compressed(&map), want, "{map:?}");
+        }
+    }
 }

@@ -5,13 +5,17 @@
 //! (URL, scheme, host, port, path, method, body, headers), then host-side DNS
 //! with every non-global address dropped ([`addr::resolve_checked`]), then a
 //! connection to a checked address only, and only then the secrets bound to
-//! the matched entry are added. Redirects go back to the guest.
+//! the matched entry are added. Redirects go back to the guest. Every
+//! response header and body is scrubbed of the tool's secrets
+//! ([`redact::Redactor`]) before the guest reads it.
 
 pub mod addr;
 pub mod body;
 pub mod client;
 pub mod meter;
+mod path;
 pub mod policy;
+pub mod redact;
 pub mod rules;
 
 use http::{HeaderName, HeaderValue};
@@ -41,6 +45,19 @@ pub enum OutboundError {
     /// The upstream broke HTTP or dropped the connection.
     #[error("upstream protocol error: {0}")]
     Protocol(String),
+}
+
+impl OutboundError {
+    /// The same error with the tool's secrets scrubbed from its text.
+    pub fn redacted(self, redactor: &redact::Redactor) -> Self {
+        let clean = |m: String| redactor.redact_str(&m).into_owned();
+        match self {
+            OutboundError::Dns(m) => OutboundError::Dns(clean(m)),
+            OutboundError::Connect(m) => OutboundError::Connect(clean(m)),
+            OutboundError::Protocol(m) => OutboundError::Protocol(clean(m)),
+            other => other,
+        }
+    }
 }
 
 /// A secret header could not be built from the gateway's environment.

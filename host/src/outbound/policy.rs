@@ -26,6 +26,32 @@ const PROTOCOL_HEADERS: [&str; 11] = [
     "x-method-override",
 ];
 
+/// Headers that tell a proxy or an upstream which host, path, method, client
+/// address or scheme the request "really" had. Behind a reverse proxy they
+/// can route a request past the path prefix or the host the policy checked
+/// (`X-Original-URL: /admin`), or claim a trusted client address; no guest
+/// may send them and no rule may inject them. Any `X-Forwarded-*` is refused
+/// too (see [`is_protocol_header`]).
+const ROUTING_HEADERS: [&str; 17] = [
+    "forwarded",
+    "x-real-ip",
+    "x-original-url",
+    "x-original-uri",
+    "x-original-method",
+    "x-original-host",
+    "x-rewrite-url",
+    "x-host",
+    "x-http-host-override",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "true-client-ip",
+    "client-ip",
+    "x-proxyuser-ip",
+];
+
 /// Credentials only the host may add (from a rule's secret headers), so a
 /// guest can never pass off its own as the gateway's.
 const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "cookie"];
@@ -211,7 +237,10 @@ impl Policy {
 /// request). `HeaderName` is already lower case.
 pub(super) fn is_protocol_header(name: &HeaderName) -> bool {
     let name = name.as_str();
-    PROTOCOL_HEADERS.contains(&name) || name.starts_with("proxy-")
+    PROTOCOL_HEADERS.contains(&name)
+        || ROUTING_HEADERS.contains(&name)
+        || name.starts_with("proxy-")
+        || name.starts_with("x-forwarded-")
 }
 
 /// Keep the candidates `keep` accepts; `reason` if none is left.
@@ -403,6 +432,71 @@ mod tests {
         }
     }
 
+    /// Issue 9 item 6: a path the upstream could normalise out of the
+    /// prefix is refused as `Path`, whatever the spelling; ordinary paths pass.
+    #[test]
+    fn ambiguous_paths_are_refused_in_every_spelling() {
+        use DeniedReason as D;
+        let refused = [
+            "/v1/..;/admin",
+            "/v1/..;jsessionid=1/admin",
+            "/v1/%2e%2e;/admin",
+            "/v1/%2E%2E%3B/admin",
+            "/v1/%252e%252e/admin",
+            "/v1/%252E%252E%252Fadmin",
+            "/v1/%c0%ae%c0%ae/admin",
+            "/v1/%C0%AE%C0%AE%C0%AFadmin",
+            "/v1/..%00/admin",
+            "/v1/..%09/admin",
+            "/v1/..%20/admin",
+            "/v1/%u002e%u002e/admin",
+            "/v1/%EF%BC%8E%EF%BC%8E/admin",
+            "/v1/x%2Fy",
+            "/v1/x%5Cy",
+            "/v1/x%252Fy",
+            "/v1/x%00y",
+        ];
+        let fine = [
+            "/v1/charges?limit=10",
+            "/v1/a.b/c",
+            "/v1/%E2%82%AC",
+            "/v1/caf%C3%A9?q=%2F..%2F",
+            "/v1/a..b/.well-known",
+            "/v1/100%25",
+        ];
+        let policy = policy();
+        for path in refused {
+            // Rule 2 has the prefix `/v1`.
+            let target = format!("https://api.example.org{path}");
+            let got = policy
+                .check("GET", &target, &[], false)
+                .map(|a| a.rule_index);
+            assert_eq!(got, Err(D::Path), "{target}");
+        }
+        for path in fine {
+            let target = format!("https://api.example.org{path}");
+            let got = policy
+                .check("GET", &target, &[], false)
+                .map(|a| a.rule_index);
+            assert_eq!(got, Ok(2), "{target}");
+        }
+        // Without a prefix, dot segments and controls are still refused;
+        // encoded slashes are data (GitLab's `group%2Fproject`).
+        for (path, want) in [
+            ("/repos/..;/admin", Err(D::Path)),
+            ("/repos/%252e%252e/x", Err(D::Path)),
+            ("/repos/..%00", Err(D::Path)),
+            ("/projects/group%2Fproject", Ok(0)),
+            ("/repos/o/r?per_page=100", Ok(0)),
+        ] {
+            let target = format!("https://api.github.com{path}");
+            let got = policy
+                .check("GET", &target, &[], false)
+                .map(|a| a.rule_index);
+            assert_eq!(got, want, "{target}");
+        }
+    }
+
     #[test]
     fn scheme_stage_first() {
         use DeniedReason as D;
@@ -469,6 +563,24 @@ mod tests {
             "X-HTTP-Method-Override",
             "x-http-method",
             "X-Method-Override",
+            // Routing headers: a proxy in front of the upstream would obey them.
+            "X-Forwarded-Host",
+            "x-forwarded-for",
+            "X-Forwarded-Proto",
+            "X-Forwarded-Port",
+            "X-Forwarded-Prefix",
+            "X-Forwarded-Anything",
+            "Forwarded",
+            "X-Real-IP",
+            "X-Original-URL",
+            "X-Original-URI",
+            "X-Original-Method",
+            "X-Rewrite-URL",
+            "X-Original-Host",
+            "X-Host",
+            "X-HTTP-Host-Override",
+            "True-Client-IP",
+            "X-Client-IP",
             "authorization",
             "COOKIE",
             // Injected by rule 7, refused on every host.
@@ -516,6 +628,9 @@ mod tests {
             ("X-Empty", ""),
             ("X-Tab", "a\tb"),
             ("X-Utf8", "caf\u{e9}"),
+            // Near the routing names, but not them.
+            ("X-Hostname", "x"),
+            ("X-Request-Id", "abc"),
         ];
         for (name, value) in fine {
             let headers = [(name.to_owned(), value.to_owned())];

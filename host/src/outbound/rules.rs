@@ -8,6 +8,8 @@ use std::net::{IpAddr, Ipv6Addr};
 use http::{HeaderName, HeaderValue, Method};
 use url::{Host, Url};
 
+use super::path::{Slashes, is_unambiguous};
+
 /// DNS limit on a whole name (RFC 1035 §2.3.4); longer names cannot resolve.
 const MAX_HOST_LEN: usize = 253;
 /// DNS limit on one label (RFC 1035 §2.3.4).
@@ -502,10 +504,13 @@ impl Rule {
     }
 
     /// Whether a request path (as `url::Url::path` gives it) is inside the
-    /// prefix, on a segment boundary: `/v1` allows `/v1` and `/v1/x`, not `/v1x`.
+    /// prefix, on a segment boundary: `/v1` allows `/v1` and `/v1/x`, not
+    /// `/v1x`. Any entry refuses a path an upstream could read as another
+    /// one (dot segments in any spelling, control bytes, overlong UTF-8); an
+    /// entry with a prefix also refuses encoded slashes (see [`super::path`]).
     pub fn allows_path(&self, path: &str) -> bool {
         let Some(prefix) = &self.path_prefix else {
-            return true;
+            return is_unambiguous(path, Slashes::Allowed);
         };
         let inside = if prefix.ends_with('/') {
             path.starts_with(prefix.as_str())
@@ -513,23 +518,8 @@ impl Rule {
             path.strip_prefix(prefix.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         };
-        // The URL parser has already resolved plain and `%2e` dot segments;
-        // these survive it but an upstream that decodes `%2F` would resolve
-        // them and step out of the prefix.
-        inside && !has_encoded_dot_segment(path)
+        inside && is_unambiguous(path, Slashes::Refused)
     }
-}
-
-/// Whether `path`, once `%2F`, `%5C` and `%2E` are decoded, has a `.` or `..`
-/// segment.
-fn has_encoded_dot_segment(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    let decoded = lower
-        .replace("%2f", "/")
-        .replace("%5c", "/")
-        .replace('\\', "/")
-        .replace("%2e", ".");
-    decoded.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 fn target_from_url(
@@ -679,7 +669,7 @@ fn parse_path_prefix(prefix: &str) -> Result<Option<String>, RuleError> {
     let canonical = Url::parse("http://prefix.invalid/")
         .and_then(|base| base.join(prefix))
         .map_err(|_| invalid("not a URL path"))?;
-    if canonical.path() != prefix || has_encoded_dot_segment(prefix) {
+    if canonical.path() != prefix || !is_unambiguous(prefix, Slashes::Refused) {
         return Err(invalid(
             "not in canonical form (dot segments, `\\`, or characters that need %-encoding)",
         ));
@@ -1187,6 +1177,13 @@ mod tests {
             with_secret("Content-Length", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
             with_secret("Proxy-Authorization", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
             with_secret("X-HTTP-Method-Override", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
+            with_secret("X-Forwarded-Host", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
+            with_secret("X-Forwarded-For", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
+            with_secret("Forwarded", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
+            with_secret("X-Real-IP", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
+            with_secret("X-Original-URL", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
+            with_secret("X-Rewrite-URL", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
+            with_secret("X-Host", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
             with_secret("Authorization", "Bearer ${TOKEN") => E::InvalidSecretTemplate { field: "secret_headers", .. },
             with_secret("Authorization", "Bearer ${}") => E::InvalidSecretTemplate { field: "secret_headers", .. },
             with_secret("Authorization", "${token}") => E::InvalidSecretTemplate { field: "secret_headers", .. },
@@ -1327,17 +1324,27 @@ mod tests {
             ("/v1", "/v1/..%2Fadmin", false),
             ("/v1", "/v1/%2e%2E%2fadmin", false),
             ("/v1", "/v1/x%5C..%5Cadmin", false),
-            ("/v1", "/v1/group%2Fproject", true),
+            ("/v1", "/v1/group%2Fproject", false),
             ("/v1", "/v1/a..b", true),
+            ("/v1", "/v1/..;/admin", false),
+            ("/v1", "/v1/%2e%2e;/admin", false),
+            ("/v1", "/v1/%252e%252e/admin", false),
+            ("/v1", "/v1/%c0%ae%c0%ae/admin", false),
+            ("/v1", "/v1/..%00/admin", false),
+            ("/v1", "/v1/..%09/admin", false),
+            ("/v1", "/v1/charges", true),
+            ("/v1", "/v1/a.b/c", true),
+            ("/v1", "/v1/%E2%82%AC", true),
         ];
         for (prefix, path, want) in cases {
             assert_eq!(rule(prefix).allows_path(path), want, "{prefix} vs {path}");
         }
-        assert!(
-            parse(&host("a.com"))
-                .unwrap()
-                .allows_path("/anything/../at/all")
-        );
+        // Without a prefix any path is allowed, but never an ambiguous one.
+        let anywhere = parse(&host("a.com")).unwrap();
+        assert!(anywhere.allows_path("/anything/at/all"));
+        assert!(anywhere.allows_path("/v1/group%2Fproject"));
+        assert!(!anywhere.allows_path("/x/..;/y"));
+        assert!(!anywhere.allows_path("/x/%00"));
     }
 
     #[test]

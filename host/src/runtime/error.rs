@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::manifest::ManifestError;
 use crate::outbound::SecretError;
+use crate::outbound::redact::Redactor;
 
 /// What [`CallError::Trap`] says when the call stopped on an error raised
 /// by the host rather than by the guest's own code: its detail names host
@@ -93,6 +94,24 @@ impl CallError {
             CallError::InvalidOutput(_) => "invalid_output",
             CallError::Overloaded => "overloaded",
             CallError::Host(_) => "host",
+        }
+    }
+}
+
+impl CallError {
+    /// The same error with the tool's secrets scrubbed from its text (a
+    /// tool's message may quote what an upstream said).
+    pub fn redacted(self, redactor: &Redactor) -> CallError {
+        let clean = |m: String| redactor.redact_str(&m).into_owned();
+        match self {
+            CallError::InvalidInput(m) => CallError::InvalidInput(clean(m)),
+            CallError::Upstream(m) => CallError::Upstream(clean(m)),
+            CallError::Denied(m) => CallError::Denied(clean(m)),
+            CallError::Internal(m) => CallError::Internal(clean(m)),
+            CallError::Trap(m) => CallError::Trap(clean(m)),
+            CallError::InvalidOutput(m) => CallError::InvalidOutput(clean(m)),
+            CallError::Host(m) => CallError::Host(clean(m)),
+            other => other,
         }
     }
 }

@@ -269,7 +269,7 @@ impl Runtime {
         }
         .map_err(|error| LoadError::Describe {
             path: path.clone(),
-            error,
+            error: error.redacted(ctx.outbound.redactor()),
         })?;
         let definition = definition::validate(&manifest, description).map_err(|problem| {
             LoadError::Definition {
@@ -316,7 +316,7 @@ impl Runtime {
             limiter: CallLimiter::new(ctx.limits.memory_bytes),
             tool: Arc::clone(ctx),
             meter,
-            logs: LogBuffer::default(),
+            logs: LogBuffer::new(Arc::clone(ctx.outbound.redactor())),
             stdout,
             stderr,
         };
@@ -365,6 +365,15 @@ impl Runtime {
                 check_output(&output, limits.output_bytes).map(|v| (v, output.len()))
             }
         };
+        // Second line behind the outbound scrubbing: the tool's secrets never
+        // reach the caller or the gateway's log, whatever the guest returns.
+        let redactor = tool.ctx.outbound.redactor();
+        let result = result
+            .map(|(mut v, n)| {
+                redactor.redact_json(&mut v);
+                (v, n)
+            })
+            .map_err(|e| e.redacted(redactor));
         let output_bytes = result.as_ref().map_or(0, |(_, n)| *n);
         let state = store.into_data();
         let (logs, dropped_logs) = collect_logs(state.logs, &state.stdout, &state.stderr);

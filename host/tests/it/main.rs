@@ -14,6 +14,7 @@ mod mcp;
 mod mcp_tools;
 mod outbound;
 mod python;
+mod redaction;
 mod sandbox;
 mod secrets;
 mod shutdown;

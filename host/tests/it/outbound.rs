@@ -92,6 +92,32 @@ async fn every_outbound_check_refuses_with_its_typed_reason_before_sending() {
             json!({"url": format!("http://127.0.0.1:{p}/api/%2e%2e/admin")}),
             DeniedReason::Path,
         ),
+        // Issue 9 item 6: spellings an upstream would normalise to `..`.
+        (
+            "matrix-parameter dot segment",
+            json!({"url": format!("http://127.0.0.1:{p}/api/..;/admin")}),
+            DeniedReason::Path,
+        ),
+        (
+            "double-encoded traversal",
+            json!({"url": format!("http://127.0.0.1:{p}/api/%252e%252e/admin")}),
+            DeniedReason::Path,
+        ),
+        (
+            "overlong UTF-8 dots",
+            json!({"url": format!("http://127.0.0.1:{p}/api/%c0%ae%c0%ae/admin")}),
+            DeniedReason::Path,
+        ),
+        (
+            "NUL after dots",
+            json!({"url": format!("http://127.0.0.1:{p}/api/..%00/admin")}),
+            DeniedReason::Path,
+        ),
+        (
+            "encoded slash under a prefix",
+            json!({"url": format!("http://127.0.0.1:{p}/api/x%2F..%2Fadmin")}),
+            DeniedReason::Path,
+        ),
         (
             "write method",
             json!({"method": "POST", "url": format!("http://127.0.0.1:{p}/api/x")}),
@@ -128,6 +154,14 @@ async fn every_outbound_check_refuses_with_its_typed_reason_before_sending() {
         ("X-HTTP-Method-Override", "DELETE"),
         ("Authorization", "Bearer guest-chosen"),
         ("Cookie", "session=1"),
+        // Issue 9 item 7: routing headers a proxy before the upstream obeys.
+        ("X-Forwarded-Host", "admin.internal"),
+        ("X-Forwarded-For", "10.0.0.1"),
+        ("Forwarded", "for=10.0.0.1;host=admin.internal"),
+        ("X-Real-IP", "10.0.0.1"),
+        ("X-Original-URL", "/admin"),
+        ("X-Rewrite-URL", "/admin"),
+        ("X-Host", "admin.internal"),
     ];
     for (name, value) in forbidden {
         for spelled in [

@@ -29,7 +29,7 @@ url = "http://127.0.0.1:{port}/public/"
 
 /// Collects everything `tracing` writes while a test runs.
 #[derive(Clone, Default)]
-struct LogSink(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct LogSink(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl Write for LogSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -1,5 +1,6 @@
 //! A real HTTP server on 127.0.0.1 playing the upstream API, including the
-//! hostile ones: it hangs, trickles, answers huge bodies and redirects.
+//! hostile ones: it hangs, trickles, answers huge bodies, redirects, echoes
+//! the credentials it got and compresses what it was asked not to.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -161,6 +162,52 @@ async fn handle(req: Request<Incoming>, log: &Mutex<Vec<Seen>>) -> Response<Body
             });
             Response::new(StreamBody::new(stream).boxed_unsync())
         }
+        "echo-auth" => {
+            // What many APIs do on a 401: quote the credential back, here in
+            // three-byte chunks so every secret straddles chunk boundaries.
+            let auth = seen.header("authorization").unwrap_or_default().to_owned();
+            let body = Bytes::from(echo_auth_body(&auth));
+            if query == "whole" {
+                // In one piece, with a Content-Length the scrubbed body no longer has.
+                let mut r = full(StatusCode::UNAUTHORIZED, body);
+                if let Ok(value) = http::HeaderValue::from_str(&auth) {
+                    r.headers_mut().insert("x-echo-authorization", value);
+                }
+                return r;
+            }
+            let stream = futures_stream(move |i| {
+                let body = body.clone();
+                async move {
+                    let start = i * ECHO_CHUNK;
+                    if start > 0 {
+                        // A pause makes hyper flush, so each chunk reaches
+                        // the gateway on its own (the outcome never depends
+                        // on it: without it the body is merely one chunk).
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    (start < body.len()).then(|| {
+                        Ok::<_, std::convert::Infallible>(Frame::data(
+                            body.slice(start..body.len().min(start + ECHO_CHUNK)),
+                        ))
+                    })
+                }
+            });
+            let mut r = Response::new(StreamBody::new(stream).boxed_unsync());
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            if let Ok(value) = http::HeaderValue::from_str(&auth) {
+                r.headers_mut().insert("x-echo-authorization", value);
+            }
+            r
+        }
+        "gzip" => {
+            // A gzip stream of the empty string, whatever Accept-Encoding said.
+            let mut r = full(StatusCode::OK, Bytes::from_static(EMPTY_GZIP));
+            r.headers_mut().insert(
+                http::header::CONTENT_ENCODING,
+                http::HeaderValue::from_static("gzip"),
+            );
+            r
+        }
         _ => {
             let echo = serde_json::json!({
                 "method": seen.method,
@@ -170,6 +217,35 @@ async fn handle(req: Request<Incoming>, log: &Mutex<Vec<Seen>>) -> Response<Body
             full(StatusCode::OK, echo.to_string())
         }
     }
+}
+
+/// Bytes per chunk of the `echo-auth` body.
+const ECHO_CHUNK: usize = 3;
+
+/// `gzip` of the empty string.
+const EMPTY_GZIP: &[u8] = &[
+    0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00,
+];
+
+/// The `echo-auth` body for an `Authorization` value: the value, and its
+/// credential in base64, percent-encoded and (when it is base64 of text)
+/// decoded.
+pub fn echo_auth_body(authorization: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    let credential = authorization
+        .split_once(' ')
+        .map_or(authorization, |(_, c)| c);
+    let encoded = STANDARD.encode(credential);
+    let percent =
+        percent_encoding::utf8_percent_encode(credential, percent_encoding::NON_ALPHANUMERIC);
+    let decoded = STANDARD
+        .decode(credential)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
+    format!("invalid credentials: {authorization}; b64={encoded}; pct={percent}; decoded={decoded}")
 }
 
 /// A stream whose `i`-th item comes from `next(i)`; it ends at the first `None`.

@@ -1,7 +1,9 @@
 //! `probe`: does exactly one thing the input asks for and reports the typed
 //! outcome, so host tests can check what the sandbox allows: one HTTP request
 //! through the gateway's `http` interface or plain `wasi:http`, a look at the
-//! environment and arguments, or a read or write under `/data`.
+//! environment and arguments, a read or write under `/data`, or saying
+//! back a text through every channel a tool has (output, log, stdout,
+//! stderr, error).
 
 mod wasi_http;
 
@@ -48,6 +50,11 @@ pub struct Input {
     pub read_file: Option<String>,
     /// Write a few bytes to this file instead of making a request.
     pub write_file: Option<String>,
+    /// Say this text back instead of making a request: in the output, the
+    /// log interface, stdout and stderr.
+    pub echo: Option<String>,
+    /// Fail with this text as an upstream error instead of making a request.
+    pub fail_with: Option<String>,
 }
 
 fn default_method() -> String {
@@ -80,6 +87,9 @@ pub struct Outcome {
     /// Contents of the file read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contents: Option<String>,
+    /// The text given in `echo`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub echo: Option<String>,
 }
 
 /// A typed failure, tagged by `kind`.
@@ -140,6 +150,19 @@ impl Tool for Probe {
                 ok: true,
                 env: Some(env()),
                 args: Some(std::env::args_os().map(lossy).collect()),
+                ..Outcome::default()
+            });
+        }
+        if let Some(text) = input.fail_with {
+            return Err(ToolError::Upstream(text));
+        }
+        if let Some(text) = input.echo {
+            gateway_tool::log::info(&text);
+            println!("{text}");
+            eprintln!("{text}");
+            return Ok(Outcome {
+                ok: true,
+                echo: Some(text),
                 ..Outcome::default()
             });
         }
