@@ -395,7 +395,7 @@ impl Runtime {
     }
 
     /// Refuses a call up front when the memory budget cannot hold even one
-    /// more page: it would fail at instantiation anyway.
+    /// more page: a tool with a memory would fail at instantiation anyway.
     fn admit(&self) -> Result<(), CallError> {
         if self.budget.available() < limits::WASM_PAGE_BYTES {
             return Err(CallError::Overloaded);
