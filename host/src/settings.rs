@@ -252,6 +252,42 @@ impl AdminSettings {
     }
 }
 
+/// `[runtime]`: the sandbox shared by every call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeSettings {
+    /// Linear memory and tables of all calls in flight together, in bytes
+    /// (`memory_budget_mib`); a call that would pass it fails as overloaded
+    /// [default: [`crate::runtime::limits::default_memory_budget`]].
+    pub memory_budget_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRuntime {
+    memory_budget_mib: Option<u64>,
+}
+
+impl RawRuntime {
+    fn check(&self) -> Result<RuntimeSettings, (&'static str, String)> {
+        const KEY: &str = "runtime.memory_budget_mib";
+        let memory_budget_bytes = match self.memory_budget_mib {
+            None => None,
+            Some(0) => return Err((KEY, "must be at least 1".into())),
+            Some(mib) => Some(
+                mib.checked_mul(1 << 20)
+                    .and_then(|b| usize::try_from(b).ok())
+                    .ok_or((
+                        KEY,
+                        format!("{mib} MiB does not fit this machine's address space"),
+                    ))?,
+            ),
+        };
+        Ok(RuntimeSettings {
+            memory_budget_bytes,
+        })
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -262,6 +298,8 @@ struct RawSettings {
     server: ServerSettings,
     #[serde(default)]
     admin: AdminSettings,
+    #[serde(default)]
+    runtime: RawRuntime,
     #[serde(default)]
     outbound: RawOutbound,
     #[serde(default)]
@@ -382,6 +420,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// The admin API's settings.
     pub admin: AdminSettings,
+    /// The sandbox runtime's settings.
+    pub runtime: RuntimeSettings,
 }
 
 impl Default for Settings {
@@ -396,6 +436,7 @@ impl Default for Settings {
             secret_grants: SecretGrants::default(),
             server: ServerSettings::default(),
             admin: AdminSettings::default(),
+            runtime: RuntimeSettings::default(),
         }
     }
 }
@@ -454,6 +495,7 @@ impl Settings {
         };
         raw.admin.check().map_err(|(key, p)| invalid(&key, p))?;
         raw.server.check().map_err(|(key, p)| invalid(&key, p))?;
+        let runtime = raw.runtime.check().map_err(|(key, p)| invalid(key, p))?;
         let mut secret_grants = SecretGrants::default();
         for (name, tool) in &raw.tools {
             crate::manifest::check_name(name).map_err(|p| invalid(&format!("tools.{name}"), p))?;
@@ -482,6 +524,7 @@ impl Settings {
             secret_grants,
             server: raw.server,
             admin: raw.admin,
+            runtime,
         })
     }
 
@@ -505,6 +548,17 @@ mod tests {
         );
         assert_eq!(s.timeouts, Timeouts::default());
         assert!(s.tool_config.is_empty());
+        assert_eq!(s.runtime.memory_budget_bytes, None);
+    }
+
+    #[test]
+    fn the_runtime_table_sets_the_memory_budget() {
+        let s = Settings::parse(Path::new("g.toml"), "[runtime]\nmemory_budget_mib = 512\n")
+            .expect("parses");
+        assert_eq!(s.runtime.memory_budget_bytes, Some(512 << 20));
+        let default = crate::runtime::limits::default_memory_budget();
+        assert!(default > 0);
+        assert!(default <= crate::runtime::limits::DEFAULT_MEMORY_BUDGET_BYTES);
     }
 
     #[test]
@@ -663,6 +717,14 @@ secrets = ["HUBSPOT_ACCESS_TOKEN"]
         ] {
             assert_eq!(key(text), expected, "{text:?}");
         }
+        assert_eq!(
+            key("[runtime]\nmemory_budget_mib = 0\n"),
+            "runtime.memory_budget_mib"
+        );
+        assert_eq!(
+            key(&format!("[runtime]\nmemory_budget_mib = {}\n", i64::MAX)),
+            "runtime.memory_budget_mib"
+        );
         assert!(matches!(
             Settings::parse(Path::new("g.toml"), "[outbound]\nallow_everything = true\n"),
             Err(ManifestError::Parse { line: 2, .. })

@@ -16,7 +16,8 @@ const POOL_CORE_INSTANCES: u32 = 2000;
 const POOL_MEMORIES: u32 = 1000;
 /// Tables across the pool.
 const POOL_TABLES: u32 = 2000;
-/// Largest memory a tool may ever have; manifests ask for less.
+/// Largest linear memory the pool reserves, and so the largest
+/// `memory_mib` (which covers all of a call's memories together).
 pub const MAX_MEMORY_BYTES: usize = 1 << 30;
 /// Elements per table slot (CPython's function table is large).
 const POOL_TABLE_ELEMENTS: usize = 1 << 17;

@@ -21,7 +21,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 use self::cache::{ArtifactCache, CacheOutcome, sha256_hex};
 use self::engine::{EpochTicker, ticks_for};
 pub use self::error::{CallError, LoadError};
-use self::limits::CallLimiter;
+use self::limits::{CallLimiter, MemoryBudget};
 use self::state::{CallState, ToolContext};
 use crate::bindings::{ToolComponent, ToolComponentPre, ToolError};
 use crate::capability::log::{Level, LogBuffer, LogLine, Source};
@@ -116,6 +116,9 @@ pub struct CallReport {
     pub logs: Vec<LogLine>,
     /// Log lines dropped past the per-call cap.
     pub dropped_logs: usize,
+    /// Bytes of linear memory and tables granted to the call, all of them
+    /// together: its peak, which `limits.memory_mib` caps.
+    pub peak_memory_bytes: usize,
 }
 
 /// Where secret header values come from: the gateway's environment by default.
@@ -128,6 +131,7 @@ pub struct Runtime {
     cache: ArtifactCache,
     settings: Settings,
     secrets: SecretSource,
+    budget: Arc<MemoryBudget>,
     _ticker: EpochTicker,
 }
 
@@ -159,12 +163,19 @@ impl Runtime {
         ToolComponent::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s).map_err(link)?;
         let cache = ArtifactCache::new(settings.cache_dir.clone(), &engine);
         let ticker = EpochTicker::start(&engine)?;
+        let budget = Arc::new(MemoryBudget::new(
+            settings
+                .runtime
+                .memory_budget_bytes
+                .unwrap_or_else(limits::default_memory_budget),
+        ));
         Ok(Self {
             engine,
             linker,
             cache,
             settings,
             secrets,
+            budget,
             _ticker: ticker,
         })
     }
@@ -177,6 +188,11 @@ impl Runtime {
     /// The deployment settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The memory budget of the calls in flight (`[runtime] memory_budget_mib`).
+    pub fn memory_budget(&self) -> &MemoryBudget {
+        &self.budget
     }
 
     /// The precompiled-artifact cache.
@@ -313,7 +329,7 @@ impl Runtime {
             table,
             http: WasiHttpCtx::new(),
             hooks: OutboundHooks::new(Arc::clone(&ctx.outbound), Arc::clone(&meter)),
-            limiter: CallLimiter::new(ctx.limits.memory_bytes),
+            limiter: CallLimiter::new(ctx.limits.memory_bytes, Arc::clone(&self.budget)),
             tool: Arc::clone(ctx),
             meter,
             logs: LogBuffer::new(Arc::clone(ctx.outbound.redactor())),
@@ -331,7 +347,7 @@ impl Runtime {
     pub async fn call(&self, tool: &LoadedTool, input: &str) -> CallReport {
         let started = Instant::now();
         let limits = tool.ctx.limits;
-        if let Err(e) = check_input(input) {
+        if let Err(e) = check_input(input).and_then(|()| self.admit()) {
             return CallReport {
                 result: Err(e),
                 duration: started.elapsed(),
@@ -341,6 +357,7 @@ impl Runtime {
                 denials: Vec::new(),
                 logs: Vec::new(),
                 dropped_logs: 0,
+                peak_memory_bytes: 0,
             };
         }
         let mut store = self.new_store(&tool.ctx, limits.timeout);
@@ -387,7 +404,17 @@ impl Runtime {
             denials: state.meter.denials(),
             logs,
             dropped_logs,
+            peak_memory_bytes: state.limiter.granted_bytes(),
         }
+    }
+
+    /// Refuses a call up front when the memory budget cannot hold even one
+    /// more page: a tool with a memory would fail at instantiation anyway.
+    fn admit(&self) -> Result<(), CallError> {
+        if self.budget.available() < limits::WASM_PAGE_BYTES {
+            return Err(CallError::Overloaded);
+        }
+        Ok(())
     }
 }
 
@@ -466,6 +493,11 @@ fn classify(
     ctx: &ToolContext,
     timeout: Duration,
 ) -> CallError {
+    // The budget is checked first: a refusal for it traps at once, so it is
+    // the cause even if the tool had met its own limit and carried on.
+    if limiter.hit_budget {
+        return CallError::Overloaded;
+    }
     if limiter.hit_memory_limit {
         return CallError::MemoryExhausted(ctx.limits.memory_bytes);
     }

@@ -70,13 +70,49 @@ fn build(
     desc: &str,
     schema: &str,
 ) -> Vec<u8> {
+    build_with(
+        name,
+        initial_pages,
+        describe,
+        body,
+        desc,
+        schema,
+        &Extra::default(),
+    )
+}
+
+/// What a component adds to the one `build` lays out.
+#[derive(Default)]
+struct Extra {
+    /// Component items before the main module is instantiated.
+    items: String,
+    /// The main module's imports (functions only: memory 0 stays its own).
+    imports: String,
+    /// More fields of the main module.
+    fields: String,
+    /// Instantiation arguments of the main module.
+    with: String,
+}
+
+fn build_with(
+    name: &str,
+    initial_pages: u32,
+    describe: &str,
+    body: &str,
+    desc: &str,
+    schema: &str,
+    extra: &Extra,
+) -> Vec<u8> {
     // Data layout: strings from 64, describe's return area at 512,
     // call's return area at 576, heap from 1024.
     let (n, d, s) = (64, 64 + name.len(), 64 + name.len() + desc.len());
     let text = format!(
         r#"(component
+  {items}
   (core module $m
+    {imports}
     (memory (export "memory") {initial_pages})
+    {fields}
     (global $heap (mut i32) (i32.const 1024))
     (data (i32.const {n}) "{name}{desc_escaped}{schema_escaped}")
     (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
@@ -95,7 +131,7 @@ fn build(
     (func (export "call") (param $ptr i32) (param $len i32) (result i32)
       {body})
   )
-  (core instance $i (instantiate $m))
+  (core instance $i (instantiate $m {with}))
   (type $err (variant (case "invalid-input" string) (case "upstream" string) (case "denied" string) (case "internal" string)))
   (type $desc (record (field "name" string) (field "description" string) (field "input-schema" string) (field "output-schema" (option string))))
   (func $describe (result $desc)
@@ -118,6 +154,10 @@ fn build(
             .replace("{sl}", &schema.len().to_string()),
         desc_escaped = wat_string(desc),
         schema_escaped = wat_string(schema),
+        items = extra.items,
+        imports = extra.imports,
+        fields = extra.fields,
+        with = extra.with,
     );
     ::wat::parse_str(&text).expect("edge-case component parses")
 }
@@ -193,5 +233,87 @@ pub fn oversized_output(bytes: u32) -> Vec<u8> {
             "(memory.fill (i32.const 4096) (i32.const 32) (i32.const {bytes})) {}",
             ok_result("(i32.const 4096)", &format!("(i32.const {bytes})"))
         ),
+    )
+}
+
+/// Instructions returning `ok("{}")`, written at 8192.
+fn ok_empty_object() -> String {
+    format!(
+        "(i32.store8 (i32.const 8192) (i32.const {})) (i32.store8 (i32.const 8193) (i32.const {})) {}",
+        b'{',
+        b'}',
+        ok_result("(i32.const 8192)", "(i32.const 2)")
+    )
+}
+
+/// A component with `memories` linear memories (its own plus one in each of
+/// `memories - 1` helper instances) that grows them in turn, a page at a
+/// time, until each holds `pages` pages; a refused growth traps. Returns `{}`.
+pub fn memories(memories: u32, pages: u32) -> Vec<u8> {
+    let helpers = 1..memories;
+    let mut extra = Extra {
+        items: format!(
+            r#"(core module $helper
+    (memory 0)
+    (func (export "step") (result i32)
+      (if (result i32) (i32.lt_u (memory.size) (i32.const {pages}))
+        (then (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
+              (i32.const 1))
+        (else (i32.const 0)))))"#
+        ),
+        ..Extra::default()
+    };
+    let mut steps = String::new();
+    for k in helpers {
+        extra
+            .items
+            .push_str(&format!("\n  (core instance $h{k} (instantiate $helper))"));
+        extra.imports.push_str(&format!(
+            "(import \"h{k}\" \"step\" (func $step{k} (result i32)))\n    "
+        ));
+        extra
+            .with
+            .push_str(&format!("(with \"h{k}\" (instance $h{k})) "));
+        steps.push_str(&format!(
+            "(local.set $more (i32.or (local.get $more) (call $step{k})))\n      "
+        ));
+    }
+    let body = format!(
+        r#"(local $more i32)
+      (loop $round
+        (local.set $more (i32.const 0))
+        (if (i32.lt_u (memory.size) (i32.const {pages}))
+          (then (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
+                (local.set $more (i32.const 1))))
+        {steps}
+        (br_if $round (local.get $more)))
+      {}"#,
+        ok_empty_object()
+    );
+    build_with(
+        "edge",
+        1,
+        DESCRIBE,
+        &body,
+        "Edge-case test tool",
+        r#"{"type":"object"}"#,
+        &extra,
+    )
+}
+
+/// Grows a table 1024 elements at a time until refused, then traps.
+pub fn table_bomb() -> Vec<u8> {
+    let extra = Extra {
+        fields: "(table $t 0 funcref)".into(),
+        ..Extra::default()
+    };
+    build_with(
+        "edge",
+        1,
+        DESCRIBE,
+        "(loop $grow (br_if $grow (i32.ne (table.grow $t (ref.null func) (i32.const 1024)) (i32.const -1)))) unreachable",
+        "Edge-case test tool",
+        r#"{"type":"object"}"#,
+        &extra,
     )
 }

@@ -12,6 +12,7 @@ mod harness;
 mod hotload;
 mod mcp;
 mod mcp_tools;
+mod memory;
 mod outbound;
 mod python;
 mod redaction;
