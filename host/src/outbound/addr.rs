@@ -1,4 +1,4 @@
-//! Which addresses a tool may reach (SECURITY.md step 6): only global ones,
+//! Which addresses a tool may reach (docs/security.md, outbound step 6): only global ones,
 //! plus what the gateway's own configuration allows. The host resolves names
 //! itself and hands back only checked addresses, so nothing resolves twice
 //! (DNS rebinding).
@@ -52,7 +52,7 @@ const GLOBAL_UNICAST_V6: (Ipv6Addr, u8) = (Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 
 /// The well-known NAT64 prefix (RFC 6052): the IPv4 address is the low 32 bits.
 const NAT64_WELL_KNOWN: (Ipv6Addr, u8) = (Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96);
 
-/// False for every non-global address (SECURITY.md step 6).
+/// False for every non-global address (docs/security.md, outbound step 6).
 ///
 /// IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, which covers
 /// `::` and `::1`) and well-known NAT64 (`64:ff9b::a.b.c.d`) addresses are

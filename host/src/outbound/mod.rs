@@ -1,7 +1,7 @@
 //! The only door out of a tool: outbound HTTP, checked in one place for both
 //! the gateway's own `http` interface and `wasi:http/outgoing-handler`.
 //!
-//! Order of checks (SECURITY.md): request budget, then [`policy::Policy::check`]
+//! Order of checks (docs/security.md, "Outbound HTTP"): request budget, then [`policy::Policy::check`]
 //! (URL, scheme, host, port, path, method, body, headers), then host-side DNS
 //! with every non-global address dropped ([`addr::resolve_checked`]), then a
 //! connection to a checked address only, and only then the secrets bound to

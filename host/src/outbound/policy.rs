@@ -1,4 +1,4 @@
-//! The request check (SECURITY.md "Outbound HTTP", steps 1–5): one function
+//! The request check (docs/security.md, "Outbound HTTP", steps 1–5): one function
 //! both doors call, which stops at the first failure and says which step
 //! refused.
 

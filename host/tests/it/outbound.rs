@@ -1,4 +1,4 @@
-//! SECURITY.md "Outbound HTTP", driven through a real component (`probe`)
+//! docs/security.md "Outbound HTTP", driven through a real component (`probe`)
 //! against a real upstream on 127.0.0.1, through both doors: the gateway's
 //! `http` interface and plain `wasi:http`. Every case asserts a typed outcome.
 
