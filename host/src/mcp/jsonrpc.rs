@@ -12,17 +12,11 @@
 //! measured without recursion before anything parses (too deep inside
 //! `params`: -32602; elsewhere: -32600 invalid request).
 
-// `logging/setLevel` is deprecated from 2026-07-28 (SEP-2577); the handler
-// says why the gateway still serves it, so its params are still checked.
-#![allow(deprecated)]
-
 use std::borrow::Cow;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rmcp::model::{
-    CallToolRequestParams, InitializeRequestParams, PaginatedRequestParams, SetLevelRequestParams,
-};
+use rmcp::model::{CallToolRequestParams, PaginatedRequestParams};
 use serde_json::json;
 use serde_json::value::RawValue;
 
@@ -203,8 +197,11 @@ pub fn check_jsonrpc(body: &[u8]) -> Result<Accepted, Rejected> {
     })
 }
 
-/// Parses the `params` of the methods the gateway serves with rmcp's own
-/// types; other methods are left to the transport.
+/// Parses the `params` of the tool methods with rmcp's own types; other
+/// methods are left to the transport. `initialize` and `logging/setLevel`
+/// are among them: a 2026-07-28 request must get 404 and -32601 for those
+/// removed methods, whatever their params, and only rmcp knows the
+/// request's revision.
 fn check_params(method: &str, params: Option<&RawValue>) -> Result<(), String> {
     fn required<T: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Result<(), String> {
         let params = params.ok_or("this method needs \"params\"")?;
@@ -222,8 +219,6 @@ fn check_params(method: &str, params: Option<&RawValue>) -> Result<(), String> {
     match method {
         "tools/call" => required::<CallToolRequestParams>(params),
         "tools/list" => optional::<PaginatedRequestParams>(params),
-        "initialize" => required::<InitializeRequestParams>(params),
-        "logging/setLevel" => required::<SetLevelRequestParams>(params),
         _ => Ok(()),
     }
 }
@@ -403,6 +398,15 @@ mod tests {
                 None,
             ),
             (r#"{"jsonrpc":"2.0","id":"a","result":{}}"#, None),
+            // Removed in 2026-07-28: rmcp answers 404 and -32601, whatever the params.
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"_meta":{}}}"#,
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{}}"#,
+                None,
+            ),
             ("{not json", Some(PARSE_ERROR)),
             ("", Some(PARSE_ERROR)),
             (deep.as_str(), Some(INVALID_REQUEST)),
