@@ -33,7 +33,10 @@ const INPUT: &str = r#"{"text":"hello"}"#;
 /// The WIT `tool-error` variant, for the raw typed call.
 #[derive(ComponentType, Lift, Debug)]
 #[component(variant)]
-#[allow(dead_code)]
+#[allow(
+    dead_code,
+    reason = "the payloads are only lifted, to type the raw call"
+)]
 enum ToolErr {
     #[component(name = "invalid-input")]
     InvalidInput(String),

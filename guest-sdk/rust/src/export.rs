@@ -65,7 +65,7 @@ mod tests {
 
     /// Sample input.
     #[derive(Deserialize, JsonSchema)]
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "only its schema is used")]
     struct In {
         /// Repository owner.
         owner: String,

@@ -379,12 +379,12 @@ mod tests {
     #[test]
     fn json_decode_errors_name_the_field() {
         #[derive(serde::Deserialize, Debug)]
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "the test only decodes into it")]
         struct Repo {
             license: License,
         }
         #[derive(serde::Deserialize, Debug)]
-        #[allow(dead_code)]
+        #[allow(dead_code, reason = "the test only decodes into it")]
         struct License {
             spdx_id: String,
         }

@@ -288,7 +288,7 @@ fn keep_permitted(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
     use super::*;
 

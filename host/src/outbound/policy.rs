@@ -259,7 +259,7 @@ fn narrow<'a>(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
     use std::collections::BTreeMap;
 

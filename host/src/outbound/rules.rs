@@ -823,7 +823,7 @@ fn parse_secret_headers(given: &BTreeMap<String, String>) -> Result<Vec<SecretHe
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
 
     use super::*;
 
@@ -1399,7 +1399,7 @@ mod tests {
 
 #[cfg(test)]
 mod display_tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is the failure report")]
     use super::*;
 
     #[test]

@@ -160,7 +160,10 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-#[allow(unsafe_code)]
+#[allow(
+    unsafe_code,
+    reason = "loading a precompiled artifact is unsafe by wasmtime's contract; see SAFETY below"
+)]
 fn deserialize(engine: &Engine, path: &Path) -> Result<Component, CacheError> {
     // SAFETY: wasmtime requires that the file was produced by
     // `precompile_component` of a compatible engine and is not modified while

@@ -156,7 +156,10 @@ mod compile_only_tests {
         let bytes =
             wat::parse_str(r#"(component (core module (func (export "f"))))"#).expect("wat");
         let artifact = compiling.precompile_component(&bytes).expect("compile");
-        #[allow(unsafe_code)]
+        #[allow(
+            unsafe_code,
+            reason = "loading a precompiled artifact is unsafe by wasmtime's contract"
+        )]
         // SAFETY: the bytes were just produced by `precompile_component` of a
         // compatible engine and are not modified while in use.
         let loaded = unsafe { wasmtime::component::Component::deserialize(&serving, &artifact) };

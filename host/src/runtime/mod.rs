@@ -344,7 +344,44 @@ impl Runtime {
     }
 
     /// Runs one call in a fresh sandbox. Never panics on guest behaviour.
+    ///
+    /// Each call runs in a `call` span (tool, definition hash, then outcome,
+    /// duration and bytes), so a log reader can follow one call's lines,
+    /// the guest's own included.
     pub async fn call(&self, tool: &LoadedTool, input: &str) -> CallReport {
+        use tracing::Instrument;
+        use tracing::field::Empty;
+        let span = tracing::info_span!(
+            "call",
+            tool = %tool.definition.name,
+            definition = %tool.definition_sha256.get(..12).unwrap_or_default(),
+            outcome = Empty,
+            duration_us = Empty,
+            upstream_bytes = Empty,
+            output_bytes = Empty,
+        );
+        let report = self
+            .call_in_span(tool, input)
+            .instrument(span.clone())
+            .await;
+        span.record(
+            "outcome",
+            report
+                .result
+                .as_ref()
+                .map_or_else(CallError::code, |_| "ok"),
+        );
+        span.record(
+            "duration_us",
+            u64::try_from(report.duration.as_micros()).unwrap_or(u64::MAX),
+        );
+        span.record("upstream_bytes", report.upstream_bytes);
+        span.record("output_bytes", report.output_bytes);
+        span.in_scope(|| tracing::debug!("call finished"));
+        report
+    }
+
+    async fn call_in_span(&self, tool: &LoadedTool, input: &str) -> CallReport {
         let started = Instant::now();
         let limits = tool.ctx.limits;
         if let Err(e) = check_input(input).and_then(|()| self.admit()) {

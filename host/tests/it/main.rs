@@ -19,4 +19,5 @@ mod redaction;
 mod sandbox;
 mod secrets;
 mod shutdown;
+mod spans;
 mod upstream;
