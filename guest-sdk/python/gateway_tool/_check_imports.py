@@ -28,7 +28,9 @@ UNAVAILABLE = frozenset({
 # Standard modules newer than the Python running the checker.
 _NEWER_STDLIB = frozenset({"annotationlib", "compression"})
 # Present in every tool component besides the standard library.
-_ALWAYS = frozenset({"gateway_tool", "wit_world", "componentize_py_types"})
+_ALWAYS = frozenset({"gateway_tool", "wit_world", "componentize_py_types", "requests"})
+# The SDK's requests shim (gateway_tool._requests) has these modules only.
+REQUESTS_MODULES = frozenset({"requests", "requests.exceptions", "requests.auth", "requests.structures"})
 
 
 def imported_modules(tree):
@@ -84,6 +86,12 @@ def _module_problem(module, script_dir, node):
             f"{module} cannot work here: tools run in a sandbox without sockets, "
             "processes or threads; make HTTP requests with gateway_tool.http "
             "(from gateway_tool import http)"
+        )
+    if top == "requests" and module not in REQUESTS_MODULES:
+        return (
+            f"{module} is not part of the gateway's requests shim (it has "
+            f"{', '.join(sorted(REQUESTS_MODULES))}); retries, adapters and pools are the "
+            "gateway's business: drop this import"
         )
     if top in UNAVAILABLE:
         return f"{module} is not available in the tool sandbox (Python {SANDBOX_PYTHON} without it)"

@@ -2,6 +2,8 @@
 
 The gateway generates the component's entry module as exactly::
 
+    from gateway_tool import _environ
+    _environ.install({...})  # tool.toml's secret variables -> header names
     import <script_module>  # noqa: F401  (registers the @tool function)
     from gateway_tool._export import export_registered
     Tool = export_registered()
@@ -16,6 +18,7 @@ from . import _host, _tool, _validate
 from ._schema import DefinitionError
 from ._serialise import to_json
 from .errors import InvalidInput, ToolError
+from ._requests import RequestException
 from .http import HttpError
 
 
@@ -62,6 +65,10 @@ class _Entry:
         except HttpError as err:
             kind = "denied" if err.kind == "denied" else "upstream"
             raise _host.tool_error(kind, str(err)) from None
+        except RequestException as err:
+            # The requests shim's failures (HTTPError, ConnectionError, ...)
+            # are the upstream's, as gateway_tool.http's are.
+            raise _host.tool_error("upstream", _one_line(err)) from None
         except (Exception, SystemExit) as err:
             # The gateway captures stderr into its logs: the traceback is for
             # the operator, the one-line message for the agent.

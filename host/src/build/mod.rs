@@ -3,6 +3,7 @@
 //! componentize-py; both end as `<dir>/tool.wasm`, which the caller loads
 //! through the runtime to check exports and imports and precompile it.
 
+pub mod environ;
 pub mod python;
 pub mod rust;
 pub mod scaffold;

@@ -125,7 +125,8 @@ pub fn build(
     write_file(
         &entry.join(format!("{ENTRY_MODULE}.py")),
         &format!(
-            "import {name}  # noqa: F401  (registers the @tool function)\nfrom gateway_tool._export import export_registered\nTool = export_registered()\n"
+            "{}import {name}  # noqa: F401  (registers the @tool function)\nfrom gateway_tool._export import export_registered\nTool = export_registered()\n",
+            super::environ::prelude(dir)?
         ),
     )?;
     progress(&format!(
@@ -213,6 +214,8 @@ pub fn build_cached(
         hasher.update(path);
         hasher.update(contents);
     }
+    // The manifest's secret variables are baked into the entry module.
+    hasher.update(super::environ::prelude(dir)?);
     let scripts = dir.join("scripts");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&scripts)
         .map_err(io(&scripts))?
