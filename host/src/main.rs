@@ -123,6 +123,19 @@ enum ToolCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Turn a plain Python script (requests, keys from os.environ) into a
+    /// tool folder: tool.toml with the hosts and secrets it uses, the chosen
+    /// function as the @tool, SKILL.md, and IMPORT-NOTES.md listing what to check.
+    Import {
+        /// The script.
+        script: PathBuf,
+        /// The function to make the tool [default: the one with the most parameters].
+        #[arg(long)]
+        function: Option<String>,
+        /// The tool folder to create [default: <tools folder>/<function name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run a built tool's cases (fixtures/tests.toml) against its recorded
     /// upstream (fixtures/routes.toml) served on 127.0.0.1.
     Test {
@@ -261,6 +274,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "next: gateway tool build {0} && gateway tool test {0}",
                 created.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tool(ToolCommand::Import {
+            script,
+            function,
+            out,
+        }) => {
+            let imported = gateway::build::import::import_script(
+                &script,
+                function.as_deref(),
+                out.as_deref(),
+                &settings.tools_dir,
+            )?;
+            eprintln!(
+                "created {} (tool {})",
+                imported.dir.display(),
+                imported.name
+            );
+            for note in &imported.notes {
+                eprintln!("  check: {}", terminal_safe(note));
+            }
+            eprintln!(
+                "next: fill in fixtures/, then gateway tool build {0} && gateway tool test {0}",
+                imported.dir.display()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -25,6 +25,8 @@ _FOUND = re.compile(r"<gateway-secret:([A-Za-z_][A-Za-z0-9_]*)>")
 
 # Variable -> lower-case header names tool.toml injects it into (install()).
 _bindings = {}
+# Whether install() ran (the build's entry module calls it).
+_installed = False
 
 
 class SecretMisuse(ValueError):
@@ -53,18 +55,20 @@ def injected_headers(name):
 
 
 class _SandboxEnviron(collections.abc.MutableMapping):
-    """``os.environ`` inside the sandbox: the real (empty) environment plus placeholders."""
+    """``os.environ`` inside the sandbox: the real (empty) environment, and
+    placeholders for the bound secrets that no ``clear()`` removes (the
+    runtime refreshes the environment's contents when a call starts)."""
 
     def __init__(self, real, bound):
         self._data = dict(real)
-        for name in bound:
-            self._data.setdefault(name, placeholder(name))
+        self._bound = bound
 
     def __getitem__(self, key):
-        try:
+        if key in self._data:
             return self._data[key]
-        except KeyError:
-            raise KeyError(_unbound_message(key)) from None
+        if key in self._bound:
+            return placeholder(key)
+        raise KeyError(_unbound_message(key))
 
     def __setitem__(self, key, value):
         if not isinstance(key, str) or not isinstance(value, str):
@@ -72,19 +76,32 @@ class _SandboxEnviron(collections.abc.MutableMapping):
         self._data[key] = value
 
     def __delitem__(self, key):
-        del self._data[key]
+        # A bound secret's placeholder stays: componentize-py deletes every
+        # variable when a call starts, then sets the runtime's.
+        if key in self._data:
+            del self._data[key]
+        elif key not in self._bound:
+            raise KeyError(key)
+
+    def clear(self):
+        self._data.clear()
+
+    def popitem(self):
+        if not self._data:
+            raise KeyError("popitem(): no variables the sandbox can remove")
+        return self._data.popitem()
 
     def __iter__(self):
-        return iter(list(self._data))
+        return iter(list(self._data) + [n for n in self._bound if n not in self._data])
 
     def __len__(self):
-        return len(self._data)
+        return len(set(self._data) | set(self._bound))
 
     def copy(self):
-        return dict(self._data)
+        return dict(self.items())
 
     def __repr__(self):
-        return f"environ({self._data!r})"
+        return f"environ({dict(self.items())!r})"
 
 
 def _unbound_message(key):
@@ -102,7 +119,20 @@ def install(bindings):
     Args:
         bindings: Variable name -> header names ``tool.toml`` fills from it.
     """
+    global _installed
     _bindings.clear()
     for name, headers in bindings.items():
         _bindings[name] = tuple(h.lower() for h in headers)
-    os.environ = _SandboxEnviron(os.environ, _bindings)
+    _installed = True
+    ensure()
+
+
+def ensure():
+    """Re-apply the sandbox's ``os.environ`` if the runtime replaced it.
+
+    componentize-py refreshes ``os.environ`` from the (empty) WASI
+    environment when a call starts, after the build-time snapshot; each call
+    runs this first (see ``_export``).
+    """
+    if _installed and not isinstance(os.environ, _SandboxEnviron):
+        os.environ = _SandboxEnviron(os.environ, _bindings)

@@ -2,8 +2,9 @@
 
 The gateway generates the component's entry module as exactly::
 
-    from gateway_tool import _environ
-    _environ.install({...})  # tool.toml's secret variables -> header names
+    from gateway_tool import _environ, _upstreams
+    _environ.install({...})  # tool.toml secret variables -> header names
+    _upstreams.install({...})  # tool.toml [config] URLs -> their defaults
     import <script_module>  # noqa: F401  (registers the @tool function)
     from gateway_tool._export import export_registered
     Tool = export_registered()
@@ -14,7 +15,7 @@ import os
 import sys
 import traceback
 
-from . import _host, _tool, _validate
+from . import _environ, _host, _tool, _validate
 from ._schema import DefinitionError
 from ._serialise import to_json
 from .errors import InvalidInput, ToolError
@@ -58,6 +59,7 @@ class _Entry:
     def call(self, input):
         """Run the tool on JSON text; returns JSON text or raises the WIT ``tool-error``."""
         _host.enter()
+        _environ.ensure()
         try:
             return invoke(self._spec, input)
         except ToolError as err:

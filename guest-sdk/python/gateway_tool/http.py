@@ -16,7 +16,7 @@ import json
 import logging
 import urllib.parse
 
-from . import _environ, _host
+from . import _environ, _host, _upstreams
 from .errors import UpstreamError
 
 __all__ = ["HttpError", "Response", "get", "request"]
@@ -167,7 +167,7 @@ def request(method, url, params=None, headers=None, body=None):
         HttpError: The request was denied or got no response.
     """
     method = method.upper()
-    url = _with_params(url, params)
+    url = _with_params(_upstreams.rebase(url), params)
     pairs = [(str(name), str(value)) for name, value in (headers or {}).items()]
     payload = _encode_body(body, pairs)
     pairs = _without_secret_placeholders(method, url, pairs, payload)

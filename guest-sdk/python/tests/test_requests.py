@@ -7,7 +7,7 @@ import unittest
 
 import support  # noqa: F401  (puts the SDK first on sys.path)
 import requests
-from gateway_tool import _environ, _export, _tool, tool
+from gateway_tool import _environ, _export, _tool, _upstreams, tool
 from gateway_tool.http import HttpError
 
 
@@ -17,6 +17,7 @@ class SandboxEnviron(unittest.TestCase):
         saved = os.environ
         self.addCleanup(setattr, os, "environ", saved)
         self.addCleanup(_environ._bindings.clear)
+        self.addCleanup(setattr, _environ, "_installed", False)
         os.environ = {}  # the sandbox's environment is empty
         _environ.install({"STRIPE_API_KEY": ["Authorization"]})
 
@@ -46,6 +47,15 @@ class SandboxEnviron(unittest.TestCase):
         with self.assertRaises(_environ.SecretMisuse):
             requests.post("https://h/x", json={"key": os.environ["STRIPE_API_KEY"]})
         self.assertEqual(self.gw.sent, [])
+
+    def test_a_runtime_that_resets_os_environ_gets_it_back_at_the_next_call(self):
+        for name in list(os.environ):  # what componentize-py does when a call starts
+            del os.environ[name]
+        os.environ.clear()
+        os.environ.update({"TZ": "UTC"})
+        _environ.ensure()
+        self.assertEqual(os.environ["TZ"], "UTC")
+        self.assertEqual(os.environ.get("STRIPE_API_KEY"), "<gateway-secret:STRIPE_API_KEY>")
 
     def test_an_unbound_variable_is_a_key_error_saying_how_to_bind_it(self):
         with self.assertRaises(KeyError) as caught:
@@ -128,6 +138,23 @@ class Shim(unittest.TestCase):
         self.gw.responses.append((200, [], b"<html>"))
         with self.assertRaises(ValueError):
             requests.get("https://h/x").json()
+
+
+class Rebase(unittest.TestCase):
+    def setUp(self):
+        self.gw = support.use_fake_gateway(self, config={"stripe_base": "http://127.0.0.1:9/"})
+        _upstreams.install({"stripe_base": "https://api.stripe.com", "other": "https://b.example"})
+        self.addCleanup(_upstreams.install, {})
+
+    def test_a_literal_base_follows_the_config_override(self):
+        requests.get("https://api.stripe.com/v1/charges", params={"limit": 1})
+        self.assertEqual(self.gw.sent[-1].url, "http://127.0.0.1:9/v1/charges?limit=1")
+
+    def test_only_on_a_boundary_and_only_when_overridden(self):
+        requests.get("https://api.stripe.com.evil.example/x")
+        self.assertEqual(self.gw.sent[-1].url, "https://api.stripe.com.evil.example/x")
+        requests.get("https://b.example/y")  # "other" is not overridden
+        self.assertEqual(self.gw.sent[-1].url, "https://b.example/y")
 
 
 class Export(unittest.TestCase):

@@ -4,6 +4,7 @@
 //! through the runtime to check exports and imports and precompile it.
 
 pub mod environ;
+pub mod import;
 pub mod python;
 pub mod rust;
 pub mod scaffold;

@@ -68,7 +68,7 @@ pub fn componentize_py() -> Result<PathBuf, BuildError> {
 }
 
 /// The Python that runs the checker: the one beside componentize-py, else `python3`.
-fn python(componentize: &Path) -> PathBuf {
+pub(super) fn python(componentize: &Path) -> PathBuf {
     componentize
         .parent()
         .map(|bin| bin.join("python3"))

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use self::expect::{ArrayMode, Expectation};
-use crate::fixtures::{FixtureServer, Routes};
+use crate::fixtures::{FixtureServer, Routes, SeenRequest};
 use crate::manifest::{ManifestError, parse_error, read_text};
 use crate::outbound::addr::PrivateAllowList;
 use crate::runtime::{CallReport, LoadError, Runtime, RuntimeError};
@@ -99,6 +99,9 @@ pub struct CaseResult {
     pub verdict: Verdict,
     /// The call.
     pub report: CallReport,
+    /// What the fixture server received during the call (after the
+    /// gateway's policy checks and secret injection).
+    pub upstream_requests: Vec<SeenRequest>,
 }
 
 struct Case {
@@ -165,6 +168,7 @@ pub async fn run(dir: &Path, base: &Settings) -> Result<Vec<CaseResult>, TestErr
             name: case.name,
             verdict,
             report,
+            upstream_requests: server.take_seen(),
         });
     }
     Ok(results)
