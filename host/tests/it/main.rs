@@ -13,6 +13,7 @@ mod hotload;
 mod mcp;
 mod mcp_tools;
 mod outbound;
+mod plain_scripts;
 mod python;
 mod redaction;
 mod sandbox;

@@ -131,7 +131,7 @@ fn build_errors_name_the_file_line_and_problem() {
     );
     assert_eq!(
         diagnostics(&format!(
-            "import requests\n{ok_head}def t(x: str) -> dict:\n    \"\"\"Doc.\"\"\"\n    return {{}}\n"
+            "import pandas\n{ok_head}def t(x: str) -> dict:\n    \"\"\"Doc.\"\"\"\n    return {{}}\n"
         )),
         vec![("forbidden-import".to_string(), 1)]
     );
