@@ -107,9 +107,15 @@ def _module_problem(module, script_dir, node):
 
 
 def is_local_module(name, script_dir):
-    """Whether ``name`` is a module in the script's own folder (``name.py`` or a package)."""
+    """Whether ``name`` is a module in the script's own folder (``name.py`` or a package).
+
+    ``script_dir`` is the folder, or the set of module names in it (how the
+    sandboxed checker, which cannot see the folder, is told), or None.
+    """
     if script_dir is None:
         return False
+    if isinstance(script_dir, (set, frozenset)):
+        return name in script_dir
     return (script_dir / f"{name}.py").is_file() or (script_dir / name / "__init__.py").is_file()
 
 

@@ -7,6 +7,7 @@ pub mod environ;
 pub mod import;
 pub mod python;
 pub mod rust;
+pub mod sandbox_check;
 pub mod scaffold;
 
 use std::path::{Path, PathBuf};
