@@ -47,6 +47,7 @@ async fn every_command_has_help() {
         &["--help"][..],
         &["tool", "--help"],
         &["tool", "build", "--help"],
+        &["tool", "import", "--help"],
         &["tools", "--help"],
         &["tools", "list", "--help"],
         &["call", "--help"],
@@ -310,4 +311,32 @@ async fn fields_lint_names_file_line_and_column_of_every_problem() {
         .collect();
     let name = file.display().to_string();
     assert_eq!(places, [(name.clone(), 6), (name, 12)], "{stdout}");
+}
+
+#[tokio::test]
+async fn tool_import_writes_a_folder_and_refuses_to_overwrite_it() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let out_dir = parent.path().join("charges");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/plain-scripts/stripe/stripe_charges.py")
+        .display()
+        .to_string();
+    let out_arg = out_dir.display().to_string();
+    let out = run(args(&["tool", "import", &script, "--out", &out_arg]), vec![]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for file in [
+        "tool.toml",
+        "SKILL.md",
+        "IMPORT-NOTES.md",
+        "scripts/charge_totals.py",
+        "fixtures/routes.toml",
+        "fixtures/tests.toml",
+    ] {
+        assert!(out_dir.join(file).is_file(), "{file}");
+    }
+    let manifest =
+        gateway::manifest::Manifest::load(&out_dir.join("tool.toml")).expect("manifest loads");
+    assert_eq!(manifest.name, "charge_totals");
+    let again = run(args(&["tool", "import", &script, "--out", &out_arg]), vec![]).await;
+    assert_eq!(again.status.code(), Some(1));
 }
