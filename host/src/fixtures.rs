@@ -297,7 +297,12 @@ fn record(log: &Mutex<Vec<SeenRequest>>, req: &http::request::Parts) {
         headers: req
             .headers
             .iter()
-            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
     });
 }

@@ -14,7 +14,9 @@ use super::BuildError;
 use crate::manifest::{MANIFEST_FILE, Manifest};
 
 /// Environment variable -> lower-case header names the manifest fills from it.
-pub fn secret_bindings(manifest: &Manifest) -> Result<BTreeMap<String, BTreeSet<String>>, BuildError> {
+pub fn secret_bindings(
+    manifest: &Manifest,
+) -> Result<BTreeMap<String, BTreeSet<String>>, BuildError> {
     let mut bindings: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for rule in manifest.rules(&manifest.config)? {
         for header in &rule.secret_headers {

@@ -112,8 +112,8 @@ fn local_modules(script: &Path) -> Vec<String> {
         .filter_map(|e| {
             let path = e.path();
             let stem = path.file_stem()?.to_str()?.to_string();
-            let module = path.extension().is_some_and(|x| x == "py")
-                || path.join("__init__.py").is_file();
+            let module =
+                path.extension().is_some_and(|x| x == "py") || path.join("__init__.py").is_file();
             module.then_some(stem)
         })
         .collect();

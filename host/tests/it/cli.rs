@@ -322,8 +322,16 @@ async fn tool_import_writes_a_folder_and_refuses_to_overwrite_it() {
         .display()
         .to_string();
     let out_arg = out_dir.display().to_string();
-    let out = run(args(&["tool", "import", &script, "--out", &out_arg]), vec![]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        args(&["tool", "import", &script, "--out", &out_arg]),
+        vec![],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for file in [
         "tool.toml",
         "SKILL.md",
@@ -337,6 +345,10 @@ async fn tool_import_writes_a_folder_and_refuses_to_overwrite_it() {
     let manifest =
         gateway::manifest::Manifest::load(&out_dir.join("tool.toml")).expect("manifest loads");
     assert_eq!(manifest.name, "charge_totals");
-    let again = run(args(&["tool", "import", &script, "--out", &out_arg]), vec![]).await;
+    let again = run(
+        args(&["tool", "import", &script, "--out", &out_arg]),
+        vec![],
+    )
+    .await;
     assert_eq!(again.status.code(), Some(1));
 }

@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use gateway::build::Language;
 use gateway::build::import::{ImportError, import_script};
 use gateway::build::scaffold::new_tool;
-use gateway::build::Language;
 use gateway::manifest::{MANIFEST_FILE, Manifest};
 use gateway::runtime::CallError;
 use gateway::tooltest::{self, CaseResult, Verdict};
@@ -52,11 +52,19 @@ fn assert_passed_with_injected_auth(name: &str, results: &[CaseResult], authoriz
         assert_eq!(r.verdict, Verdict::Passed, "{name}: {}", r.name);
         assert!(!r.upstream_requests.is_empty(), "{name}: {}", r.name);
         for seen in &r.upstream_requests {
-            assert_eq!(seen.header("authorization"), Some(authorization), "{name}: {}", seen.target);
+            assert_eq!(
+                seen.header("authorization"),
+                Some(authorization),
+                "{name}: {}",
+                seen.target
+            );
             let auth_headers = seen.headers.iter().filter(|(n, _)| n == "authorization");
             assert_eq!(auth_headers.count(), 1, "{name}: {}", seen.target);
             assert!(
-                !seen.headers.iter().any(|(_, v)| v.contains("gateway-secret"))
+                !seen
+                    .headers
+                    .iter()
+                    .any(|(_, v)| v.contains("gateway-secret"))
                     && !seen.target.contains("gateway-secret"),
                 "{name}: a placeholder reached the upstream: {seen:?}"
             );
@@ -73,7 +81,10 @@ async fn a_stripe_script_with_pagination_runs_unchanged_but_for_tool() {
     let (_keep, dir, name) = imported("stripe", "stripe_charges.py");
     assert_eq!(name, "charge_totals");
     let manifest = Manifest::load(&dir.join(MANIFEST_FILE)).expect("manifest");
-    assert_eq!(vars(&manifest), BTreeSet::from(["STRIPE_API_KEY".to_string()]));
+    assert_eq!(
+        vars(&manifest),
+        BTreeSet::from(["STRIPE_API_KEY".to_string()])
+    );
     assert_eq!(
         manifest.config.get("stripe_base").map(String::as_str),
         Some("https://api.stripe.com")
@@ -122,7 +133,12 @@ async fn a_hubspot_session_script_posts_once_an_admin_approves_post() {
     std::fs::write(&manifest_file, approved).expect("write");
     let results = run(&dir, &name).await;
     assert_passed_with_injected_auth(&name, &results, "Bearer pat-fixture");
-    assert!(results[0].upstream_requests.iter().all(|s| s.method == "POST"));
+    assert!(
+        results[0]
+            .upstream_requests
+            .iter()
+            .all(|s| s.method == "POST")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
