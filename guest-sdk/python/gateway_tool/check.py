@@ -27,7 +27,8 @@ exits 0. Codes:
 ``forbidden-import``
     A module the sandbox cannot load: network, process or thread modules,
     modules missing from its Python, packages that are not in the standard
-    library, and relative imports.
+    library (``requests`` is: the SDK's shim, with ``requests.exceptions``,
+    ``.auth`` and ``.structures``), and relative imports.
 ``import-in-function``
     An import inside a function of a module not also imported at the top of
     the script: the sandbox only has the modules loaded at build time.
