@@ -123,6 +123,12 @@ enum ToolCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Run a Python tool's static checks with the sandbox's Python (what
+    /// `tool build` runs first); prints file:line:column: code: message.
+    Check {
+        /// A Python tool folder, or its script.
+        path: PathBuf,
+    },
     /// Turn a plain Python script (requests, keys from os.environ) into a
     /// tool folder: tool.toml with the hosts and secrets it uses, the chosen
     /// function as the @tool, SKILL.md, and IMPORT-NOTES.md listing what to check.
@@ -277,6 +283,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tool(ToolCommand::Check { path }) => check(&path),
         Command::Tool(ToolCommand::Import {
             script,
             function,
@@ -356,6 +363,28 @@ async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
         tool.cache
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `gateway tool check`: the build's static checks alone.
+fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let script = if path.is_dir() {
+        let manifest =
+            gateway::manifest::Manifest::load(&path.join(gateway::manifest::MANIFEST_FILE))?;
+        path.join("scripts").join(format!("{}.py", manifest.name))
+    } else {
+        path.to_path_buf()
+    };
+    let mut progress = |step: &str| eprintln!("{step}");
+    let diagnostics = gateway::build::sandbox_check::check_script(&script, &mut progress)?;
+    for d in &diagnostics {
+        println!("{}", terminal_safe(&d.to_string()));
+    }
+    if diagnostics.is_empty() {
+        eprintln!("ok: {}", script.display());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// Where a tool may connect, with this deployment's config overrides applied.

@@ -50,6 +50,31 @@ pub fn cache_dir() -> PathBuf {
         .map_or_else(|| components.join("checker"), |p| p.join("checker"))
 }
 
+/// Checks `script` with the sandbox's Python, writing the embedded WIT and
+/// SDK to a temporary folder first (`gateway tool check`).
+pub fn check_script(
+    script: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Diagnostic>, BuildError> {
+    if embedded::PYTHON_SDK.is_empty() {
+        return Err(BuildError::ToolchainMissing {
+            what: "the Python SDK",
+            hint: "this gateway binary was built without guest-sdk/python; rebuild it from a full checkout",
+        });
+    }
+    let componentize = super::python::componentize_py()?;
+    let work = tempfile::tempdir().map_err(|source| BuildError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let (wit, sdk) = (work.path().join("wit"), work.path().join("sdk"));
+    write_file(&wit.join("tool.wit"), embedded::WIT)?;
+    for (rel, contents) in embedded::PYTHON_SDK {
+        write_file(&sdk.join(rel), contents)?;
+    }
+    check(&componentize, &wit, &sdk, script, progress)
+}
+
 /// Checks `script` with the sandbox's Python; `wit` and `sdk` are the
 /// build's copies of the embedded WIT folder and SDK.
 pub fn check(

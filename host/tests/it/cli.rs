@@ -48,6 +48,7 @@ async fn every_command_has_help() {
         &["tool", "--help"],
         &["tool", "build", "--help"],
         &["tool", "import", "--help"],
+        &["tool", "check", "--help"],
         &["tools", "--help"],
         &["tools", "list", "--help"],
         &["call", "--help"],
@@ -351,4 +352,39 @@ async fn tool_import_writes_a_folder_and_refuses_to_overwrite_it() {
     )
     .await;
     assert_eq!(again.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn tool_check_parses_with_the_sandboxes_python() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let script = parent.path().join("t.py");
+    let head = "from gateway_tool import tool\n\ntype Pair[T] = tuple[T, T]\n\n\n@tool\ndef t(x: str) -> dict:\n    \"\"\"T.\n\n    Args:\n        x: X.\n    \"\"\"\n    return {\"x\": f\"{f\"{x!r}\"}\"}\n";
+    std::fs::write(&script, head).expect("write");
+    let path = script.display().to_string();
+    let envs = vec![(
+        "GATEWAY_COMPONENTIZE_PY".to_string(),
+        std::env::var("GATEWAY_COMPONENTIZE_PY").unwrap_or_default(),
+    )]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect::<Vec<_>>();
+    let out = run(args(&["tool", "check", &path]), envs.clone()).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    std::fs::write(&script, format!("{head}\ndef broken(:\n    pass\n")).expect("write");
+    let out = run(args(&["tool", "check", &path]), envs).await;
+    assert_eq!(out.status.code(), Some(1));
+    // file:line:column: code: message
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout.lines().next().expect("a diagnostic");
+    let rest = first
+        .strip_prefix(&format!("{path}:"))
+        .expect("names the file");
+    let fields: Vec<&str> = rest.splitn(4, ':').collect();
+    assert_eq!((fields[0], fields[2].trim()), ("15", "syntax"));
 }
