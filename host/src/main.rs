@@ -574,6 +574,14 @@ async fn test(settings: &Settings, dir: &Path) -> anyhow::Result<ExitCode> {
             gateway::tooltest::Verdict::Failed(why) => {
                 failed += 1;
                 eprintln!("FAILED  {}: {}", terminal_safe(&r.name), terminal_safe(why));
+                // What reached the fixture server: which route a request missed.
+                for seen in &r.upstream_requests {
+                    eprintln!(
+                        "        upstream got {} {}",
+                        terminal_safe(&seen.method),
+                        terminal_safe(&seen.target)
+                    );
+                }
             }
         }
     }

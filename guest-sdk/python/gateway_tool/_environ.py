@@ -14,6 +14,7 @@ bind it. See docs/python-tools.md, "Plain scripts with requests".
 """
 
 import collections.abc
+import logging
 import os
 import re
 import urllib.parse
@@ -21,6 +22,8 @@ import urllib.parse
 __all__ = ["install", "placeholder", "secrets_in", "SecretMisuse"]
 
 _PLACEHOLDER = "<gateway-secret:{}>"
+# Names that look like credentials (a warning when read unbound with .get()).
+_SECRETISH = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|AUTH", re.IGNORECASE)
 _FOUND = re.compile(r"<gateway-secret:([A-Za-z_][A-Za-z0-9_]*)>")
 
 # Variable -> lower-case header names tool.toml injects it into (install()).
@@ -69,6 +72,15 @@ class _SandboxEnviron(collections.abc.MutableMapping):
         if key in self._bound:
             return placeholder(key)
         raise KeyError(_unbound_message(key))
+
+    def get(self, key, default=None):
+        if key in self:
+            return self[key]
+        if default is None and _SECRETISH.search(str(key)):
+            # os.environ.get("API_TOKEN") -> None usually ends as "Bearer None"
+            # or a TypeError; say why in the gateway's logs.
+            logging.getLogger("gateway_tool").warning("%s", _unbound_message(key))
+        return default
 
     def __setitem__(self, key, value):
         if not isinstance(key, str) or not isinstance(value, str):
