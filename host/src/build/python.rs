@@ -67,7 +67,8 @@ pub fn componentize_py() -> Result<PathBuf, BuildError> {
         })
 }
 
-/// The Python that runs the checker: the one beside componentize-py, else `python3`.
+/// The build machine's Python (runs `gateway tool import`'s analysis): the one
+/// beside componentize-py, else `python3`.
 pub(super) fn python(componentize: &Path) -> PathBuf {
     componentize
         .parent()
