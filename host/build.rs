@@ -13,10 +13,11 @@ fn main() {
     let wit = root.join("guest-sdk/wit/tool.wit");
     let sdk = root.join("guest-sdk/python");
     println!("cargo:rerun-if-changed={}", wit.display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        sdk.join("gateway_tool").display()
-    );
+    // The SDK's packages: gateway_tool, and the requests shim over it.
+    const PACKAGES: [&str; 2] = ["gateway_tool", "requests"];
+    for package in PACKAGES {
+        println!("cargo:rerun-if-changed={}", sdk.join(package).display());
+    }
 
     let mut out = String::new();
     let _ = writeln!(out, "/// The WIT contract tools are built against.");
@@ -31,7 +32,9 @@ fn main() {
     );
     let _ = writeln!(out, "pub const PYTHON_SDK: &[(&str, &str)] = &[");
     let mut files = Vec::new();
-    collect_py(&sdk.join("gateway_tool"), &sdk, &mut files);
+    for package in PACKAGES {
+        collect_py(&sdk.join(package), &sdk, &mut files);
+    }
     files.sort();
     for (rel, abs) in files {
         println!("cargo:rerun-if-changed={abs}");

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -188,10 +188,37 @@ impl Routes {
     }
 }
 
+/// One request as the fixture server received it (what the gateway sent
+/// after its policy checks and secret injection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    /// The method.
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// Header names (lower case) and values; values that are not UTF-8 are lossy.
+    pub headers: Vec<(String, String)>,
+}
+
+impl SeenRequest {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Requests kept for [`FixtureServer::take_seen`]; older ones are dropped
+/// beyond this (a looping tool must not grow the server without bound).
+const MAX_SEEN: usize = 1024;
+
 /// A running fixture server; stops when dropped.
 #[derive(Debug)]
 pub struct FixtureServer {
     addr: SocketAddr,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -207,16 +234,21 @@ impl FixtureServer {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let routes = Arc::new(routes);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let _ = stream.set_nodelay(true);
                 let routes = Arc::clone(&routes);
+                let log = Arc::clone(&log);
                 tokio::spawn(async move {
                     let service =
                         hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                             let routes = Arc::clone(&routes);
+                            let log = Arc::clone(&log);
                             async move {
                                 let (parts, body) = req.into_parts();
+                                record(&log, &parts);
                                 let body = body
                                     .collect()
                                     .await
@@ -231,12 +263,17 @@ impl FixtureServer {
                 });
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self { addr, seen, task })
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The requests received since the last call, oldest first.
+    pub fn take_seen(&self) -> Vec<SeenRequest> {
+        std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -244,6 +281,30 @@ impl Drop for FixtureServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+fn record(log: &Mutex<Vec<SeenRequest>>, req: &http::request::Parts) {
+    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+    if log.len() >= MAX_SEEN {
+        log.remove(0);
+    }
+    log.push(SeenRequest {
+        method: req.method.to_string(),
+        target: req
+            .uri
+            .path_and_query()
+            .map_or_else(|| req.uri.path().to_string(), ToString::to_string),
+        headers: req
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    });
 }
 
 fn respond(routes: &Routes, req: &http::request::Parts, body: &[u8]) -> Response<Full<Bytes>> {

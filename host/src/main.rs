@@ -123,6 +123,25 @@ enum ToolCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Run a Python tool's static checks with the sandbox's Python (what
+    /// `tool build` runs first); prints file:line:column: code: message.
+    Check {
+        /// A Python tool folder, or its script.
+        path: PathBuf,
+    },
+    /// Turn a plain Python script (requests, keys from os.environ) into a
+    /// tool folder: tool.toml with the hosts and secrets it uses, the chosen
+    /// function as the @tool, SKILL.md, and IMPORT-NOTES.md listing what to check.
+    Import {
+        /// The script.
+        script: PathBuf,
+        /// The function to make the tool [default: the one with the most parameters].
+        #[arg(long)]
+        function: Option<String>,
+        /// The tool folder to create [default: <tools folder>/<function name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run a built tool's cases (fixtures/tests.toml) against its recorded
     /// upstream (fixtures/routes.toml) served on 127.0.0.1.
     Test {
@@ -264,6 +283,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tool(ToolCommand::Check { path }) => check(&path),
+        Command::Tool(ToolCommand::Import {
+            script,
+            function,
+            out,
+        }) => {
+            let imported = gateway::build::import::import_script(
+                &script,
+                function.as_deref(),
+                out.as_deref(),
+                &settings.tools_dir,
+            )?;
+            eprintln!(
+                "created {} (tool {})",
+                imported.dir.display(),
+                imported.name
+            );
+            for note in &imported.notes {
+                eprintln!("  check: {}", terminal_safe(note));
+            }
+            eprintln!(
+                "next: fill in fixtures/, then gateway tool build {0} && gateway tool test {0}",
+                imported.dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Tool(ToolCommand::Test { dir }) => test(&settings, &dir).await,
         Command::Tools(ToolsCommand::List) => list(&settings),
         Command::Call { tool, input } => call(settings, &tool, &input).await,
@@ -318,6 +363,28 @@ async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
         tool.cache
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `gateway tool check`: the build's static checks alone.
+fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let script = if path.is_dir() {
+        let manifest =
+            gateway::manifest::Manifest::load(&path.join(gateway::manifest::MANIFEST_FILE))?;
+        path.join("scripts").join(format!("{}.py", manifest.name))
+    } else {
+        path.to_path_buf()
+    };
+    let mut progress = |step: &str| eprintln!("{step}");
+    let diagnostics = gateway::build::sandbox_check::check_script(&script, &mut progress)?;
+    for d in &diagnostics {
+        println!("{}", terminal_safe(&d.to_string()));
+    }
+    if diagnostics.is_empty() {
+        eprintln!("ok: {}", script.display());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// Where a tool may connect, with this deployment's config overrides applied.
@@ -507,6 +574,14 @@ async fn test(settings: &Settings, dir: &Path) -> anyhow::Result<ExitCode> {
             gateway::tooltest::Verdict::Failed(why) => {
                 failed += 1;
                 eprintln!("FAILED  {}: {}", terminal_safe(&r.name), terminal_safe(why));
+                // What reached the fixture server: which route a request missed.
+                for seen in &r.upstream_requests {
+                    eprintln!(
+                        "        upstream got {} {}",
+                        terminal_safe(&seen.method),
+                        terminal_safe(&seen.target)
+                    );
+                }
             }
         }
     }

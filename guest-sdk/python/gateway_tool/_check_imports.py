@@ -28,7 +28,9 @@ UNAVAILABLE = frozenset({
 # Standard modules newer than the Python running the checker.
 _NEWER_STDLIB = frozenset({"annotationlib", "compression"})
 # Present in every tool component besides the standard library.
-_ALWAYS = frozenset({"gateway_tool", "wit_world", "componentize_py_types"})
+_ALWAYS = frozenset({"gateway_tool", "wit_world", "componentize_py_types", "requests"})
+# The SDK's requests shim (gateway_tool._requests) has these modules only.
+REQUESTS_MODULES = frozenset({"requests", "requests.exceptions", "requests.auth", "requests.structures"})
 
 
 def imported_modules(tree):
@@ -85,6 +87,12 @@ def _module_problem(module, script_dir, node):
             "processes or threads; make HTTP requests with gateway_tool.http "
             "(from gateway_tool import http)"
         )
+    if top == "requests" and module not in REQUESTS_MODULES:
+        return (
+            f"{module} is not part of the gateway's requests shim (it has "
+            f"{', '.join(sorted(REQUESTS_MODULES))}); retries, adapters and pools are the "
+            "gateway's business: drop this import"
+        )
     if top in UNAVAILABLE:
         return f"{module} is not available in the tool sandbox (Python {SANDBOX_PYTHON} without it)"
     if top in sys.stdlib_module_names or top in _NEWER_STDLIB or top in _ALWAYS:
@@ -99,9 +107,15 @@ def _module_problem(module, script_dir, node):
 
 
 def is_local_module(name, script_dir):
-    """Whether ``name`` is a module in the script's own folder (``name.py`` or a package)."""
+    """Whether ``name`` is a module in the script's own folder (``name.py`` or a package).
+
+    ``script_dir`` is the folder, or the set of module names in it (how the
+    sandboxed checker, which cannot see the folder, is told), or None.
+    """
     if script_dir is None:
         return False
+    if isinstance(script_dir, (set, frozenset)):
+        return name in script_dir
     return (script_dir / f"{name}.py").is_file() or (script_dir / name / "__init__.py").is_file()
 
 

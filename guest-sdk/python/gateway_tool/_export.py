@@ -2,6 +2,9 @@
 
 The gateway generates the component's entry module as exactly::
 
+    from gateway_tool import _environ, _upstreams
+    _environ.install({...})  # tool.toml secret variables -> header names
+    _upstreams.install({...})  # tool.toml [config] URLs -> their defaults
     import <script_module>  # noqa: F401  (registers the @tool function)
     from gateway_tool._export import export_registered
     Tool = export_registered()
@@ -12,10 +15,11 @@ import os
 import sys
 import traceback
 
-from . import _host, _tool, _validate
+from . import _environ, _host, _tool, _validate
 from ._schema import DefinitionError
 from ._serialise import to_json
 from .errors import InvalidInput, ToolError
+from ._requests import RequestException
 from .http import HttpError
 
 
@@ -55,6 +59,7 @@ class _Entry:
     def call(self, input):
         """Run the tool on JSON text; returns JSON text or raises the WIT ``tool-error``."""
         _host.enter()
+        _environ.ensure()
         try:
             return invoke(self._spec, input)
         except ToolError as err:
@@ -62,6 +67,10 @@ class _Entry:
         except HttpError as err:
             kind = "denied" if err.kind == "denied" else "upstream"
             raise _host.tool_error(kind, str(err)) from None
+        except RequestException as err:
+            # The requests shim's failures (HTTPError, ConnectionError, ...)
+            # are the upstream's, as gateway_tool.http's are.
+            raise _host.tool_error("upstream", _one_line(err)) from None
         except (Exception, SystemExit) as err:
             # The gateway captures stderr into its logs: the traceback is for
             # the operator, the one-line message for the agent.

@@ -1,7 +1,10 @@
 """Static checks of a tool script, before the slow component build.
 
-Run on the build machine's Python (3.11 or newer); the script is parsed, not
-run::
+The script is parsed, not run. ``gateway tool build`` runs these checks
+inside the sandbox (a checker component built once with componentize-py;
+see ``_checker_tool``), so the syntax and the standard library are the
+sandbox's Python's. They also run on the build machine's Python (3.11 or
+newer), which cannot parse syntax newer than itself::
 
     python3 -m gateway_tool.check scripts/my_tool.py
 
@@ -24,7 +27,8 @@ exits 0. Codes:
 ``forbidden-import``
     A module the sandbox cannot load: network, process or thread modules,
     modules missing from its Python, packages that are not in the standard
-    library, and relative imports.
+    library (``requests`` is: the SDK's shim, with ``requests.exceptions``,
+    ``.auth`` and ``.structures``), and relative imports.
 ``import-in-function``
     An import inside a function of a module not also imported at the top of
     the script: the sandbox only has the modules loaded at build time.
@@ -37,7 +41,9 @@ import sys
 from pathlib import Path
 
 from ._check_hints import HintChecker, Scope
-from ._check_imports import import_problems, is_local_module
+from ._check_imports import SANDBOX_PYTHON, import_problems, is_local_module
+
+_SANDBOX_VERSION = tuple(int(part) for part in SANDBOX_PYTHON.split("."))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,11 +64,17 @@ def check_file(path):
 
 
 def check_source(source, filename="<script>", script_dir=None):
-    """Diagnostics for script text (str or bytes), sorted by position."""
+    """Diagnostics for script text (str or bytes), sorted by position.
+
+    ``script_dir`` is the script's folder, or the set of module names in it.
+    """
     try:
         tree = ast.parse(source, filename=filename)
     except SyntaxError as err:
         message = err.msg or "invalid syntax"
+        if sys.version_info[:2] < _SANDBOX_VERSION:
+            message += (f" (checked with Python {sys.version_info[0]}.{sys.version_info[1]}; the "
+                        f"sandbox runs {SANDBOX_PYTHON}: `gateway tool build` checks with its Python)")
         return [Diagnostic(filename, err.lineno or 1, err.offset or 1, "syntax", message)]
     except ValueError as err:  # e.g. a NUL byte
         return [Diagnostic(filename, 1, 1, "syntax", str(err))]

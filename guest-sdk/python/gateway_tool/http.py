@@ -13,9 +13,10 @@ reads the whole response before handing it over::
 """
 
 import json
+import logging
 import urllib.parse
 
-from . import _host
+from . import _environ, _host, _upstreams
 from .errors import UpstreamError
 
 __all__ = ["HttpError", "Response", "get", "request"]
@@ -166,9 +167,10 @@ def request(method, url, params=None, headers=None, body=None):
         HttpError: The request was denied or got no response.
     """
     method = method.upper()
-    url = _with_params(url, params)
+    url = _with_params(_upstreams.rebase(url), params)
     pairs = [(str(name), str(value)) for name, value in (headers or {}).items()]
     payload = _encode_body(body, pairs)
+    pairs = _without_secret_placeholders(method, url, pairs, payload)
     try:
         status, got_headers, content = _host.send(method, url, pairs, payload)
     except _host.SendFailure as failure:
@@ -176,6 +178,30 @@ def request(method, url, params=None, headers=None, body=None):
             raise HttpError("denied", method, url, reason=failure.detail) from None
         raise HttpError(failure.kind, method, url, detail=failure.detail) from None
     return Response(status, got_headers, content, method=method, url=url)
+
+
+def _without_secret_placeholders(method, url, pairs, payload):
+    """Drops headers built from a bound secret (the gateway injects the real
+    one); refuses a secret anywhere the gateway cannot put it."""
+    for where, text in (("URL", url), ("body", payload)):
+        for name in _environ.secrets_in(text):
+            raise _environ.SecretMisuse(
+                f"{method} {url}: the {where} uses {name}, which the gateway only sends "
+                f"as the header tool.toml names ({', '.join(_environ.injected_headers(name))}); "
+                "the tool never sees its value"
+            )
+    kept = []
+    for name, value in pairs:
+        used = _environ.secrets_in(value) + _environ.secrets_in(name)
+        if not used:
+            kept.append((name, value))
+            continue
+        for var in used:
+            if name.lower() not in _environ.injected_headers(var):
+                logging.getLogger("gateway_tool.http").warning(
+                    "%s %s: dropped header %s built from %s; the gateway sends %s as %s (tool.toml)",
+                    method, url, name, var, var, ", ".join(_environ.injected_headers(var)))
+    return kept
 
 
 def _with_params(url, params):

@@ -3,8 +3,11 @@
 //! componentize-py; both end as `<dir>/tool.wasm`, which the caller loads
 //! through the runtime to check exports and imports and precompile it.
 
+pub mod environ;
+pub mod import;
 pub mod python;
 pub mod rust;
+pub mod sandbox_check;
 pub mod scaffold;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
-//! Python tool folders: the SDK's static checker first (file:line errors an
-//! operator can act on), then componentize-py, with the WIT and the SDK
-//! embedded in the gateway binary.
+//! Python tool folders: the SDK's static checker first, run in the sandbox
+//! (`sandbox_check`; file:line errors an operator can act on), then
+//! componentize-py, with the WIT and the SDK embedded in the gateway binary.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,8 +67,9 @@ pub fn componentize_py() -> Result<PathBuf, BuildError> {
         })
 }
 
-/// The Python that runs the checker: the one beside componentize-py, else `python3`.
-fn python(componentize: &Path) -> PathBuf {
+/// The build machine's Python (runs `gateway tool import`'s analysis): the one
+/// beside componentize-py, else `python3`.
+pub(super) fn python(componentize: &Path) -> PathBuf {
     componentize
         .parent()
         .map(|bin| bin.join("python3"))
@@ -119,13 +120,20 @@ pub fn build(
         write_file(&sdk.join(rel), contents)?;
     }
 
-    progress(&format!("checking {}", script.display()));
-    check(&python(&componentize), &sdk, &script)?;
+    progress(&format!(
+        "checking {} (with the sandbox's Python)",
+        script.display()
+    ));
+    let diagnostics = super::sandbox_check::check(&componentize, &wit, &sdk, &script, progress)?;
+    if !diagnostics.is_empty() {
+        return Err(BuildError::Check { diagnostics });
+    }
 
     write_file(
         &entry.join(format!("{ENTRY_MODULE}.py")),
         &format!(
-            "import {name}  # noqa: F401  (registers the @tool function)\nfrom gateway_tool._export import export_registered\nTool = export_registered()\n"
+            "{}import {name}  # noqa: F401  (registers the @tool function)\nfrom gateway_tool._export import export_registered\nTool = export_registered()\n",
+            super::environ::prelude(dir)?
         ),
     )?;
     progress(&format!(
@@ -163,31 +171,6 @@ pub fn build(
     Ok(out.to_path_buf())
 }
 
-/// Runs `python -m gateway_tool.check script`; any diagnostic fails the build.
-fn check(python: &Path, sdk: &Path, script: &Path) -> Result<(), BuildError> {
-    let output = Command::new(python)
-        .args(["-m", "gateway_tool.check"])
-        .arg(script)
-        .env("PYTHONPATH", sdk)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .map_err(|_| BuildError::ToolchainMissing {
-            what: "python3",
-            hint: "install Python 3.11 or newer (the static checks run on the build machine)",
-        })?;
-    match serde_json::from_slice::<Vec<Diagnostic>>(&output.stdout) {
-        Ok(diagnostics) if diagnostics.is_empty() && output.status.success() => Ok(()),
-        Ok(diagnostics) if !diagnostics.is_empty() => Err(BuildError::Check { diagnostics }),
-        _ => Err(BuildError::Componentize {
-            script: script.to_path_buf(),
-            output: format!(
-                "the checker failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        }),
-    }
-}
-
 /// Like [`build`], but reuses a component already built from the same
 /// inputs: the tool name, every `.py` under `scripts/`, the embedded SDK and
 /// WIT, and the componentize-py version. Components land in `cache` as
@@ -213,6 +196,8 @@ pub fn build_cached(
         hasher.update(path);
         hasher.update(contents);
     }
+    // The manifest's secret variables are baked into the entry module.
+    hasher.update(super::environ::prelude(dir)?);
     let scripts = dir.join("scripts");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&scripts)
         .map_err(io(&scripts))?

@@ -47,6 +47,8 @@ async fn every_command_has_help() {
         &["--help"][..],
         &["tool", "--help"],
         &["tool", "build", "--help"],
+        &["tool", "import", "--help"],
+        &["tool", "check", "--help"],
         &["tools", "--help"],
         &["tools", "list", "--help"],
         &["call", "--help"],
@@ -310,4 +312,79 @@ async fn fields_lint_names_file_line_and_column_of_every_problem() {
         .collect();
     let name = file.display().to_string();
     assert_eq!(places, [(name.clone(), 6), (name, 12)], "{stdout}");
+}
+
+#[tokio::test]
+async fn tool_import_writes_a_folder_and_refuses_to_overwrite_it() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let out_dir = parent.path().join("charges");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/plain-scripts/stripe/stripe_charges.py")
+        .display()
+        .to_string();
+    let out_arg = out_dir.display().to_string();
+    let out = run(
+        args(&["tool", "import", &script, "--out", &out_arg]),
+        vec![],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in [
+        "tool.toml",
+        "SKILL.md",
+        "IMPORT-NOTES.md",
+        "scripts/charge_totals.py",
+        "fixtures/routes.toml",
+        "fixtures/tests.toml",
+    ] {
+        assert!(out_dir.join(file).is_file(), "{file}");
+    }
+    let manifest =
+        gateway::manifest::Manifest::load(&out_dir.join("tool.toml")).expect("manifest loads");
+    assert_eq!(manifest.name, "charge_totals");
+    let again = run(
+        args(&["tool", "import", &script, "--out", &out_arg]),
+        vec![],
+    )
+    .await;
+    assert_eq!(again.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn tool_check_parses_with_the_sandboxes_python() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let script = parent.path().join("t.py");
+    let head = "from gateway_tool import tool\n\ntype Pair[T] = tuple[T, T]\n\n\n@tool\ndef t(x: str) -> dict:\n    \"\"\"T.\n\n    Args:\n        x: X.\n    \"\"\"\n    return {\"x\": f\"{f\"{x!r}\"}\"}\n";
+    std::fs::write(&script, head).expect("write");
+    let path = script.display().to_string();
+    let envs = vec![(
+        "GATEWAY_COMPONENTIZE_PY".to_string(),
+        std::env::var("GATEWAY_COMPONENTIZE_PY").unwrap_or_default(),
+    )]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .collect::<Vec<_>>();
+    let out = run(args(&["tool", "check", &path]), envs.clone()).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    std::fs::write(&script, format!("{head}\ndef broken(:\n    pass\n")).expect("write");
+    let out = run(args(&["tool", "check", &path]), envs).await;
+    assert_eq!(out.status.code(), Some(1));
+    // file:line:column: code: message
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout.lines().next().expect("a diagnostic");
+    let rest = first
+        .strip_prefix(&format!("{path}:"))
+        .expect("names the file");
+    let fields: Vec<&str> = rest.splitn(4, ':').collect();
+    assert_eq!((fields[0], fields[2].trim()), ("15", "syntax"));
 }

@@ -14,6 +14,7 @@ mod mcp;
 mod mcp_tools;
 mod memory;
 mod outbound;
+mod plain_scripts;
 mod python;
 mod redaction;
 mod sandbox;

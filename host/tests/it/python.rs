@@ -131,7 +131,7 @@ fn build_errors_name_the_file_line_and_problem() {
     );
     assert_eq!(
         diagnostics(&format!(
-            "import requests\n{ok_head}def t(x: str) -> dict:\n    \"\"\"Doc.\"\"\"\n    return {{}}\n"
+            "import pandas\n{ok_head}def t(x: str) -> dict:\n    \"\"\"Doc.\"\"\"\n    return {{}}\n"
         )),
         vec![("forbidden-import".to_string(), 1)]
     );
@@ -161,5 +161,49 @@ fn a_python_folder_needs_its_script_and_skill() {
     assert!(
         matches!(err, Err(BuildError::MissingFile { ref path, .. }) if path.ends_with("scripts/other_name.py")),
         "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn syntax_of_the_sandboxes_python_passes_the_check_and_runs() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = new_tool(parent.path(), "modern", Language::Python).expect("scaffold");
+    // PEP 695 (type aliases, generic functions) and PEP 701 (nested f-strings):
+    // 3.12+, so a 3.11 build machine cannot parse them; the sandbox runs 3.14.
+    std::fs::write(
+        dir.join("scripts/modern.py"),
+        r#"from gateway_tool import tool
+
+type Pair[T] = tuple[T, T]
+
+
+def first[T](items: list[T]) -> T:
+    return items[0]
+
+
+@tool
+def modern(names: list[str]) -> dict:
+    """The first name, quoted inside an f-string inside an f-string.
+
+    Args:
+        names: Some names.
+    """
+    return {"first": f"{f"{first(names)!r}"}"}
+"#,
+    )
+    .expect("script");
+    std::fs::write(
+        dir.join("fixtures/tests.toml"),
+        "[[case]]\nname = \"first\"\ninput = { names = [\"ada\", \"bob\"] }\n[case.expect]\nfirst = \"'ada'\"\n",
+    )
+    .expect("cases");
+    let results = run_cases(&dir, "modern").await;
+    assert_all_passed("modern", &results);
+    // A real syntax error is still one, at its line.
+    assert_eq!(
+        diagnostics(
+            "from gateway_tool import tool\n\ntype Pair[T] = tuple[T, T]\n\ndef broken(:\n    pass\n"
+        ),
+        vec![("syntax".to_string(), 5)]
     );
 }

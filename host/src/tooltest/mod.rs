@@ -2,6 +2,8 @@
 //! through the sandbox against its recorded upstream (`fixtures/routes.toml`)
 //! on 127.0.0.1.
 
+pub mod expect;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::fixtures::{FixtureServer, Routes, json_contains};
+use self::expect::{ArrayMode, Expectation};
+use crate::fixtures::{FixtureServer, Routes, SeenRequest};
 use crate::manifest::{ManifestError, parse_error, read_text};
 use crate::outbound::addr::PrivateAllowList;
 use crate::runtime::{CallReport, LoadError, Runtime, RuntimeError};
@@ -37,6 +40,15 @@ struct RawCase {
     input: toml::Table,
     expect: Option<toml::Table>,
     expect_error: Option<String>,
+    /// Paths that must hold `null` (TOML cannot write it).
+    #[serde(default)]
+    expect_null: Vec<String>,
+    /// How expected arrays match, unless `match` names the path.
+    #[serde(default)]
+    arrays: ArrayMode,
+    /// Array modes by dotted path (no indices).
+    #[serde(default, rename = "match")]
+    match_paths: BTreeMap<String, ArrayMode>,
 }
 
 /// Why the cases could not run at all.
@@ -87,6 +99,9 @@ pub struct CaseResult {
     pub verdict: Verdict,
     /// The call.
     pub report: CallReport,
+    /// What the fixture server received during the call (after the
+    /// gateway's policy checks and secret injection).
+    pub upstream_requests: Vec<SeenRequest>,
 }
 
 struct Case {
@@ -96,7 +111,7 @@ struct Case {
 }
 
 enum Expect {
-    Output(Value),
+    Output(Expectation),
     Error(String),
 }
 
@@ -153,6 +168,7 @@ pub async fn run(dir: &Path, base: &Settings) -> Result<Vec<CaseResult>, TestErr
             name: case.name,
             verdict,
             report,
+            upstream_requests: server.take_seen(),
         });
     }
     Ok(results)
@@ -165,12 +181,26 @@ fn case(file: &Path, index: usize, c: RawCase) -> Result<Case, TestError> {
         name: c.name.clone(),
         problem: problem.to_string(),
     };
-    let expect = match (&c.expect, &c.expect_error) {
-        (Some(e), None) => {
-            Expect::Output(serde_json::to_value(e).map_err(|e| bad(&e.to_string()))?)
+    let wants_output = c.expect.is_some() || !c.expect_null.is_empty();
+    let expect = match (wants_output, &c.expect_error) {
+        (true, None) => {
+            let want = match &c.expect {
+                Some(e) => serde_json::to_value(e).map_err(|e| bad(&e.to_string()))?,
+                None => Value::Object(serde_json::Map::new()),
+            };
+            Expect::Output(Expectation {
+                want,
+                arrays: c.arrays,
+                paths: c.match_paths.clone(),
+                nulls: c.expect_null.clone(),
+            })
         }
-        (None, Some(code)) => Expect::Error(code.clone()),
-        _ => return Err(bad("give exactly one of `expect` or `expect_error`")),
+        (false, Some(code)) => Expect::Error(code.clone()),
+        _ => {
+            return Err(bad(
+                "give exactly one of `expect` (and/or `expect_null`) or `expect_error`",
+            ));
+        }
     };
     let input = serde_json::to_string(&c.input).map_err(|e| bad(&e.to_string()))?;
     Ok(Case {
@@ -182,10 +212,10 @@ fn case(file: &Path, index: usize, c: RawCase) -> Result<Case, TestError> {
 
 fn judge(expect: &Expect, report: &CallReport) -> Verdict {
     match (expect, &report.result) {
-        (Expect::Output(want), Ok(got)) if json_contains(got, want) => Verdict::Passed,
-        (Expect::Output(want), Ok(got)) => {
-            Verdict::Failed(format!("expected output containing {want}, got {got}"))
-        }
+        (Expect::Output(want), Ok(got)) => match want.check(got) {
+            Ok(()) => Verdict::Passed,
+            Err(mismatch) => Verdict::Failed(mismatch.to_string()),
+        },
         (Expect::Output(_), Err(e)) => {
             Verdict::Failed(format!("expected output, got error [{}] {e}", e.code()))
         }

@@ -1,0 +1,3 @@
+"""``requests.auth`` (see gateway_tool._requests)."""
+
+from gateway_tool._requests import HTTPBasicAuth  # noqa: F401
