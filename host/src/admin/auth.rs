@@ -130,7 +130,11 @@ pub(super) async fn guard(
         Ok(()) => {}
         Err(Refusal::DuplicateHost) => return AdminError::DuplicateHost.into_response(),
         Err(Refusal::HostNotAllowed) => return AdminError::HostNotAllowed.into_response(),
-        Err(_) => return AdminError::BrowserRefused.into_response(),
+        // No page in a browser has business here: any Origin (even the
+        // gateway's own) or fetch metadata means a browser sent it.
+        Err(Refusal::Browser | Refusal::OriginNotAllowed) => {
+            return AdminError::BrowserRefused.into_response();
+        }
     }
     let peer = request
         .extensions()

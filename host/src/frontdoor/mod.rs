@@ -208,4 +208,64 @@ mod tests {
             assert_eq!(door.origin_allowed(origin, host), ok, "{origin} to {host}");
         }
     }
+
+    #[test]
+    fn admission_refuses_two_hosts_then_a_foreign_host_then_browsers() {
+        let door = FrontDoor {
+            allowed_origins: vec!["https://app.example.com".into()],
+            ..FrontDoor::default()
+        };
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (name, value) in pairs {
+                h.append(*name, value.parse().expect("header value"));
+            }
+            h
+        };
+        let own = ("origin", "http://127.0.0.1:8000");
+        let host = ("host", "127.0.0.1:8000");
+        for (sent, browsers, verdict) in [
+            (vec![host], Browsers::SameOrigin, Ok(())),
+            (vec![host], Browsers::Refused, Ok(())),
+            (
+                vec![host, host],
+                Browsers::SameOrigin,
+                Err(Refusal::DuplicateHost),
+            ),
+            (
+                vec![host, host, own],
+                Browsers::Refused,
+                Err(Refusal::DuplicateHost),
+            ),
+            (
+                vec![("host", "evil.com"), own],
+                Browsers::SameOrigin,
+                Err(Refusal::HostNotAllowed),
+            ),
+            (vec![], Browsers::Refused, Err(Refusal::HostNotAllowed)),
+            (vec![host, own], Browsers::SameOrigin, Ok(())),
+            (
+                vec![host, ("origin", "https://app.example.com")],
+                Browsers::SameOrigin,
+                Ok(()),
+            ),
+            (
+                vec![host, ("origin", "http://evil.com")],
+                Browsers::SameOrigin,
+                Err(Refusal::OriginNotAllowed),
+            ),
+            (vec![host, own], Browsers::Refused, Err(Refusal::Browser)),
+            (
+                vec![host, ("sec-fetch-site", "same-origin")],
+                Browsers::Refused,
+                Err(Refusal::Browser),
+            ),
+        ] {
+            assert_eq!(
+                door.admit(&headers(&sent), browsers),
+                verdict,
+                "{sent:?} {browsers:?}"
+            );
+        }
+    }
 }
