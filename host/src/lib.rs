@@ -6,7 +6,8 @@
 //! may import), [`manifest`] (what a tool asks for), [`settings`] (what the
 //! deployment grants), [`catalog`] (the tools folder), [`build`] (turning a
 //! tool folder into a component), [`hotload`] (changing tools while
-//! serving), [`admin`] (the admin HTTP API), [`mcp`] (what agents see).
+//! serving), [`frontdoor`] (who may reach the HTTP listeners, shared by
+//! both), [`admin`] (the admin HTTP API), [`mcp`] (what agents see).
 
 pub mod admin;
 mod bindings;
@@ -15,6 +16,7 @@ pub mod capability;
 pub mod catalog;
 pub mod fields;
 pub mod fixtures;
+pub mod frontdoor;
 pub mod hotload;
 pub mod manifest;
 pub mod mcp;

@@ -421,7 +421,7 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
             .or(file.shutdown_grace_ms)
             .unwrap_or(gateway::shutdown::DEFAULT_GRACE_MS),
     );
-    let mut door = gateway::mcp::http::FrontDoor::default();
+    let mut door = gateway::frontdoor::FrontDoor::default();
     door.allowed_hosts.extend(
         file.allowed_hosts
             .iter()
@@ -434,7 +434,7 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
             .chain(&args.allowed_origins)
             .cloned(),
     );
-    door.limits = gateway::mcp::http::StreamLimits::from_settings(file);
+    door.limits = gateway::frontdoor::StreamLimits::from_settings(file);
     let connection_limits = file.connection_limits();
 
     let runtime = std::sync::Arc::new(Runtime::new(settings.clone())?);
@@ -492,7 +492,7 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
             // SIGTERM and SIGINT drain the calls in flight from here on (shutdown.rs).
             let shutdown = gateway::shutdown::Shutdown::default();
             let signals = gateway::shutdown::Signals::listen()?;
-            let server = gateway::mcp::drain::serve_stdio(handler, shutdown.clone());
+            let server = gateway::mcp::stdio::serve(handler, shutdown.clone());
             let outcome = gateway::shutdown::run(&shutdown, server, signals, grace).await?;
             Ok(outcome.exit_code())
         }

@@ -561,7 +561,7 @@ requests = 10
 
     #[test]
     fn built_in_names_are_reserved() {
-        for name in crate::mcp::builtin::NAMES {
+        for name in crate::mcp::builtin::names() {
             let refused = parse(&format!("name = \"{name}\"\n"));
             assert!(
                 matches!(&refused, Err(ManifestError::ReservedName { name: n, .. }) if n == name),

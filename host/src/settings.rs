@@ -62,27 +62,27 @@ pub struct ServerSettings {
     /// before the gateway exits anyway, in milliseconds
     /// [default: [`crate::shutdown::DEFAULT_GRACE_MS`]].
     pub shutdown_grace_ms: Option<u64>,
-    /// Open connections at most [`crate::mcp::listener::DEFAULT_MAX_CONNECTIONS`],
+    /// Open connections at most [`crate::frontdoor::listener::DEFAULT_MAX_CONNECTIONS`],
     /// or half the open-file limit when lower.
     pub max_connections: Option<usize>,
     /// From a request's first byte to the end of its headers, in ms
-    /// [`crate::mcp::listener::DEFAULT_HEADER_READ_TIMEOUT_MS`].
+    /// [`crate::frontdoor::listener::DEFAULT_HEADER_READ_TIMEOUT_MS`].
     pub header_read_timeout_ms: Option<u64>,
     /// How long a connection without a request stays open, in ms
-    /// [`crate::mcp::listener::DEFAULT_KEEP_ALIVE_TIMEOUT_MS`].
+    /// [`crate::frontdoor::listener::DEFAULT_KEEP_ALIVE_TIMEOUT_MS`].
     pub keep_alive_timeout_ms: Option<u64>,
     /// Time a request body may take after its headers, in ms
-    /// [`crate::mcp::http::DEFAULT_BODY_READ_TIMEOUT_MS`].
+    /// [`crate::frontdoor::limits::DEFAULT_BODY_READ_TIMEOUT_MS`].
     pub body_read_timeout_ms: Option<u64>,
-    /// Live 2025 sessions at most [`crate::mcp::sessions::DEFAULT_MAX_SESSIONS`].
+    /// Live 2025 sessions at most [`crate::frontdoor::limits::DEFAULT_MAX_SESSIONS`].
     pub max_sessions: Option<usize>,
     /// Idle expiry of a 2025 session, in ms
-    /// [`crate::mcp::sessions::DEFAULT_SESSION_IDLE_TIMEOUT_MS`].
+    /// [`crate::frontdoor::limits::DEFAULT_SESSION_IDLE_TIMEOUT_MS`].
     pub session_idle_timeout_ms: Option<u64>,
-    /// Open legacy SSE streams at most [`crate::mcp::sse::DEFAULT_MAX_SSE_STREAMS`].
+    /// Open legacy SSE streams at most [`crate::frontdoor::limits::DEFAULT_MAX_SSE_STREAMS`].
     pub max_sse_streams: Option<usize>,
     /// Idle expiry of a legacy SSE stream without messages, in ms
-    /// [`crate::mcp::sse::DEFAULT_SSE_IDLE_TIMEOUT_MS`].
+    /// [`crate::frontdoor::limits::DEFAULT_SSE_IDLE_TIMEOUT_MS`].
     pub sse_idle_timeout_ms: Option<u64>,
 }
 
@@ -95,8 +95,8 @@ struct ListenerSettings {
 }
 
 impl ListenerSettings {
-    fn connection_limits(self) -> crate::mcp::listener::ConnectionLimits {
-        crate::mcp::listener::ConnectionLimits::new(
+    fn connection_limits(self) -> crate::frontdoor::listener::ConnectionLimits {
+        crate::frontdoor::listener::ConnectionLimits::new(
             self.max_connections,
             self.header_read_timeout_ms,
             self.keep_alive_timeout_ms,
@@ -104,7 +104,7 @@ impl ListenerSettings {
     }
 
     fn check(self, table: &str) -> Result<(), (String, String)> {
-        let max = crate::mcp::listener::MAX_MAX_CONNECTIONS;
+        let max = crate::frontdoor::listener::MAX_MAX_CONNECTIONS;
         if let Some(n) = self.max_connections
             && !(1..=max).contains(&n)
         {
@@ -135,7 +135,7 @@ impl ServerSettings {
     }
 
     /// The MCP listener's connection limits in effect.
-    pub fn connection_limits(&self) -> crate::mcp::listener::ConnectionLimits {
+    pub fn connection_limits(&self) -> crate::frontdoor::listener::ConnectionLimits {
         self.listener().connection_limits()
     }
 
@@ -183,14 +183,14 @@ pub struct AdminSettings {
     /// Accepted `Host` header values beyond loopback (DNS-rebinding protection).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
-    /// Open connections at most [`crate::mcp::listener::DEFAULT_MAX_CONNECTIONS`],
+    /// Open connections at most [`crate::frontdoor::listener::DEFAULT_MAX_CONNECTIONS`],
     /// or half the open-file limit when lower.
     pub max_connections: Option<usize>,
     /// From a request's first byte to the end of its headers, in ms
-    /// [`crate::mcp::listener::DEFAULT_HEADER_READ_TIMEOUT_MS`].
+    /// [`crate::frontdoor::listener::DEFAULT_HEADER_READ_TIMEOUT_MS`].
     pub header_read_timeout_ms: Option<u64>,
     /// How long a connection without a request stays open, in ms
-    /// [`crate::mcp::listener::DEFAULT_KEEP_ALIVE_TIMEOUT_MS`].
+    /// [`crate::frontdoor::listener::DEFAULT_KEEP_ALIVE_TIMEOUT_MS`].
     pub keep_alive_timeout_ms: Option<u64>,
     /// Failed key checks one client address may make in a burst
     /// [`crate::admin::ratelimit::DEFAULT_BURST`].
@@ -247,7 +247,7 @@ impl AdminSettings {
     }
 
     /// The admin listener's connection limits in effect.
-    pub fn connection_limits(&self) -> crate::mcp::listener::ConnectionLimits {
+    pub fn connection_limits(&self) -> crate::frontdoor::listener::ConnectionLimits {
         self.listener().connection_limits()
     }
 }
@@ -760,10 +760,10 @@ secrets = ["HUBSPOT_ACCESS_TOKEN"]
             ),
             (7, ms(5), ms(6))
         );
-        let streams = crate::mcp::http::StreamLimits::from_settings(&s.server);
+        let streams = crate::frontdoor::StreamLimits::from_settings(&s.server);
         assert_eq!(
             streams,
-            crate::mcp::http::StreamLimits {
+            crate::frontdoor::StreamLimits {
                 body_read_timeout: ms(8),
                 max_sessions: 2,
                 session_idle_timeout: ms(9),

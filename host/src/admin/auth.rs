@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::Admin;
 use super::error::AdminError;
+use crate::frontdoor::{Browsers, Refusal};
 
 /// The environment variable holding the admin key; the API is off without it.
 pub const KEY_ENV: &str = "GATEWAY_ADMIN_KEY";
@@ -125,21 +126,15 @@ pub(super) async fn guard(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let headers = request.headers();
-    if crate::mcp::http::duplicate_host(headers) {
-        return AdminError::DuplicateHost.into_response();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    if !admin.door.host_allowed(host) {
-        return AdminError::HostNotAllowed.into_response();
-    }
-    // No page in a browser has business here: any Origin (even the
-    // gateway's own) or fetch metadata means a browser sent it.
-    if headers.contains_key(header::ORIGIN) || headers.contains_key("sec-fetch-site") {
-        return AdminError::BrowserRefused.into_response();
+    match admin.door.admit(request.headers(), Browsers::Refused) {
+        Ok(()) => {}
+        Err(Refusal::DuplicateHost) => return AdminError::DuplicateHost.into_response(),
+        Err(Refusal::HostNotAllowed) => return AdminError::HostNotAllowed.into_response(),
+        // No page in a browser has business here: any Origin (even the
+        // gateway's own) or fetch metadata means a browser sent it.
+        Err(Refusal::Browser | Refusal::OriginNotAllowed) => {
+            return AdminError::BrowserRefused.into_response();
+        }
     }
     let peer = request
         .extensions()

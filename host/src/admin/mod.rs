@@ -3,9 +3,11 @@
 //!
 //! Off unless `GATEWAY_ADMIN_KEY` is set; on its own listener (loopback
 //! 127.0.0.1:8001 by default), never the agent-facing MCP port. Every
-//! request passes the [`auth`] checks (one allowed Host, no browsers, the
-//! admin key, failed keys limited per address by [`ratelimit`]); the
-//! listener has the connection limits of [`crate::mcp::listener`]. Every change goes through the same [`Loader`] as the tools folder,
+//! request passes the [`auth`] checks (the [`crate::frontdoor`]'s one
+//! allowed Host and no browsers, then the admin key, failed keys limited
+//! per address by [`ratelimit`]); the listener has the connection limits of
+//! [`crate::frontdoor::listener`]. Every change goes through the same
+//! [`Loader`] as the tools folder,
 //! so every check applies, and is kept on disk ([`store`]) so a restart
 //! serves the same tools. Changes run one at a time, each to its end even
 //! when the client goes away. See `docs/admin.md`.
@@ -31,9 +33,9 @@ use self::auth::{Actor, AdminKey, KEY_ENV, KeyError};
 use self::changes::{Outcome, ToolInfo};
 use self::error::AdminError;
 use self::store::{Store, ToolName};
+use crate::frontdoor::FrontDoor;
 use crate::hotload::{Loader, LoaderError};
 use crate::manifest::{MANIFEST_FILE, Manifest};
-use crate::mcp::http::FrontDoor;
 use crate::runtime::LoadError;
 use crate::settings::{AdminSettings, DEFAULT_ADMIN_LISTEN};
 
@@ -172,7 +174,9 @@ pub async fn start(
         // Served until the process exits: admin changes run to completion
         // on their own (`to_completion`), so there is nothing to drain.
         let forever = tokio_util::sync::CancellationToken::new();
-        if let Err(e) = crate::mcp::listener::serve(listener, app, limits, forever, "admin").await {
+        if let Err(e) =
+            crate::frontdoor::listener::serve(listener, app, limits, forever, "admin").await
+        {
             tracing::error!("admin API stopped: {e}");
         }
     });

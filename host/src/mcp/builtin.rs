@@ -3,10 +3,14 @@
 //! host, not in a sandbox, and none of them changes server state: field
 //! definitions change by pull request, so `discover_fields` returns a
 //! proposal as text instead of writing it.
+//!
+//! Each is declared once, in [`BUILTINS`]: name, description, and an
+//! arguments type from which both its input schema and its parsing come.
 
 use std::sync::Arc;
 
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use rmcp::schemars::{JsonSchema, generate::SchemaSettings};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -14,28 +18,73 @@ use serde_json::{Value, json};
 use super::Gateway;
 use crate::fields::{self, Integration, JsonKind, Registry};
 
-/// Reports whether the gateway is up and what it serves.
-pub const HEALTH_CHECK: &str = "health_check";
-/// Lists the integrations that have field definitions.
-pub const LIST_FIELD_INTEGRATIONS: &str = "list_field_integrations";
-/// What one field of an integration means.
-pub const LOOKUP_FIELD: &str = "lookup_field";
-/// Every field definition of an integration.
-pub const GET_FIELD_DEFINITIONS: &str = "get_field_definitions";
-/// Compares a fresh sample with an integration's definitions.
-pub const CHECK_FIELD_DRIFT: &str = "check_field_drift";
-/// Proposes definitions for the unregistered fields of a sample.
-pub const DISCOVER_FIELDS: &str = "discover_fields";
-
-/// Every built-in tool's name.
-pub const NAMES: [&str; 6] = [
-    HEALTH_CHECK,
-    LIST_FIELD_INTEGRATIONS,
-    LOOKUP_FIELD,
-    GET_FIELD_DEFINITIONS,
-    CHECK_FIELD_DRIFT,
-    DISCOVER_FIELDS,
+/// Every built-in tool, in `tools/list` order: its name, what it does, and
+/// its arguments, whose type gives the input schema and runs the tool.
+/// The names are reserved: a tools-folder or admin tool may not take one
+/// ([`is_builtin`]).
+const BUILTINS: &[Builtin] = &[
+    Builtin::new::<HealthCheck>(
+        "health_check",
+        "Reports whether the gateway is up, its version, and how many tools and field integrations it serves.",
+    ),
+    Builtin::new::<ListFieldIntegrations>(
+        "list_field_integrations",
+        "Lists the integrations whose fields have business definitions (for example stripe, hubspot), with how many fields each defines and which tools return them.",
+    ),
+    Builtin::new::<LookupField>(
+        "lookup_field",
+        "Explains what one field of an integration means in this organisation: display name, description, type, whether it can be null, unit, currency, how it is calculated and caveats. Nested fields use dots and brackets as tools return them: period.start, by_currency.usd.gross, stages[0].label.",
+    ),
+    Builtin::new::<GetFieldDefinitions>(
+        "get_field_definitions",
+        "Returns every field definition of one integration: the whole business vocabulary of its tool results.",
+    ),
+    Builtin::new::<CheckFieldDrift>(
+        "check_field_drift",
+        "Compares a fresh sample of an integration's data with its field definitions: new_fields (in the sample, not defined), removed_fields (defined, absent), unchanged, type_changed. Run it after a vendor changes its API.",
+    ),
+    Builtin::new::<DiscoverFields>(
+        "discover_fields",
+        "Proposes field definitions, in the registry's YAML format with inferred types, for the fields of a sample that are not defined yet. Nothing is saved: put the proposal, with its TODO descriptions written, in a pull request to fields/<integration>.yaml.",
+    ),
 ];
+
+/// One built-in tool, as [`BUILTINS`] declares it.
+struct Builtin {
+    name: &'static str,
+    description: &'static str,
+    /// The input schema, derived from the arguments' type.
+    schema: fn() -> JsonObject,
+    /// Parses the arguments into their type and runs the tool.
+    run: fn(&Call<'_>, JsonObject) -> Result<Value, BuiltinError>,
+}
+
+impl Builtin {
+    const fn new<A: Arguments>(name: &'static str, description: &'static str) -> Self {
+        Self {
+            name,
+            description,
+            schema: schema_of::<A>,
+            run: run::<A>,
+        }
+    }
+}
+
+/// A built-in tool's arguments: what an agent passes (the input schema is
+/// derived from the type) and what the tool does with them.
+trait Arguments: DeserializeOwned + JsonSchema {
+    /// Runs the tool with these arguments.
+    fn run(self, call: &Call<'_>) -> Result<Value, BuiltinError>;
+}
+
+/// What a built-in tool runs with.
+struct Call<'a> {
+    /// The tool's name, for its errors.
+    tool: &'static str,
+    gateway: &'a Gateway,
+    /// The registry current when the call began.
+    registry: &'a Registry,
+}
 
 /// How many similar field names an unknown-field error suggests.
 const MAX_SUGGESTIONS: usize = 8;
@@ -103,125 +152,30 @@ fn suggestion(similar: &[String]) -> String {
     }
 }
 
-/// Whether `name` is a built-in tool.
+/// Whether `name` is a built-in tool's.
 pub fn is_builtin(name: &str) -> bool {
-    NAMES.contains(&name)
+    BUILTINS.iter().any(|b| b.name == name)
 }
 
-/// The MCP definitions of the built-in tools.
+/// Every built-in tool's name.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    BUILTINS.iter().map(|b| b.name)
+}
+
+/// The MCP definitions of the built-in tools. None changes server state.
 pub fn definitions() -> Vec<Tool> {
-    let integration = json!({
-        "type": "string",
-        "description": "Integration slug, as list_field_integrations shows it (for example \"stripe\")."
-    });
-    let sample = |what: &str| {
-        json!({
-            "description": format!("{what}: the JSON object or list itself (a string holding JSON is accepted too).")
+    BUILTINS
+        .iter()
+        .map(|b| {
+            Tool::new(b.name, b.description, Arc::new((b.schema)())).with_annotations(
+                ToolAnnotations::new()
+                    .read_only(true)
+                    .destructive(false)
+                    .idempotent(true)
+                    .open_world(false),
+            )
         })
-    };
-    vec![
-        builtin(
-            HEALTH_CHECK,
-            "Reports whether the gateway is up, its version, and how many tools and field integrations it serves.",
-            json!({}),
-            &[],
-        ),
-        builtin(
-            LIST_FIELD_INTEGRATIONS,
-            "Lists the integrations whose fields have business definitions (for example stripe, hubspot), with how many fields each defines and which tools return them.",
-            json!({}),
-            &[],
-        ),
-        builtin(
-            LOOKUP_FIELD,
-            "Explains what one field of an integration means in this organisation: display name, description, type, whether it can be null, unit, currency, how it is calculated and caveats. Nested fields use dots and brackets as tools return them: period.start, by_currency.usd.gross, stages[0].label.",
-            json!({
-                "integration": integration,
-                "field_name": {
-                    "type": "string",
-                    "description": "The field's path in a tool result, for example \"net\" or \"period.start\"."
-                }
-            }),
-            &["integration", "field_name"],
-        ),
-        builtin(
-            GET_FIELD_DEFINITIONS,
-            "Returns every field definition of one integration: the whole business vocabulary of its tool results.",
-            json!({ "integration": integration }),
-            &["integration"],
-        ),
-        builtin(
-            CHECK_FIELD_DRIFT,
-            "Compares a fresh sample of an integration's data with its field definitions: new_fields (in the sample, not defined), removed_fields (defined, absent), unchanged, type_changed. Run it after a vendor changes its API.",
-            json!({
-                "integration": integration,
-                "fresh_sample": sample("A recent tool result or API response for the integration")
-            }),
-            &["integration", "fresh_sample"],
-        ),
-        builtin(
-            DISCOVER_FIELDS,
-            "Proposes field definitions, in the registry's YAML format with inferred types, for the fields of a sample that are not defined yet. Nothing is saved: put the proposal, with its TODO descriptions written, in a pull request to fields/<integration>.yaml.",
-            json!({
-                "integration": integration,
-                "sample_response": sample("A tool result or API response for the integration")
-            }),
-            &["integration", "sample_response"],
-        ),
-    ]
-}
-
-fn builtin(
-    name: &'static str,
-    description: &'static str,
-    properties: Value,
-    required: &[&str],
-) -> Tool {
-    let mut schema = JsonObject::new();
-    schema.insert("type".into(), json!("object"));
-    schema.insert("properties".into(), properties);
-    if !required.is_empty() {
-        schema.insert("required".into(), json!(required));
-    }
-    schema.insert("additionalProperties".into(), json!(false));
-    Tool::new(name, description, Arc::new(schema)).with_annotations(
-        ToolAnnotations::new()
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoArgs {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IntegrationArgs {
-    integration: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LookupArgs {
-    integration: String,
-    field_name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DriftArgs {
-    integration: String,
-    fresh_sample: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DiscoverArgs {
-    integration: String,
-    sample_response: Value,
+        .collect()
 }
 
 /// Runs the built-in tool `name`; `None` when no built-in has that name.
@@ -230,52 +184,158 @@ pub fn call(
     name: &str,
     arguments: JsonObject,
 ) -> Option<Result<Value, BuiltinError>> {
+    let builtin = BUILTINS.iter().find(|b| b.name == name)?;
     let registry = gateway.fields.current();
-    let result = match name {
-        HEALTH_CHECK => args::<NoArgs>(HEALTH_CHECK, arguments).map(|_| {
-            json!({
-                "status": "ok",
-                "server": gateway.name,
-                "version": env!("CARGO_PKG_VERSION"),
-                "tools": gateway.catalog.current().len(),
-                "field_integrations": registry.integrations().len(),
-            })
-        }),
-        LIST_FIELD_INTEGRATIONS => {
-            args::<NoArgs>(LIST_FIELD_INTEGRATIONS, arguments).map(|_| list(gateway, &registry))
-        }
-        LOOKUP_FIELD => args::<LookupArgs>(LOOKUP_FIELD, arguments)
-            .and_then(|a| lookup(&registry, &a.integration, &a.field_name)),
-        GET_FIELD_DEFINITIONS => args::<IntegrationArgs>(GET_FIELD_DEFINITIONS, arguments)
-            .and_then(|a| integration(&registry, &a.integration))
-            .map(|i| json!(i)),
-        CHECK_FIELD_DRIFT => args::<DriftArgs>(CHECK_FIELD_DRIFT, arguments).and_then(|a| {
-            let found = integration(&registry, &a.integration)?;
-            let sample = sample(CHECK_FIELD_DRIFT, "fresh_sample", a.fresh_sample)?;
-            let drift = fields::drift(found, &sample);
-            let mut out = json!({ "integration": found.slug, "clean": drift.is_clean() });
-            merge(&mut out, json!(drift));
-            Ok(out)
-        }),
-        DISCOVER_FIELDS => args::<DiscoverArgs>(DISCOVER_FIELDS, arguments).and_then(|a| {
-            crate::manifest::check_slug(&a.integration).map_err(|message| {
-                BuiltinError::InvalidArguments {
-                    tool: DISCOVER_FIELDS,
-                    message: format!("integration: {message}"),
-                }
-            })?;
-            let sample = sample(DISCOVER_FIELDS, "sample_response", a.sample_response)?;
-            let existing = registry.get(&a.integration);
-            Ok(json!({
-                "integration": a.integration,
-                "file": format!("fields/{}.yaml", a.integration),
-                "registered": existing.is_some(),
-                "proposal": fields::discover(&a.integration, &sample, existing),
-            }))
-        }),
-        _ => return None,
+    let call = Call {
+        tool: builtin.name,
+        gateway,
+        registry: &registry,
     };
-    Some(result)
+    Some((builtin.run)(&call, arguments))
+}
+
+/// The input schema of arguments `A`: JSON Schema 2020-12, as MCP expects,
+/// without the root's `$schema`, `title` (the Rust type's name) and
+/// `description` (the tool has its own).
+fn schema_of<A: JsonSchema>() -> JsonObject {
+    let root = SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<A>();
+    let mut schema = match Value::from(root) {
+        Value::Object(schema) => schema,
+        // A derived struct schema is an object; `true` would accept anything.
+        _ => JsonObject::from_iter([("type".to_owned(), json!("object"))]),
+    };
+    for key in ["$schema", "title", "description"] {
+        schema.remove(key);
+    }
+    // Some clients expect every object schema to list its properties, even
+    // none (schemars leaves an empty struct's out).
+    schema
+        .entry("properties")
+        .or_insert_with(|| Value::Object(JsonObject::new()));
+    schema
+}
+
+fn run<A: Arguments>(call: &Call<'_>, arguments: JsonObject) -> Result<Value, BuiltinError> {
+    args::<A>(call.tool, arguments)?.run(call)
+}
+
+const INTEGRATION: &str =
+    "Integration slug, as list_field_integrations shows it (for example \"stripe\").";
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+struct HealthCheck {}
+
+impl Arguments for HealthCheck {
+    fn run(self, call: &Call<'_>) -> Result<Value, BuiltinError> {
+        Ok(json!({
+            "status": "ok",
+            "server": call.gateway.name,
+            "version": env!("CARGO_PKG_VERSION"),
+            "tools": call.gateway.catalog.current().len(),
+            "field_integrations": call.registry.integrations().len(),
+        }))
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+struct ListFieldIntegrations {}
+
+impl Arguments for ListFieldIntegrations {
+    fn run(self, call: &Call<'_>) -> Result<Value, BuiltinError> {
+        Ok(list(call.gateway, call.registry))
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+struct LookupField {
+    #[schemars(description = INTEGRATION)]
+    integration: String,
+    #[schemars(
+        description = "The field's path in a tool result, for example \"net\" or \"period.start\"."
+    )]
+    field_name: String,
+}
+
+impl Arguments for LookupField {
+    fn run(self, call: &Call<'_>) -> Result<Value, BuiltinError> {
+        lookup(call.registry, &self.integration, &self.field_name)
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+struct GetFieldDefinitions {
+    #[schemars(description = INTEGRATION)]
+    integration: String,
+}
+
+impl Arguments for GetFieldDefinitions {
+    fn run(self, call: &Call<'_>) -> Result<Value, BuiltinError> {
+        integration(call.registry, &self.integration).map(|i| json!(i))
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+struct CheckFieldDrift {
+    #[schemars(description = INTEGRATION)]
+    integration: String,
+    #[schemars(
+        description = "A recent tool result or API response for the integration: the JSON object or list itself (a string holding JSON is accepted too)."
+    )]
+    fresh_sample: Value,
+}
+
+impl Arguments for CheckFieldDrift {
+    fn run(self, call: &Call<'_>) -> Result<Value, BuiltinError> {
+        let found = integration(call.registry, &self.integration)?;
+        let sample = sample(call.tool, "fresh_sample", self.fresh_sample)?;
+        let drift = fields::drift(found, &sample);
+        let mut out = json!({ "integration": found.slug, "clean": drift.is_clean() });
+        merge(&mut out, json!(drift));
+        Ok(out)
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+#[serde(deny_unknown_fields)]
+struct DiscoverFields {
+    #[schemars(description = INTEGRATION)]
+    integration: String,
+    #[schemars(
+        description = "A tool result or API response for the integration: the JSON object or list itself (a string holding JSON is accepted too)."
+    )]
+    sample_response: Value,
+}
+
+impl Arguments for DiscoverFields {
+    fn run(self, call: &Call<'_>) -> Result<Value, BuiltinError> {
+        crate::manifest::check_slug(&self.integration).map_err(|message| {
+            BuiltinError::InvalidArguments {
+                tool: call.tool,
+                message: format!("integration: {message}"),
+            }
+        })?;
+        let sample = sample(call.tool, "sample_response", self.sample_response)?;
+        let existing = call.registry.get(&self.integration);
+        Ok(json!({
+            "integration": self.integration,
+            "file": format!("fields/{}.yaml", self.integration),
+            "registered": existing.is_some(),
+            "proposal": fields::discover(&self.integration, &sample, existing),
+        }))
+    }
 }
 
 /// The arguments as `T`, or which one is wrong.
@@ -387,5 +447,102 @@ fn sample(tool: &'static str, argument: &str, value: Value) -> Result<Value, Bui
 fn merge(out: &mut Value, extra: Value) {
     if let (Value::Object(out), Value::Object(extra)) = (out, extra) {
         out.extend(extra);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schemas derived from the argument types are the ones clients
+    /// have always been served.
+    #[test]
+    fn input_schemas_derive_from_the_argument_types() {
+        let integration = json!({
+            "type": "string",
+            "description": "Integration slug, as list_field_integrations shows it (for example \"stripe\")."
+        });
+        let sample = |what: &str| {
+            json!({
+                "description": format!("{what}: the JSON object or list itself (a string holding JSON is accepted too).")
+            })
+        };
+        let object = |properties: Value, required: &[&str]| {
+            let mut schema = json!({
+                "type": "object",
+                "properties": properties,
+                "additionalProperties": false,
+            });
+            if !required.is_empty() {
+                schema["required"] = json!(required);
+            }
+            schema
+        };
+        let expected = [
+            ("health_check", object(json!({}), &[])),
+            ("list_field_integrations", object(json!({}), &[])),
+            (
+                "lookup_field",
+                object(
+                    json!({
+                        "integration": integration,
+                        "field_name": {
+                            "type": "string",
+                            "description": "The field's path in a tool result, for example \"net\" or \"period.start\"."
+                        }
+                    }),
+                    &["integration", "field_name"],
+                ),
+            ),
+            (
+                "get_field_definitions",
+                object(json!({ "integration": integration }), &["integration"]),
+            ),
+            (
+                "check_field_drift",
+                object(
+                    json!({
+                        "integration": integration,
+                        "fresh_sample": sample("A recent tool result or API response for the integration")
+                    }),
+                    &["integration", "fresh_sample"],
+                ),
+            ),
+            (
+                "discover_fields",
+                object(
+                    json!({
+                        "integration": integration,
+                        "sample_response": sample("A tool result or API response for the integration")
+                    }),
+                    &["integration", "sample_response"],
+                ),
+            ),
+        ];
+        let served = definitions();
+        assert_eq!(served.len(), expected.len());
+        for (tool, (name, schema)) in served.iter().zip(expected) {
+            assert_eq!(tool.name, name);
+            assert_eq!(
+                Value::Object((*tool.input_schema).clone()),
+                schema,
+                "{name}"
+            );
+            assert_eq!(
+                tool.annotations.as_ref().and_then(|a| a.read_only_hint),
+                Some(true)
+            );
+        }
+    }
+
+    #[test]
+    fn the_reserved_names_are_the_served_ones_each_once() {
+        let served: Vec<String> = definitions().iter().map(|t| t.name.to_string()).collect();
+        let reserved: Vec<&str> = names().collect();
+        assert_eq!(served, reserved);
+        let unique: std::collections::BTreeSet<&str> = reserved.iter().copied().collect();
+        assert_eq!(unique.len(), reserved.len());
+        assert!(reserved.iter().all(|name| is_builtin(name)));
+        assert!(!is_builtin("health_check_v2"));
     }
 }

@@ -5,8 +5,9 @@
 //! is not drained.
 //!
 //! Streamable HTTP answers each call on its own POST and counts it there
-//! (`http.rs`). The transports that carry a whole session on one stream,
-//! legacy SSE and stdio, keep a [`Ledger`] of the calls they owe by id.
+//! ([`super::http`]). The transports that carry a whole session on one stream,
+//! legacy SSE and stdio, keep a [`Ledger`] of the calls they owe by id;
+//! stdio's transport is wrapped in [`Draining`] ([`super::stdio`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,7 +20,6 @@ use rmcp::model::{
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 
-use super::handler::GatewayHandler;
 use crate::shutdown::{CallGuard, InFlight, Shutdown};
 
 /// The tool calls one session owes a result, each counted in [`InFlight`].
@@ -146,27 +146,6 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for Draining<T> {
     async fn close(&mut self) -> Result<(), Self::Error> {
         self.ledger.close();
         self.inner.close().await
-    }
-}
-
-/// Serves one client on stdin and stdout until `shutdown` stops (a signal,
-/// or the end of stdin) and drains: run it under [`crate::shutdown::run`].
-pub async fn serve_stdio(handler: GatewayHandler, shutdown: Shutdown) -> std::io::Result<()> {
-    use rmcp::ServiceExt;
-    let (stdin, stdout) = rmcp::transport::stdio();
-    let transport = Draining::new(
-        rmcp::transport::async_rw::AsyncRwTransport::new_server(stdin, stdout),
-        shutdown.clone(),
-    );
-    match handler.serve(transport).await {
-        Ok(running) => running
-            .waiting()
-            .await
-            .map(drop)
-            .map_err(std::io::Error::other),
-        // Stopped before the client said hello: nothing was owed.
-        Err(_) if shutdown.stop().is_cancelled() => Ok(()),
-        Err(e) => Err(std::io::Error::other(e)),
     }
 }
 

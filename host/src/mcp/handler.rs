@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::Gateway;
 use super::builtin::{self, BuiltinError};
 use crate::capability::log::{Level, LogLine};
-use crate::fields::{self, Integration, Registry, VALIDATION_KEY};
+use crate::fields::{self, Registry};
 use crate::runtime::LoadedTool;
 
 /// One MCP session's handler. Sessions share the [`Gateway`]; each has its
@@ -122,79 +122,6 @@ impl GatewayHandler {
             );
             param.logger = Some(tool.to_string());
             super::sessions::send_log(context, param).await;
-        }
-    }
-}
-
-/// The MCP definition of a promoted tool. When its manifest names a
-/// registered integration, the output schema carries each field's business
-/// meaning: the tool's own schema with descriptions added, or, for a tool
-/// that declares none, one built from the registry.
-pub fn definition(tool: &LoadedTool, registry: &Registry) -> Tool {
-    let input = match &tool.definition.input_schema {
-        Value::Object(map) => map.clone(),
-        _ => JsonObject::new(),
-    };
-    let mut def = Tool::new(
-        tool.definition.name.clone(),
-        tool.definition.description.clone(),
-        Arc::new(input),
-    );
-    let integration = tool
-        .manifest
-        .integration
-        .as_deref()
-        .and_then(|slug| registry.get(slug));
-    let output = match (&tool.definition.output_schema, integration) {
-        (Some(schema @ Value::Object(_)), Some(integration)) => {
-            let mut schema = schema.clone();
-            fields::enrich_schema(&mut schema, integration);
-            Some(with_validation_property(schema, integration))
-        }
-        (Some(schema @ Value::Object(_)), None) => Some(schema.clone()),
-        (None, Some(integration)) => {
-            let mut schema = fields::schema_from_fields(integration);
-            // The registry describes; it must not make a client reject a
-            // result with a field missing (the summary reports that).
-            drop_required(&mut schema);
-            Some(with_validation_property(schema, integration))
-        }
-        _ => None,
-    };
-    if let Some(Value::Object(output)) = output {
-        def = def.with_raw_output_schema(Arc::new(output));
-    }
-    def
-}
-
-/// Declares the optional `_field_validation` summary, so a client checking
-/// results against the schema accepts a result that carries one.
-fn with_validation_property(mut schema: Value, integration: &Integration) -> Value {
-    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
-        properties.insert(
-            VALIDATION_KEY.to_owned(),
-            json!({
-                "type": "object",
-                "description": format!(
-                    "Present only when this result differs from the field definitions in fields/{}.yaml: unknown_fields, missing_fields and type_mismatches list what differs.",
-                    integration.slug
-                ),
-            }),
-        );
-    }
-    schema
-}
-
-/// Removes `required` from a schema built from the registry, at every level.
-fn drop_required(schema: &mut Value) {
-    let Value::Object(map) = schema else { return };
-    map.remove("required");
-    if let Some(Value::Object(properties)) = map.get_mut("properties") {
-        properties.values_mut().for_each(drop_required);
-    }
-    for key in ["additionalProperties", "items"] {
-        if let Some(nested) = map.get_mut(key) {
-            drop_required(nested);
         }
     }
 }

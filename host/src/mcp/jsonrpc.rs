@@ -81,7 +81,9 @@ pub struct Accepted {
 
 /// The members of a JSON-RPC message the guard looks at, borrowed from the
 /// body: the guard runs on every POST, and the transport parses the message
-/// in full right after it.
+/// in full right after it. The guard cannot hand its parse on: rmcp's
+/// `StreamableHttpService` takes only an HTTP request and reads and parses
+/// its body itself, so the guard's own pass is kept as cheap as it can be.
 #[derive(serde::Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow, default)]

@@ -1,24 +1,32 @@
 //! The MCP surface: promoted tools and the gateway's built-in tools, served
 //! over Streamable HTTP (`/mcp`), the legacy HTTP+SSE transport (`/sse`) and
 //! stdio, all through one [`handler::GatewayHandler`].
+//!
+//! By job: [`http`] routes the HTTP transports (behind the
+//! [`crate::frontdoor`]), [`jsonrpc`] judges each POSTed message, [`sse`]
+//! and [`sessions`] keep the legacy streams and the 2025 sessions, [`stdio`]
+//! serves one client on stdin/stdout, [`drain`] counts the calls owed a
+//! result for the graceful shutdown; [`definitions`] builds the tools' MCP
+//! definitions, [`builtin`] declares and runs the built-in tools, and
+//! [`handler`] answers MCP requests with them.
 
 pub mod builtin;
+pub mod definitions;
 pub mod drain;
 pub mod handler;
 pub mod http;
 pub mod jsonrpc;
-pub mod limits;
-pub mod listener;
 pub mod sessions;
 pub mod sse;
+pub mod stdio;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use rmcp::model::Tool;
 
-use crate::catalog::{Catalog, LiveCatalog};
+pub use definitions::Definitions;
+
+use crate::catalog::LiveCatalog;
 use crate::fields::{LintError, Registry, Watched};
 use crate::runtime::Runtime;
 
@@ -35,7 +43,7 @@ pub struct Gateway {
     /// Name announced to clients (`MCP_SERVER_NAME`).
     pub name: String,
     /// The definitions as served, for the registry they were built with.
-    definitions: ArcSwapOption<Definitions>,
+    definitions: ArcSwapOption<definitions::Definitions>,
 }
 
 impl Gateway {
@@ -53,59 +61,6 @@ impl Gateway {
             name: name.into(),
             definitions: ArcSwapOption::empty(),
         }
-    }
-
-    /// Every tool's MCP definition, promoted tools by name and then the
-    /// built-in ones. Built once per catalog and registry version:
-    /// `tools/call` looks a tool's schema up on every 2026-07-28 request.
-    pub fn definitions(&self) -> Arc<Definitions> {
-        let registry = self.fields.current();
-        let catalog = self.catalog.current();
-        if let Some(cached) = self.definitions.load_full()
-            && Arc::ptr_eq(&cached.registry, &registry)
-            && Arc::ptr_eq(&cached.catalog, &catalog)
-        {
-            return cached;
-        }
-        let tools: Vec<Tool> = catalog
-            .iter()
-            .map(|tool| handler::definition(tool, &registry))
-            .chain(builtin::definitions())
-            .collect();
-        let index = tools
-            .iter()
-            .enumerate()
-            .map(|(i, tool)| (tool.name.to_string(), i))
-            .collect();
-        let built = Arc::new(Definitions {
-            registry,
-            catalog,
-            tools,
-            index,
-        });
-        self.definitions.store(Some(Arc::clone(&built)));
-        built
-    }
-}
-
-/// The tool definitions served for one version of the field registry.
-#[derive(Debug)]
-pub struct Definitions {
-    registry: Arc<Registry>,
-    catalog: Arc<Catalog>,
-    tools: Vec<Tool>,
-    index: HashMap<String, usize>,
-}
-
-impl Definitions {
-    /// All of them, in `tools/list` order.
-    pub fn all(&self) -> &[Tool] {
-        &self.tools
-    }
-
-    /// The definition of the tool called `name`.
-    pub fn get(&self, name: &str) -> Option<&Tool> {
-        self.index.get(name).map(|&i| &self.tools[i])
     }
 }
 

@@ -43,6 +43,8 @@ use rmcp::transport::streamable_http_server::session::{
 };
 use tokio::sync::mpsc;
 
+use crate::frontdoor::limits::{DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_TIMEOUT_MS};
+
 /// The sending end of one request's SSE stream, in the request's extensions.
 /// Unbounded: a call's log lines are capped by the runtime
 /// ([`crate::capability::log::MAX_LINES`]), and they end with the call.
@@ -63,14 +65,6 @@ pub async fn send_log(
         let _ = context.peer.notify_logging_message(param).await;
     }
 }
-
-/// Default cap on live 2025 sessions: thousands of agents at once, while
-/// sessions nobody closes (~90 KiB each, measured) stay under ~100 MiB.
-pub const DEFAULT_MAX_SESSIONS: usize = 1000;
-/// Default idle expiry of a 2025 session: rmcp's own default, which clients
-/// already live with; a session has no connection to tell that its client
-/// is still there, so only use keeps it.
-pub const DEFAULT_SESSION_IDLE_TIMEOUT_MS: u64 = 300_000;
 
 tokio::task_local! {
     /// Set when a session could not be created because the cap is reached,

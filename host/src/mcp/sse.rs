@@ -32,6 +32,12 @@ use tokio_util::sync::CancellationToken;
 use super::Gateway;
 use super::drain::Ledger;
 use super::handler::GatewayHandler;
+use super::jsonrpc::{INVALID_REQUEST, check_jsonrpc, parse_error};
+use crate::frontdoor::MAX_BODY_BYTES;
+use crate::frontdoor::limits::{
+    DEFAULT_MAX_SSE_STREAMS, DEFAULT_SSE_IDLE_TIMEOUT_MS, TOO_MANY_STREAMS, body_timed_out,
+    over_capacity, timed_out,
+};
 use crate::shutdown::Shutdown;
 
 /// Messages queued per session before a slow reader applies backpressure.
@@ -40,13 +46,6 @@ const SESSION_QUEUE: usize = 64;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Path clients POST messages to.
 pub const MESSAGES_PATH: &str = "/messages";
-/// Default cap on open legacy streams: each holds a connection, a session
-/// server and its queues; legacy clients are the minority.
-pub const DEFAULT_MAX_SSE_STREAMS: usize = 1000;
-/// Default time a legacy stream may go without a POSTed message: longer
-/// than a 2025 session's, as an open connection already shows its client
-/// is there; this only reclaims streams held open and never used.
-pub const DEFAULT_SSE_IDLE_TIMEOUT_MS: u64 = 1_800_000;
 
 /// Open legacy sessions by id, at most `max` of them.
 #[derive(Clone)]
@@ -111,7 +110,7 @@ pub struct SseState {
 }
 
 /// `GET /sse`: a new session whose server runs until the stream closes;
-/// past the cap, 503 with [`super::http::TOO_MANY_STREAMS`].
+/// past the cap, 503 with [`TOO_MANY_STREAMS`].
 pub async fn open(State(state): State<SseState>) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(SESSION_QUEUE);
@@ -129,8 +128,8 @@ pub async fn open(State(state): State<SseState>) -> Response {
                 max_sse_streams = state.sessions.max,
                 "legacy SSE stream refused: as many are open as may be"
             );
-            return super::limits::over_capacity(
-                super::http::TOO_MANY_STREAMS,
+            return over_capacity(
+                TOO_MANY_STREAMS,
                 &format!(
                     "the gateway holds its maximum of {} open SSE streams; retry later",
                     state.sessions.max
@@ -248,9 +247,9 @@ pub async fn post(
     Query(query): Query<SessionQuery>,
     body: axum::body::Body,
 ) -> Response {
-    let body = match axum::body::to_bytes(body, super::http::MAX_BODY_BYTES).await {
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(e) if super::limits::timed_out(&e) => return super::limits::body_timed_out(),
+        Err(e) if timed_out(&e) => return body_timed_out(),
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
     };
     let session = state
@@ -265,14 +264,14 @@ pub async fn post(
     if let Ok(mut last_used) = session.last_used.lock() {
         *last_used = Instant::now();
     }
-    if let Err(rejected) = super::http::check_jsonrpc(&body) {
+    if let Err(rejected) = check_jsonrpc(&body) {
         return rejected.into_response();
     }
     let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(e) => {
-            let mut rejected = super::http::parse_error(&e);
-            rejected.code = super::http::INVALID_REQUEST;
+            let mut rejected = parse_error(&e);
+            rejected.code = INVALID_REQUEST;
             return rejected.into_response();
         }
     };

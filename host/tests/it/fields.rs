@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use gateway::fields::{Integration, LintKind, Registry, Watched};
+use gateway::frontdoor::FrontDoor;
 use gateway::mcp::FieldSource;
-use gateway::mcp::http::FrontDoor;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

@@ -1,6 +1,7 @@
-//! The limits of the MCP transports beyond their connections': how many
-//! sessions and legacy streams live, for how long unused, how long a
-//! request body may take, and how a client past a cap is told.
+//! The front door's limits beyond its connections' ([`super::listener`]):
+//! how many MCP sessions and legacy streams it holds open, for how long
+//! unused, how long a request body may take, and how a client past a cap
+//! is told.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,12 +14,24 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use serde_json::json;
 
-use super::{sessions, sse};
-
 /// Default time a request body may take to arrive once its headers have:
 /// MCP bodies are at most 2 MiB (`MAX_BODY_BYTES`), ~70 KB/s at this bound;
 /// a client trickling a body would otherwise hold its connection forever.
 pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 30_000;
+/// Default cap on live 2025 sessions: thousands of agents at once, while
+/// sessions nobody closes (~90 KiB each, measured) stay under ~100 MiB.
+pub const DEFAULT_MAX_SESSIONS: usize = 1000;
+/// Default idle expiry of a 2025 session: rmcp's own default, which clients
+/// already live with; a session has no connection to tell that its client
+/// is still there, so only use keeps it.
+pub const DEFAULT_SESSION_IDLE_TIMEOUT_MS: u64 = 300_000;
+/// Default cap on open legacy streams: each holds a connection, a session
+/// server and its queues; legacy clients are the minority.
+pub const DEFAULT_MAX_SSE_STREAMS: usize = 1000;
+/// Default time a legacy stream may go without a POSTed message: longer
+/// than a 2025 session's, as an open connection already shows its client
+/// is there; this only reclaims streams held open and never used.
+pub const DEFAULT_SSE_IDLE_TIMEOUT_MS: u64 = 1_800_000;
 
 /// How many long-lived sessions and streams the transports keep, for how
 /// long without use, and how long a request body may take.
@@ -41,10 +54,10 @@ impl Default for StreamLimits {
     fn default() -> Self {
         Self {
             body_read_timeout: Duration::from_millis(DEFAULT_BODY_READ_TIMEOUT_MS),
-            max_sessions: sessions::DEFAULT_MAX_SESSIONS,
-            session_idle_timeout: Duration::from_millis(sessions::DEFAULT_SESSION_IDLE_TIMEOUT_MS),
-            max_sse_streams: sse::DEFAULT_MAX_SSE_STREAMS,
-            sse_idle_timeout: Duration::from_millis(sse::DEFAULT_SSE_IDLE_TIMEOUT_MS),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            session_idle_timeout: Duration::from_millis(DEFAULT_SESSION_IDLE_TIMEOUT_MS),
+            max_sse_streams: DEFAULT_MAX_SSE_STREAMS,
+            sse_idle_timeout: Duration::from_millis(DEFAULT_SSE_IDLE_TIMEOUT_MS),
         }
     }
 }
