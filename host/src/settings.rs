@@ -11,33 +11,8 @@ use serde::Deserialize;
 use crate::manifest::ManifestError;
 use crate::outbound::addr::PrivateAllowList;
 
-/// Default connect timeout for upstream requests.
-const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
-/// Default wait for the first response byte.
-const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 15_000;
-/// Default wait between response body chunks (a trickling upstream).
-const DEFAULT_BETWEEN_BYTES_TIMEOUT_MS: u64 = 10_000;
-
-/// Upstream timeouts the host clamps every request to, whatever the guest asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// TCP connect plus TLS handshake.
-    pub connect: Duration,
-    /// Until the response head arrives.
-    pub first_byte: Duration,
-    /// Between body chunks.
-    pub between_bytes: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
-            first_byte: Duration::from_millis(DEFAULT_FIRST_BYTE_TIMEOUT_MS),
-            between_bytes: Duration::from_millis(DEFAULT_BETWEEN_BYTES_TIMEOUT_MS),
-        }
-    }
-}
+/// The upstream timeout ceilings live with the outbound door that enforces them.
+pub use crate::outbound::Timeouts;
 
 /// `[server]`: how `gateway serve` listens (flags and the seed's
 /// `MCP_*` environment variables take precedence).
