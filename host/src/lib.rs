@@ -6,13 +6,15 @@
 //! may import), [`manifest`] (what a tool asks for), [`settings`] (what the
 //! deployment grants), [`catalog`] (the tools folder), [`build`] (turning a
 //! tool folder into a component), [`hotload`] (changing tools while
-//! serving), [`admin`] (the admin HTTP API), [`mcp`] (what agents see).
+//! serving), [`debounce`] (the folder watcher both the tools and the fields
+//! folder use), [`admin`] (the admin HTTP API), [`mcp`] (what agents see).
 
 pub mod admin;
 mod bindings;
 pub mod build;
 pub mod capability;
 pub mod catalog;
+pub mod debounce;
 pub mod fields;
 pub mod fixtures;
 pub mod hotload;
