@@ -31,7 +31,7 @@ use self::auth::{Actor, AdminKey, KEY_ENV, KeyError};
 use self::changes::{Outcome, ToolInfo};
 use self::error::AdminError;
 use self::store::{Store, ToolName};
-use crate::hotload::{Loader, LoaderError};
+use crate::hotload::{ChangeKind, Loader, LoaderError};
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::mcp::http::FrontDoor;
 use crate::runtime::LoadError;
@@ -213,13 +213,13 @@ fn answer(
                 who = %actor,
                 action,
                 tool = %name,
-                change = outcome.change,
+                change = outcome.change.as_str(),
                 old_definition = %hash(outcome.previous.as_ref().map(|p| p.definition_sha256.as_str())),
                 new_definition = %hash(outcome.tool.as_ref().map(|t| t.definition_sha256.as_str())),
                 component = %hash(outcome.tool.as_ref().map(|t| t.component_sha256.as_str())),
                 "admin action"
             );
-            let status = if outcome.change == "added" {
+            let status = if outcome.change == ChangeKind::Added {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
