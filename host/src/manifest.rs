@@ -279,13 +279,18 @@ pub(crate) fn read_text(file: &Path) -> Result<String, ManifestError> {
 
 /// A TOML error as a [`ManifestError::Parse`] with 1-based line and column.
 pub(crate) fn parse_error(file: &Path, text: &str, e: &toml::de::Error) -> ManifestError {
-    let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+    let (line, column) = position(text, e);
     ManifestError::Parse {
         file: file.to_path_buf(),
         line,
         column,
         message: e.message().to_string(),
     }
+}
+
+/// The 1-based line and column a TOML error points at in `text`.
+pub(crate) fn position(text: &str, e: &toml::de::Error) -> (usize, usize) {
+    e.span().map_or((1, 1), |s| line_col(text, s.start))
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
