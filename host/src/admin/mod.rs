@@ -194,9 +194,7 @@ async fn to_completion<F>(change: F) -> Result<Outcome, AdminError>
 where
     F: Future<Output = Result<Outcome, AdminError>> + Send + 'static,
 {
-    tokio::spawn(change)
-        .await
-        .map_err(|e| AdminError::Internal(format!("an admin change failed: {e}")))?
+    tokio::spawn(change).await?
 }
 
 /// Logs an admin action (who, what, old and new definition hash) and answers.
