@@ -71,8 +71,8 @@ pub enum Problem {
         mib: u64,
     },
     /// A tool name or integration slug that is not one (the manifest's rule).
-    #[error("{0}")]
-    Name(String),
+    #[error(transparent)]
+    Name(#[from] crate::manifest::NameError),
     /// A secret grant that is not an environment variable name.
     #[error("{0:?} is not an environment variable name ([A-Z_][A-Z0-9_]*)")]
     NotAVariable(String),
@@ -552,8 +552,8 @@ impl Settings {
         let runtime = raw.runtime.check().map_err(|(key, p)| invalid(key, p))?;
         let mut secret_grants = SecretGrants::default();
         for (name, tool) in &raw.tools {
-            crate::manifest::check_name(name)
-                .map_err(|p| invalid(&format!("tools.{name}"), Problem::Name(p)))?;
+            crate::manifest::tool_name(name)
+                .map_err(|p| invalid(&format!("tools.{name}"), p.into()))?;
             let vars = check_grant(&tool.secrets)
                 .map_err(|p| invalid(&format!("tools.{name}.secrets"), p))?;
             if !vars.is_empty() {
@@ -561,8 +561,8 @@ impl Settings {
             }
         }
         for (slug, grant) in &raw.integrations {
-            crate::manifest::check_slug(slug)
-                .map_err(|p| invalid(&format!("integrations.{slug}"), Problem::Name(p)))?;
+            crate::manifest::integration_slug(slug)
+                .map_err(|p| invalid(&format!("integrations.{slug}"), p.into()))?;
             let vars = check_grant(&grant.secrets)
                 .map_err(|p| invalid(&format!("integrations.{slug}.secrets"), p))?;
             if !vars.is_empty() {
@@ -840,10 +840,14 @@ secrets = ["HUBSPOT_ACCESS_TOKEN"]
             problem("[outbound]\nallow_private = [\"not-an-ip\"]\n"),
             Problem::AllowPrivate(_)
         ));
-        assert!(matches!(
+        assert_eq!(
             problem("[tools.\"Bad Name\".config]\nx = \"y\"\n"),
-            Problem::Name(_)
-        ));
+            Problem::Name(crate::manifest::NameError::Tool("Bad Name".into()))
+        );
+        assert_eq!(
+            problem("[integrations.\"Bad Slug\"]\nsecrets = [\"A\"]\n"),
+            Problem::Name(crate::manifest::NameError::Slug("Bad Slug".into()))
+        );
         let missing = Path::new("/nonexistent/gateway.toml");
         assert!(matches!(
             Settings::load(missing),

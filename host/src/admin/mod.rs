@@ -185,7 +185,7 @@ fn tool_name(
     path: Result<axum::extract::Path<String>, PathRejection>,
 ) -> Result<ToolName, AdminError> {
     let axum::extract::Path(name) = path.map_err(|e| AdminError::InvalidName(e.body_text()))?;
-    ToolName::parse(&name).map_err(AdminError::InvalidName)
+    ToolName::parse(&name).map_err(|e| AdminError::InvalidName(e.to_string()))
 }
 
 /// Runs a change to its end in its own task: a client that hangs up must

@@ -66,14 +66,15 @@ impl Outbound {
                         bound.push(((*var).to_owned(), value));
                     }
                 }
-                let value = secret
-                    .template
-                    .render(&env)
-                    .map_err(|var| SecretError::Missing {
-                        rule: index,
-                        header: secret.name.to_string(),
-                        var,
-                    })?;
+                let value =
+                    secret
+                        .template
+                        .render(&env)
+                        .map_err(|super::rules::MissingVar(var)| SecretError::Missing {
+                            rule: index,
+                            header: secret.name.to_string(),
+                            var,
+                        })?;
                 let mut value =
                     HeaderValue::from_str(&value).map_err(|_| SecretError::InvalidValue {
                         rule: index,

@@ -143,7 +143,7 @@ async fn bad_components_are_refused_at_load() {
     );
     // Wasmtime's reason is kept as the cause, not flattened into text.
     for refused in [&exports, &imports] {
-        let refused = refused.as_ref().err().expect("refused");
+        let refused = refused.as_ref().expect_err("refused");
         assert!(std::error::Error::source(refused).is_some(), "{refused:?}");
     }
 
