@@ -445,6 +445,48 @@ mod tests {
         assert!(plain.redactor().is_empty());
     }
 
+    /// A request that did not parse at its door still counts against the
+    /// request budget first, then is denied as its step; nothing is sent.
+    #[tokio::test]
+    async fn a_request_that_did_not_parse_is_budgeted_then_denied_as_its_step() {
+        let outbound = Outbound::new(
+            Vec::new(),
+            |_| None,
+            PrivateAllowList::default(),
+            Timeouts::default(),
+        )
+        .unwrap();
+        let malformed = || {
+            OutboundRequest::from_guest(GuestRequest {
+                method: "GE T".to_owned(),
+                url: "https://api.example.com/".to_owned(),
+                headers: Vec::new(),
+                body: None,
+            })
+        };
+        let meter = Arc::new(Meter::new(0, 1));
+        let first = outbound
+            .send(&meter, malformed(), Timeouts::default())
+            .await;
+        assert_eq!(
+            first.err(),
+            Some(OutboundError::Denied(DeniedReason::Method))
+        );
+        let second = outbound
+            .send(&meter, malformed(), Timeouts::default())
+            .await;
+        assert_eq!(
+            second.err(),
+            Some(OutboundError::Denied(DeniedReason::RequestBudget))
+        );
+        // Both attempts count, refused ones included.
+        assert_eq!(meter.requests(), 2);
+        assert_eq!(
+            meter.denials(),
+            [DeniedReason::Method, DeniedReason::RequestBudget]
+        );
+    }
+
     #[test]
     fn compressed_means_any_coding_but_identity_and_chunked() {
         let headers = |pairs: &[(&'static str, &'static str)]| {
