@@ -96,11 +96,11 @@ impl Catalog {
             match runtime.load_dir(&found.dir).await {
                 Ok(tool) => {
                     let name = tool.definition.name.clone();
-                    if let Some(other) = catalog.tools.get(&name) {
+                    if let Some(other) = catalog.served_elsewhere(&name, &found.dir) {
                         errors.push(CatalogError::Duplicate {
-                            dir: found.dir,
                             name,
-                            other: other.manifest.dir().to_path_buf(),
+                            other: other.to_path_buf(),
+                            dir: found.dir,
                         });
                     } else {
                         catalog.tools.insert(name, Arc::new(tool));
@@ -125,6 +125,28 @@ impl Catalog {
     /// The tool called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<LoadedTool>> {
         self.tools.get(name)
+    }
+
+    /// The folder that serves `name`, when it is not `dir`. A tool name is
+    /// served from one folder only: a second folder asking for it is refused,
+    /// at start ([`Catalog::load`]), on a hot load and on an admin upload.
+    pub fn served_elsewhere(&self, name: &str, dir: &Path) -> Option<&Path> {
+        self.tools
+            .get(name)
+            .map(|tool| tool.manifest.dir())
+            .filter(|served| !same_dir(served, dir))
+    }
+
+    /// The tools served from `dir` under a name other than `name` (the
+    /// folder's tool was renamed).
+    pub fn other_names_in<'a>(
+        &'a self,
+        name: &'a str,
+        dir: &'a Path,
+    ) -> impl Iterator<Item = &'a Arc<LoadedTool>> + 'a {
+        self.tools
+            .values()
+            .filter(move |t| t.definition.name != name && same_dir(t.manifest.dir(), dir))
     }
 
     /// All tools, by name.
@@ -176,4 +198,13 @@ impl LiveCatalog {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
     }
+}
+
+/// Whether two tool folders are the same (paths as given, or canonical).
+pub fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
 }

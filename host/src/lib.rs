@@ -6,7 +6,8 @@
 //! may import), [`manifest`] (what a tool asks for), [`settings`] (what the
 //! deployment grants), [`catalog`] (the tools folder), [`build`] (turning a
 //! tool folder into a component), [`hotload`] (changing tools while
-//! serving), [`frontdoor`] (who may reach the HTTP listeners, shared by
+//! serving), [`debounce`] (the folder watcher both the tools and the fields
+//! folder use), [`frontdoor`] (who may reach the HTTP listeners, shared by
 //! both), [`admin`] (the admin HTTP API), [`mcp`] (what agents see).
 
 pub mod admin;
@@ -14,6 +15,7 @@ mod bindings;
 pub mod build;
 pub mod capability;
 pub mod catalog;
+pub mod debounce;
 pub mod fields;
 pub mod fixtures;
 pub mod frontdoor;

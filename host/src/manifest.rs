@@ -186,7 +186,7 @@ impl Manifest {
             problem,
         };
 
-        check_name(&raw.name).map_err(|p| invalid("name", p))?;
+        tool_name(&raw.name).map_err(|p| invalid("name", p.to_string()))?;
         if crate::mcp::builtin::is_builtin(&raw.name) {
             return Err(ManifestError::ReservedName {
                 file: file.to_path_buf(),
@@ -194,7 +194,7 @@ impl Manifest {
             });
         }
         if let Some(slug) = &raw.integration {
-            check_slug(slug).map_err(|p| invalid("integration", p))?;
+            integration_slug(slug).map_err(|p| invalid("integration", p.to_string()))?;
         }
         if let Some(version) = &raw.version {
             check_text(version).map_err(|p| invalid("version", p))?;
@@ -279,13 +279,18 @@ pub(crate) fn read_text(file: &Path) -> Result<String, ManifestError> {
 
 /// A TOML error as a [`ManifestError::Parse`] with 1-based line and column.
 pub(crate) fn parse_error(file: &Path, text: &str, e: &toml::de::Error) -> ManifestError {
-    let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+    let (line, column) = position(text, e);
     ManifestError::Parse {
         file: file.to_path_buf(),
         line,
         column,
         message: e.message().to_string(),
     }
+}
+
+/// The 1-based line and column a TOML error points at in `text`.
+pub(crate) fn position(text: &str, e: &toml::de::Error) -> (usize, usize) {
+    e.span().map_or((1, 1), |s| line_col(text, s.start))
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -295,21 +300,33 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// A tool name or integration slug that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// Not a tool name.
+    #[error(
+        "{0:?} is not a tool name: use lowercase letters, digits and '_', start with a letter, at most {MAX_NAME_LEN} characters"
+    )]
+    Tool(String),
+    /// Not an integration slug.
+    #[error("{0:?} is not an integration slug: use lowercase letters, digits, '_' and '-'")]
+    Slug(String),
+}
+
 /// Tool names: lowercase ASCII, digits and `_`, starting with a letter.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn tool_name(name: &str) -> Result<(), NameError> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
     let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !first_ok || !rest_ok || name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "{name:?} is not a tool name: use lowercase letters, digits and '_', start with a letter, at most {MAX_NAME_LEN} characters"
-        ));
+        return Err(NameError::Tool(name.to_owned()));
     }
     Ok(())
 }
 
-/// Checks an integration slug (the stem of `fields/<slug>.yaml`).
-pub fn check_slug(slug: &str) -> Result<(), String> {
+/// An integration slug (the stem of `fields/<slug>.yaml`).
+pub fn integration_slug(slug: &str) -> Result<(), NameError> {
     let ok = !slug.is_empty()
         && slug.len() <= MAX_NAME_LEN
         && slug
@@ -318,10 +335,18 @@ pub fn check_slug(slug: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{slug:?} is not an integration slug: use lowercase letters, digits, '_' and '-'"
-        ))
+        Err(NameError::Slug(slug.to_owned()))
     }
+}
+
+/// [`tool_name`] with the reason as text, for callers that carry a message.
+pub fn check_name(name: &str) -> Result<(), String> {
+    tool_name(name).map_err(|e| e.to_string())
+}
+
+/// [`integration_slug`] with the reason as text, for callers that carry a message.
+pub fn check_slug(slug: &str) -> Result<(), String> {
+    integration_slug(slug).map_err(|e| e.to_string())
 }
 
 fn check_config_key(key: &str) -> Result<(), String> {

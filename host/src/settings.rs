@@ -8,36 +8,87 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::manifest::ManifestError;
-use crate::outbound::addr::PrivateAllowList;
+use crate::outbound::addr::{AddrError, PrivateAllowList};
 
-/// Default connect timeout for upstream requests.
-const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
-/// Default wait for the first response byte.
-const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 15_000;
-/// Default wait between response body chunks (a trickling upstream).
-const DEFAULT_BETWEEN_BYTES_TIMEOUT_MS: u64 = 10_000;
-
-/// Upstream timeouts the host clamps every request to, whatever the guest asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// TCP connect plus TLS handshake.
-    pub connect: Duration,
-    /// Until the response head arrives.
-    pub first_byte: Duration,
-    /// Between body chunks.
-    pub between_bytes: Duration,
+/// Why `gateway.toml` was refused; each names the file, and the line or the
+/// key at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Io {
+        /// The settings file.
+        file: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax error, unknown key or wrong type.
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        /// The settings file.
+        file: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value that parsed but is not acceptable.
+    #[error("{file}: {key}: {problem}")]
+    Invalid {
+        /// The settings file.
+        file: PathBuf,
+        /// Dotted key, e.g. `admin.keep_versions` or `tools.probe.secrets`.
+        key: String,
+        /// What is wrong with it.
+        #[source]
+        problem: Problem,
+    },
 }
 
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
-            first_byte: Duration::from_millis(DEFAULT_FIRST_BYTE_TIMEOUT_MS),
-            between_bytes: Duration::from_millis(DEFAULT_BETWEEN_BYTES_TIMEOUT_MS),
-        }
-    }
+/// What is wrong with one value of `gateway.toml`.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A count or a duration of 0, which would refuse everything.
+    #[error("must be at least 1")]
+    Zero,
+    /// A number outside the range the gateway accepts.
+    #[error("{value} is outside 1..={max}")]
+    OutOfRange {
+        /// The value given.
+        value: u64,
+        /// The largest accepted.
+        max: u64,
+    },
+    /// A memory size this machine cannot address.
+    #[error("{mib} MiB does not fit this machine's address space")]
+    TooLarge {
+        /// The size given.
+        mib: u64,
+    },
+    /// A tool name or integration slug that is not one (the manifest's rule).
+    #[error(transparent)]
+    Name(#[from] crate::manifest::NameError),
+    /// A secret grant that is not an environment variable name.
+    #[error("{0:?} is not an environment variable name ([A-Z_][A-Z0-9_]*)")]
+    NotAVariable(String),
+    /// A secret grant of a variable that configures the gateway itself.
+    #[error("{0} configures the gateway itself ({prefixes}*): it can never be granted to a tool", prefixes = RESERVED_SECRET_PREFIXES.join("*, "))]
+    ReservedVariable(String),
+    /// A variable granted twice in one list.
+    #[error("{0} is listed twice")]
+    ListedTwice(String),
+    /// An `allow_private` entry that is not an address or network.
+    #[error(transparent)]
+    AllowPrivate(#[from] AddrError),
 }
+
+/// The upstream timeout ceilings live with the outbound door that enforces them.
+pub use crate::outbound::Timeouts;
 
 /// `[server]`: how `gateway serve` listens (flags and the seed's
 /// `MCP_*` environment variables take precedence).
@@ -103,14 +154,17 @@ impl ListenerSettings {
         )
     }
 
-    fn check(self, table: &str) -> Result<(), (String, String)> {
+    fn check(self, table: &str) -> Result<(), (String, Problem)> {
         let max = crate::frontdoor::listener::MAX_MAX_CONNECTIONS;
         if let Some(n) = self.max_connections
             && !(1..=max).contains(&n)
         {
             return Err((
                 format!("{table}.max_connections"),
-                format!("{n} is outside 1..={max}"),
+                Problem::OutOfRange {
+                    value: n as u64,
+                    max: max as u64,
+                },
             ));
         }
         for (key, value) in [
@@ -118,7 +172,7 @@ impl ListenerSettings {
             ("keep_alive_timeout_ms", self.keep_alive_timeout_ms),
         ] {
             if value == Some(0) {
-                return Err((format!("{table}.{key}"), "must be at least 1".into()));
+                return Err((format!("{table}.{key}"), Problem::Zero));
             }
         }
         Ok(())
@@ -139,7 +193,7 @@ impl ServerSettings {
         self.listener().connection_limits()
     }
 
-    fn check(&self) -> Result<(), (String, String)> {
+    fn check(&self) -> Result<(), (String, Problem)> {
         self.listener().check("server")?;
         for (key, value) in [
             ("body_read_timeout_ms", self.body_read_timeout_ms),
@@ -149,7 +203,7 @@ impl ServerSettings {
             ("sse_idle_timeout_ms", self.sse_idle_timeout_ms),
         ] {
             if value == Some(0) {
-                return Err((format!("server.{key}"), "must be at least 1".into()));
+                return Err((format!("server.{key}"), Problem::Zero));
             }
         }
         Ok(())
@@ -211,29 +265,26 @@ impl AdminSettings {
         self.keep_versions.unwrap_or(DEFAULT_KEEP_VERSIONS)
     }
 
-    fn check(&self) -> Result<(), (String, String)> {
+    fn check(&self) -> Result<(), (String, Problem)> {
         if self.max_upload_bytes == Some(0) {
-            return Err(("admin.max_upload_bytes".into(), "must be at least 1".into()));
+            return Err(("admin.max_upload_bytes".into(), Problem::Zero));
         }
         if let Some(keep) = self.keep_versions
             && !(1..=MAX_KEEP_VERSIONS).contains(&keep)
         {
             return Err((
                 "admin.keep_versions".into(),
-                format!("{keep} is outside 1..={MAX_KEEP_VERSIONS}"),
+                Problem::OutOfRange {
+                    value: keep as u64,
+                    max: MAX_KEEP_VERSIONS as u64,
+                },
             ));
         }
         if self.auth_failure_burst == Some(0) {
-            return Err((
-                "admin.auth_failure_burst".into(),
-                "must be at least 1".into(),
-            ));
+            return Err(("admin.auth_failure_burst".into(), Problem::Zero));
         }
         if self.auth_failure_refill_ms == Some(0) {
-            return Err((
-                "admin.auth_failure_refill_ms".into(),
-                "must be at least 1".into(),
-            ));
+            return Err(("admin.auth_failure_refill_ms".into(), Problem::Zero));
         }
         self.listener().check("admin")
     }
@@ -268,18 +319,15 @@ struct RawRuntime {
 }
 
 impl RawRuntime {
-    fn check(&self) -> Result<RuntimeSettings, (&'static str, String)> {
+    fn check(&self) -> Result<RuntimeSettings, (&'static str, Problem)> {
         const KEY: &str = "runtime.memory_budget_mib";
         let memory_budget_bytes = match self.memory_budget_mib {
             None => None,
-            Some(0) => return Err((KEY, "must be at least 1".into())),
+            Some(0) => return Err((KEY, Problem::Zero)),
             Some(mib) => Some(
                 mib.checked_mul(1 << 20)
                     .and_then(|b| usize::try_from(b).ok())
-                    .ok_or((
-                        KEY,
-                        format!("{mib} MiB does not fit this machine's address space"),
-                    ))?,
+                    .ok_or((KEY, Problem::TooLarge { mib }))?,
             ),
         };
         Ok(RuntimeSettings {
@@ -377,23 +425,18 @@ impl SecretGrants {
     }
 }
 
-/// Checks the variable names of one grant list; `key` names it in errors.
-fn check_grant(key: &str, vars: &[String]) -> Result<BTreeSet<String>, String> {
+/// Checks the variable names of one grant list.
+fn check_grant(vars: &[String]) -> Result<BTreeSet<String>, Problem> {
     let mut out = BTreeSet::new();
     for var in vars {
         if !crate::outbound::rules::is_env_var_name(var) {
-            return Err(format!(
-                "{var:?} is not an environment variable name ([A-Z_][A-Z0-9_]*)"
-            ));
+            return Err(Problem::NotAVariable(var.clone()));
         }
         if is_reserved_secret(var) {
-            return Err(format!(
-                "{var} configures the gateway itself ({}*): it can never be granted to a tool",
-                RESERVED_SECRET_PREFIXES.join("*, ")
-            ));
+            return Err(Problem::ReservedVariable(var.clone()));
         }
         if !out.insert(var.clone()) {
-            return Err(format!("{var} is listed twice in {key}"));
+            return Err(Problem::ListedTwice(var.clone()));
         }
     }
     Ok(out)
@@ -454,15 +497,26 @@ pub fn default_cache_dir() -> PathBuf {
 
 impl Settings {
     /// Reads `gateway.toml`; relative paths in it resolve against its folder.
-    pub fn load(file: &Path) -> Result<Self, ManifestError> {
-        Self::parse(file, &crate::manifest::read_text(file)?)
+    pub fn load(file: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(file).map_err(|source| SettingsError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::parse(file, &text)
     }
 
     /// Parses settings text as if read from `file`.
-    pub fn parse(file: &Path, text: &str) -> Result<Self, ManifestError> {
-        let raw: RawSettings =
-            toml::from_str(text).map_err(|e| crate::manifest::parse_error(file, text, &e))?;
-        let invalid = |key: &str, problem: String| ManifestError::Invalid {
+    pub fn parse(file: &Path, text: &str) -> Result<Self, SettingsError> {
+        let raw: RawSettings = toml::from_str(text).map_err(|e| {
+            let (line, column) = crate::manifest::position(text, &e);
+            SettingsError::Parse {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        let invalid = |key: &str, problem: Problem| SettingsError::Invalid {
             file: file.to_path_buf(),
             key: key.to_string(),
             problem,
@@ -470,9 +524,9 @@ impl Settings {
         let base = file.parent().unwrap_or(Path::new("."));
         let defaults = Settings::default();
         let allow_private = PrivateAllowList::parse(&raw.outbound.allow_private)
-            .map_err(|e| invalid("outbound.allow_private", e.to_string()))?;
+            .map_err(|e| invalid("outbound.allow_private", e.into()))?;
         let ms = |key: &str, v: Option<u64>, d: Duration| match v {
-            Some(0) => Err(invalid(key, "must be at least 1".into())),
+            Some(0) => Err(invalid(key, Problem::Zero)),
             Some(v) => Ok(Duration::from_millis(v)),
             None => Ok(d),
         };
@@ -498,18 +552,19 @@ impl Settings {
         let runtime = raw.runtime.check().map_err(|(key, p)| invalid(key, p))?;
         let mut secret_grants = SecretGrants::default();
         for (name, tool) in &raw.tools {
-            crate::manifest::check_name(name).map_err(|p| invalid(&format!("tools.{name}"), p))?;
-            let key = format!("tools.{name}.secrets");
-            let vars = check_grant(&key, &tool.secrets).map_err(|p| invalid(&key, p))?;
+            crate::manifest::tool_name(name)
+                .map_err(|p| invalid(&format!("tools.{name}"), p.into()))?;
+            let vars = check_grant(&tool.secrets)
+                .map_err(|p| invalid(&format!("tools.{name}.secrets"), p))?;
             if !vars.is_empty() {
                 secret_grants.tools.insert(name.clone(), vars);
             }
         }
         for (slug, grant) in &raw.integrations {
-            crate::manifest::check_slug(slug)
-                .map_err(|p| invalid(&format!("integrations.{slug}"), p))?;
-            let key = format!("integrations.{slug}.secrets");
-            let vars = check_grant(&key, &grant.secrets).map_err(|p| invalid(&key, p))?;
+            crate::manifest::integration_slug(slug)
+                .map_err(|p| invalid(&format!("integrations.{slug}"), p.into()))?;
+            let vars = check_grant(&grant.secrets)
+                .map_err(|p| invalid(&format!("integrations.{slug}.secrets"), p))?;
             if !vars.is_empty() {
                 secret_grants.integrations.insert(slug.clone(), vars);
             }
@@ -651,7 +706,7 @@ secrets = ["HUBSPOT_ACCESS_TOKEN"]
     #[test]
     fn mistakes_name_their_key() {
         let key = |text: &str| match Settings::parse(Path::new("g.toml"), text) {
-            Err(ManifestError::Invalid { key, .. }) => key,
+            Err(SettingsError::Invalid { key, .. }) => key,
             other => panic!("expected Invalid for {text:?}, got {other:?}"),
         };
         assert_eq!(
@@ -727,7 +782,7 @@ secrets = ["HUBSPOT_ACCESS_TOKEN"]
         );
         assert!(matches!(
             Settings::parse(Path::new("g.toml"), "[outbound]\nallow_everything = true\n"),
-            Err(ManifestError::Parse { line: 2, .. })
+            Err(SettingsError::Parse { line: 2, .. })
         ));
         for text in [
             "[admin]\nlisten = \"not an address\"\n",
@@ -736,11 +791,68 @@ secrets = ["HUBSPOT_ACCESS_TOKEN"]
             assert!(
                 matches!(
                     Settings::parse(Path::new("g.toml"), text),
-                    Err(ManifestError::Parse { line: 2, .. })
+                    Err(SettingsError::Parse { line: 2, .. })
                 ),
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn mistakes_say_what_is_wrong() {
+        let problem = |text: &str| match Settings::parse(Path::new("g.toml"), text) {
+            Err(SettingsError::Invalid { problem, .. }) => problem,
+            other => panic!("expected Invalid for {text:?}, got {other:?}"),
+        };
+        let var = |v: &str| v.to_owned();
+        let cases = [
+            ("[admin]\nmax_upload_bytes = 0\n", Problem::Zero),
+            (
+                "[admin]\nkeep_versions = 0\n",
+                Problem::OutOfRange {
+                    value: 0,
+                    max: MAX_KEEP_VERSIONS as u64,
+                },
+            ),
+            (
+                "[tools.t]\nsecrets = [\"GATEWAY_ADMIN_KEY\"]\n",
+                Problem::ReservedVariable(var("GATEWAY_ADMIN_KEY")),
+            ),
+            (
+                "[tools.t]\nsecrets = [\"lower_case\"]\n",
+                Problem::NotAVariable(var("lower_case")),
+            ),
+            (
+                "[tools.t]\nsecrets = [\"A\", \"A\"]\n",
+                Problem::ListedTwice(var("A")),
+            ),
+            (
+                &format!("[runtime]\nmemory_budget_mib = {}\n", i64::MAX),
+                Problem::TooLarge {
+                    mib: i64::MAX as u64,
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(problem(text), want, "{text:?}");
+        }
+        assert!(matches!(
+            problem("[outbound]\nallow_private = [\"not-an-ip\"]\n"),
+            Problem::AllowPrivate(_)
+        ));
+        assert_eq!(
+            problem("[tools.\"Bad Name\".config]\nx = \"y\"\n"),
+            Problem::Name(crate::manifest::NameError::Tool("Bad Name".into()))
+        );
+        assert_eq!(
+            problem("[integrations.\"Bad Slug\"]\nsecrets = [\"A\"]\n"),
+            Problem::Name(crate::manifest::NameError::Slug("Bad Slug".into()))
+        );
+        let missing = Path::new("/nonexistent/gateway.toml");
+        assert!(matches!(
+            Settings::load(missing),
+            Err(SettingsError::Io { file, .. }) if file == missing
+        ));
     }
 
     #[test]

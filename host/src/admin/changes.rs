@@ -10,7 +10,7 @@ use super::Admin;
 use super::error::AdminError;
 use super::store::{Staged, ToolName};
 use crate::catalog::Catalog;
-use crate::hotload::{LoaderError, same_dir};
+use crate::hotload::{ChangeKind, LoaderError, name_free};
 use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE};
 use crate::runtime::LoadedTool;
 
@@ -49,8 +49,8 @@ impl From<&LoadedTool> for VersionInfo {
 /// What a change did.
 #[derive(Debug, Serialize)]
 pub(super) struct Outcome {
-    /// `added`, `replaced`, `unchanged`, `rolled_back` or `removed`.
-    pub(super) change: &'static str,
+    /// What kind of change it was.
+    pub(super) change: ChangeKind,
     /// The tool as now served (`null` once removed).
     pub(super) tool: Option<ToolInfo>,
     /// The version served before (`null` if none).
@@ -94,18 +94,13 @@ impl Admin {
     ) -> Result<Option<Arc<LoadedTool>>, AdminError> {
         let target = self.store.folder(name);
         let before = catalog.get(name.as_str()).cloned();
-        if let Some(tool) = &before
-            && !same_dir(tool.manifest.dir(), &target)
-        {
+        if let Some(folder) = catalog.served_elsewhere(name.as_str(), &target) {
             return Err(AdminError::NotManaged {
                 name: name.to_string(),
-                folder: tool.manifest.dir().display().to_string(),
+                folder: folder.display().to_string(),
             });
         }
-        if let Some(other) = catalog
-            .iter()
-            .find(|t| t.definition.name != name.as_str() && same_dir(t.manifest.dir(), &target))
-        {
+        if let Some(other) = catalog.other_names_in(name.as_str(), &target).next() {
             return Err(AdminError::FolderTaken {
                 name: name.to_string(),
                 folder: name.to_string(),
@@ -116,12 +111,7 @@ impl Admin {
     }
 
     /// The tool `name` as now served, for an answer.
-    fn outcome(
-        &self,
-        change: &'static str,
-        name: &ToolName,
-        before: Option<&LoadedTool>,
-    ) -> Outcome {
+    fn outcome(&self, change: ChangeKind, name: &ToolName, before: Option<&LoadedTool>) -> Outcome {
         Outcome {
             change,
             tool: self.served(name).map(|t| self.info(&t)),
@@ -141,16 +131,8 @@ impl Admin {
         let catalog = self.loader.catalog().current();
         // Served from another folder: the Loader's own refusal, before a
         // compile is spent on it.
-        if let Some(tool) = catalog.get(name.as_str())
-            && !same_dir(tool.manifest.dir(), &target)
-        {
-            let error = LoaderError::NameTaken {
-                dir: target,
-                name: name.to_string(),
-                other: tool.manifest.dir().to_path_buf(),
-            };
-            return Err(AdminError::refused(error, &[tools_dir]));
-        }
+        name_free(&catalog, name.as_str(), &target)
+            .map_err(|e| AdminError::refused(e, &[tools_dir]))?;
         let before = self.managed(name, &catalog)?;
         self.loader
             .check_dir(staged.path(), &target)
@@ -194,11 +176,11 @@ impl Admin {
 
     /// What an install did to `name`, served as `before` until then: the
     /// Loader keeps the very same tool when nothing changed.
-    fn change(&self, name: &ToolName, before: Option<&Arc<LoadedTool>>) -> &'static str {
+    fn change(&self, name: &ToolName, before: Option<&Arc<LoadedTool>>) -> ChangeKind {
         match (before, self.served(name)) {
-            (None, _) => "added",
-            (Some(before), Some(now)) if Arc::ptr_eq(before, &now) => "unchanged",
-            _ => "replaced",
+            (None, _) => ChangeKind::Added,
+            (Some(before), Some(now)) if Arc::ptr_eq(before, &now) => ChangeKind::Unchanged,
+            _ => ChangeKind::Replaced,
         }
     }
 
@@ -237,7 +219,7 @@ impl Admin {
         if replacing && let Err(e) = std::fs::remove_dir_all(&version) {
             tracing::warn!(dir = %version.display(), "admin API: cannot discard the rolled-back version: {e}");
         }
-        Ok(self.outcome("rolled_back", name, before.as_deref()))
+        Ok(self.outcome(ChangeKind::RolledBack, name, before.as_deref()))
     }
 
     /// Stops serving `name` and keeps its folder as its newest previous
@@ -257,7 +239,7 @@ impl Admin {
             Err(e) => return Err(AdminError::refused(e, &[])),
         }
         Ok(Outcome {
-            change: "removed",
+            change: ChangeKind::Removed,
             tool: None,
             previous: before.as_deref().map(VersionInfo::from),
         })

@@ -95,9 +95,12 @@ pub enum AdminError {
         /// The reason with staging paths made relative.
         message: String,
     },
-    /// Something on the gateway's side failed (the cause is logged).
+    /// A file operation on the gateway's side failed (the cause is logged).
     #[error("internal error: {0}")]
-    Internal(String),
+    Io(#[from] std::io::Error),
+    /// The task running a change ended without an answer (the cause is logged).
+    #[error("internal error: an admin change failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl AdminError {
@@ -133,8 +136,8 @@ impl AdminError {
             AdminError::NoPreviousVersion(_) => "no_previous_version",
             AdminError::NotManaged { .. } => "not_managed",
             AdminError::FolderTaken { .. } => "folder_taken",
-            AdminError::Refused { error, .. } => refusal_code(error),
-            AdminError::Internal(_) => "internal",
+            AdminError::Refused { error, .. } => Refusal::of(error).code(),
+            AdminError::Io(_) | AdminError::Task(_) => "internal",
         }
     }
 
@@ -155,61 +158,130 @@ impl AdminError {
             AdminError::NoPreviousVersion(_)
             | AdminError::NotManaged { .. }
             | AdminError::FolderTaken { .. } => StatusCode::CONFLICT,
-            AdminError::Refused { error, .. } => refusal_status(error),
-            AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AdminError::Refused { error, .. } => Refusal::of(error).status(),
+            AdminError::Io(_) | AdminError::Task(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
-/// The code for each way the Loader refuses a change.
-fn refusal_code(error: &LoaderError) -> &'static str {
-    match error {
-        LoaderError::Incomplete(_) => "bad_upload",
-        LoaderError::Load(load) => match load {
-            LoadError::Manifest(ManifestError::Http { .. }) => "capability_refused",
-            LoadError::Manifest(ManifestError::ReservedName { .. }) => "name_reserved",
-            LoadError::Manifest(_) => "manifest_invalid",
-            LoadError::Secret {
-                source: SecretError::NotGranted { .. },
-                ..
-            } => "secret_not_granted",
-            LoadError::Secret {
-                source: SecretError::Reserved { .. },
-                ..
-            } => "secret_reserved",
-            LoadError::Secret { .. } => "secret_missing",
-            LoadError::Io { .. } => "internal",
-            LoadError::Compile { .. } => "component_invalid",
-            LoadError::Imports { .. } => "imports_refused",
-            LoadError::Exports { .. } => "exports_missing",
-            LoadError::Describe { .. } => "describe_failed",
-            LoadError::Definition { .. } => "definition_refused",
-        },
-        LoaderError::Compile { source, .. } => match source {
-            CompileError::Invalid(_) => "component_invalid",
-            CompileError::Timeout(_) => "compile_timeout",
-            CompileError::Memory(_) => "compile_memory",
-            CompileError::Process(_) => "internal",
-        },
-        LoaderError::NameTaken { .. } => "name_taken",
-        LoaderError::NotFound(_) => "not_found",
-    }
+/// Each way the Loader refuses a change, as the admin API answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The upload lacks `tool.toml` or `tool.wasm`.
+    BadUpload,
+    /// An `[[http]]` entry was refused.
+    CapabilityRefused,
+    /// The name is a built-in tool's.
+    NameReserved,
+    /// Any other manifest mistake.
+    ManifestInvalid,
+    /// A secret the admin has not granted to this tool.
+    SecretNotGranted,
+    /// A secret that configures the gateway itself.
+    SecretReserved,
+    /// A granted secret not set on the gateway (or not a header value).
+    SecretMissing,
+    /// The component is not valid WebAssembly for this gateway.
+    ComponentInvalid,
+    /// It imports what the gateway does not offer.
+    ImportsRefused,
+    /// It lacks the tool exports.
+    ExportsMissing,
+    /// Its self-description failed.
+    DescribeFailed,
+    /// Its definition was refused.
+    DefinitionRefused,
+    /// Compiling took longer than the budget.
+    CompileTimeout,
+    /// Compiling needed more memory than the budget.
+    CompileMemory,
+    /// Another folder serves this name.
+    NameTaken,
+    /// No such tool.
+    NotFound,
+    /// The gateway's side failed (files, the compiler process).
+    Internal,
 }
 
-fn refusal_status(error: &LoaderError) -> StatusCode {
-    match refusal_code(error) {
-        "bad_upload" => StatusCode::BAD_REQUEST,
-        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-        "name_taken" => StatusCode::CONFLICT,
-        "not_found" => StatusCode::NOT_FOUND,
-        // The request was well formed; what it carried was refused.
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
+impl Refusal {
+    fn of(error: &LoaderError) -> Self {
+        match error {
+            LoaderError::Incomplete(_) => Refusal::BadUpload,
+            LoaderError::Load(load) => match load {
+                LoadError::Manifest(ManifestError::Http { .. }) => Refusal::CapabilityRefused,
+                LoadError::Manifest(ManifestError::ReservedName { .. }) => Refusal::NameReserved,
+                LoadError::Manifest(_) => Refusal::ManifestInvalid,
+                LoadError::Secret {
+                    source: SecretError::NotGranted { .. },
+                    ..
+                } => Refusal::SecretNotGranted,
+                LoadError::Secret {
+                    source: SecretError::Reserved { .. },
+                    ..
+                } => Refusal::SecretReserved,
+                LoadError::Secret { .. } => Refusal::SecretMissing,
+                LoadError::Io { .. } => Refusal::Internal,
+                LoadError::Compile { .. } => Refusal::ComponentInvalid,
+                LoadError::Imports { .. } => Refusal::ImportsRefused,
+                LoadError::Exports { .. } => Refusal::ExportsMissing,
+                LoadError::Describe { .. } => Refusal::DescribeFailed,
+                LoadError::Definition { .. } => Refusal::DefinitionRefused,
+            },
+            LoaderError::Compile { source, .. } => match source {
+                CompileError::Invalid(_) => Refusal::ComponentInvalid,
+                CompileError::Timeout(_) => Refusal::CompileTimeout,
+                CompileError::Memory(_) => Refusal::CompileMemory,
+                CompileError::Process(_) => Refusal::Internal,
+            },
+            LoaderError::NameTaken { .. } => Refusal::NameTaken,
+            LoaderError::NotFound(_) => Refusal::NotFound,
+        }
     }
-}
 
-impl From<std::io::Error> for AdminError {
-    fn from(e: std::io::Error) -> Self {
-        AdminError::Internal(e.to_string())
+    /// The stable code (docs/admin.md).
+    fn code(self) -> &'static str {
+        match self {
+            Refusal::BadUpload => "bad_upload",
+            Refusal::CapabilityRefused => "capability_refused",
+            Refusal::NameReserved => "name_reserved",
+            Refusal::ManifestInvalid => "manifest_invalid",
+            Refusal::SecretNotGranted => "secret_not_granted",
+            Refusal::SecretReserved => "secret_reserved",
+            Refusal::SecretMissing => "secret_missing",
+            Refusal::ComponentInvalid => "component_invalid",
+            Refusal::ImportsRefused => "imports_refused",
+            Refusal::ExportsMissing => "exports_missing",
+            Refusal::DescribeFailed => "describe_failed",
+            Refusal::DefinitionRefused => "definition_refused",
+            Refusal::CompileTimeout => "compile_timeout",
+            Refusal::CompileMemory => "compile_memory",
+            Refusal::NameTaken => "name_taken",
+            Refusal::NotFound => "not_found",
+            Refusal::Internal => "internal",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Refusal::BadUpload => StatusCode::BAD_REQUEST,
+            Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Refusal::NameTaken => StatusCode::CONFLICT,
+            Refusal::NotFound => StatusCode::NOT_FOUND,
+            // The request was well formed; what it carried was refused.
+            Refusal::CapabilityRefused
+            | Refusal::NameReserved
+            | Refusal::ManifestInvalid
+            | Refusal::SecretNotGranted
+            | Refusal::SecretReserved
+            | Refusal::SecretMissing
+            | Refusal::ComponentInvalid
+            | Refusal::ImportsRefused
+            | Refusal::ExportsMissing
+            | Refusal::DescribeFailed
+            | Refusal::DefinitionRefused
+            | Refusal::CompileTimeout
+            | Refusal::CompileMemory => StatusCode::UNPROCESSABLE_ENTITY,
+        }
     }
 }
 
@@ -238,5 +310,62 @@ impl IntoResponse for AdminError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_its_code_and_status() {
+        let compile = |source| LoaderError::Compile {
+            path: PathBuf::from("t/tool.wasm"),
+            source,
+        };
+        let cases = [
+            (
+                LoaderError::Incomplete(PathBuf::from("t")),
+                "bad_upload",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                LoaderError::NameTaken {
+                    dir: PathBuf::from("a"),
+                    name: "t".into(),
+                    other: PathBuf::from("b"),
+                },
+                "name_taken",
+                StatusCode::CONFLICT,
+            ),
+            (
+                LoaderError::NotFound("t".into()),
+                "not_found",
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                compile(CompileError::Timeout(Duration::from_secs(1))),
+                "compile_timeout",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                compile(CompileError::Process("gone".into())),
+                "internal",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (error, code, status) in cases {
+            let error = AdminError::refused(error, &[]);
+            assert_eq!((error.code(), error.status()), (code, status), "{error}");
+            assert_eq!(error.into_response().status(), status);
+        }
+        let io = AdminError::from(std::io::Error::other("disk"));
+        assert_eq!(
+            (io.code(), io.status()),
+            ("internal", StatusCode::INTERNAL_SERVER_ERROR)
+        );
     }
 }

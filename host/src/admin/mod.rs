@@ -34,7 +34,7 @@ use self::changes::{Outcome, ToolInfo};
 use self::error::AdminError;
 use self::store::{Store, ToolName};
 use crate::frontdoor::FrontDoor;
-use crate::hotload::{Loader, LoaderError};
+use crate::hotload::{ChangeKind, Loader, LoaderError};
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::runtime::LoadError;
 use crate::settings::{AdminSettings, DEFAULT_ADMIN_LISTEN};
@@ -189,7 +189,7 @@ fn tool_name(
     path: Result<axum::extract::Path<String>, PathRejection>,
 ) -> Result<ToolName, AdminError> {
     let axum::extract::Path(name) = path.map_err(|e| AdminError::InvalidName(e.body_text()))?;
-    ToolName::parse(&name).map_err(AdminError::InvalidName)
+    ToolName::parse(&name).map_err(|e| AdminError::InvalidName(e.to_string()))
 }
 
 /// Runs a change to its end in its own task: a client that hangs up must
@@ -198,9 +198,7 @@ async fn to_completion<F>(change: F) -> Result<Outcome, AdminError>
 where
     F: Future<Output = Result<Outcome, AdminError>> + Send + 'static,
 {
-    tokio::spawn(change)
-        .await
-        .map_err(|e| AdminError::Internal(format!("an admin change failed: {e}")))?
+    tokio::spawn(change).await?
 }
 
 /// Logs an admin action (who, what, old and new definition hash) and answers.
@@ -217,13 +215,13 @@ fn answer(
                 who = %actor,
                 action,
                 tool = %name,
-                change = outcome.change,
+                change = outcome.change.as_str(),
                 old_definition = %hash(outcome.previous.as_ref().map(|p| p.definition_sha256.as_str())),
                 new_definition = %hash(outcome.tool.as_ref().map(|t| t.definition_sha256.as_str())),
                 component = %hash(outcome.tool.as_ref().map(|t| t.component_sha256.as_str())),
                 "admin action"
             );
-            let status = if outcome.change == "added" {
+            let status = if outcome.change == ChangeKind::Added {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK

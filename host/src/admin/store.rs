@@ -7,7 +7,7 @@
 //!
 //! Folders whose names start with `.` are never loaded, by the watcher or at
 //! start (`catalog::scan`). Every path is built from a [`ToolName`], which
-//! only a name passing `manifest::check_name` becomes: no `/`, no `.`, no `..`.
+//! only a name passing `manifest::tool_name` becomes: no `/`, no `.`, no `..`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,14 +17,14 @@ pub const STAGING_PREFIX: &str = ".staging-";
 /// Folder of previous versions (hidden from the watcher and the catalog).
 pub const VERSIONS_DIR: &str = ".versions";
 
-/// A tool name that passed `manifest::check_name`: safe as one path component.
+/// A tool name that passed `manifest::tool_name`: safe as one path component.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolName(String);
 
 impl ToolName {
     /// Checks `name`; the error says why it is not a tool name.
-    pub fn parse(name: &str) -> Result<Self, String> {
-        crate::manifest::check_name(name)?;
+    pub fn parse(name: &str) -> Result<Self, crate::manifest::NameError> {
+        crate::manifest::tool_name(name)?;
         Ok(Self(name.to_owned()))
     }
 

@@ -11,10 +11,9 @@ use wasmtime_wasi_http::{
     WasiBody, WasiHttpHooks,
 };
 
-use crate::outbound::client::{MAX_REQUEST_BODY, header_pairs};
+use crate::outbound::client::MAX_REQUEST_BODY;
 use crate::outbound::meter::Meter;
-use crate::outbound::{Outbound, OutboundError};
-use crate::settings::Timeouts;
+use crate::outbound::{Outbound, OutboundError, OutboundRequest, Timeouts};
 
 /// The wasi:http hooks of one call.
 pub struct OutboundHooks {
@@ -58,19 +57,10 @@ impl WasiHttpHooks for OutboundHooks {
         Box::new(async move {
             let (parts, body) = request.into_parts();
             let body = collect_capped(body).await?;
-            let url = parts.uri.to_string();
-            let headers = header_pairs(&parts.headers);
             let timeouts = clamp(outbound.timeouts(), options);
+            let request = OutboundRequest::from_head(parts, body);
             let response = outbound
-                .send(
-                    &meter,
-                    parts.method.as_str(),
-                    &url,
-                    &headers,
-                    !body.is_empty(),
-                    body,
-                    timeouts,
-                )
+                .send(&meter, request, timeouts)
                 .await
                 .map_err(to_wasi)?;
             let response = response.map(|b| b.map_err(to_wasi).boxed_unsync());

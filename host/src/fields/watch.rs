@@ -1,41 +1,18 @@
 //! The live registry: the fields folder watched, reloaded after a quiet
-//! moment, swapped in atomically, and announced to subscribers.
+//! moment ([`crate::debounce`]), swapped in atomically, and announced to
+//! subscribers.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::RecursiveMode;
 use tokio::sync::watch;
 
 use super::lint::LintError;
 use super::registry::Registry;
-
-/// Editors and `git checkout` touch several files in a burst; reload once it
-/// has been quiet this long.
-const DEBOUNCE: Duration = Duration::from_millis(200);
-/// A folder that never goes quiet still reloads this often.
-const MAX_DELAY: Duration = Duration::from_secs(2);
-
-/// Why the folder cannot be watched.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum WatchError {
-    /// The operating system's watcher refused the folder (it may not exist).
-    #[error("cannot watch {}: {source}", dir.display())]
-    Notify {
-        /// The folder.
-        dir: PathBuf,
-        /// The watcher's reason.
-        #[source]
-        source: notify::Error,
-    },
-    /// The thread that reloads could not be started.
-    #[error("cannot start the registry reload thread: {0}")]
-    Thread(#[source] std::io::Error),
-}
+use crate::debounce::FolderWatcher;
+pub use crate::debounce::WatchError;
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +40,7 @@ struct Shared {
 /// the watcher and its thread.
 pub struct Watched {
     shared: Arc<Shared>,
-    _watcher: RecommendedWatcher,
+    _watcher: FolderWatcher,
 }
 
 impl std::fmt::Debug for Watched {
@@ -95,31 +72,20 @@ impl Watched {
             reloading: Mutex::new(()),
         });
 
-        let (events, receive) = mpsc::channel();
-        let notify_error = |source| WatchError::Notify {
-            dir: dir.to_owned(),
-            source,
-        };
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                // Reading a file is not changing it: a reload's own reads would
-                // otherwise trigger the next reload, forever.
-                if event.as_ref().is_ok_and(|e| e.kind.is_access()) {
-                    return;
-                }
-                // The receiver is gone only while shutting down.
-                let _ = events.send(event);
-            })
-            .map_err(notify_error)?;
-        watcher
-            .watch(dir, RecursiveMode::NonRecursive)
-            .map_err(notify_error)?;
-
         let worker = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name("fields-watch".to_owned())
-            .spawn(move || debounce_loop(&receive, &worker))
-            .map_err(WatchError::Thread)?;
+        let watcher = FolderWatcher::start(
+            dir,
+            RecursiveMode::NonRecursive,
+            "fields-watch",
+            |event| {
+                note(event);
+                vec![()]
+            },
+            // Every file is read again, so what changed does not matter.
+            move |_| {
+                worker.reload();
+            },
+        )?;
         tracing::info!(dir = %dir.display(), "watching the field registry");
         Ok(Arc::new(Watched {
             shared,
@@ -182,32 +148,6 @@ impl Shared {
 fn log_errors(errors: &[LintError]) {
     for error in errors {
         tracing::warn!(%error, "field registry");
-    }
-}
-
-/// Waits for a change, then for a quiet [`DEBOUNCE`] (at most [`MAX_DELAY`]),
-/// then reloads. Returns when the watcher is dropped.
-fn debounce_loop(events: &mpsc::Receiver<notify::Result<notify::Event>>, shared: &Shared) {
-    while let Ok(first) = events.recv() {
-        note(first);
-        let started = Instant::now();
-        let mut quiet_until = started + DEBOUNCE;
-        loop {
-            let now = Instant::now();
-            let deadline = quiet_until.min(started + MAX_DELAY);
-            if now >= deadline {
-                break;
-            }
-            match events.recv_timeout(deadline - now) {
-                Ok(event) => {
-                    note(event);
-                    quiet_until = Instant::now() + DEBOUNCE;
-                }
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
-        shared.reload();
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use self::compile::{CompileBudget, CompileError};
-use crate::catalog::LiveCatalog;
+use crate::catalog::{Catalog, LiveCatalog, same_dir};
 use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest};
 use crate::runtime::{LoadError, LoadedTool, Runtime};
 
@@ -54,6 +54,50 @@ pub enum Change {
         /// Tool name.
         name: String,
     },
+}
+
+impl Change {
+    /// What kind of change this is, without its details.
+    pub fn kind(&self) -> ChangeKind {
+        match self {
+            Change::Added { .. } => ChangeKind::Added,
+            Change::Replaced { .. } => ChangeKind::Replaced,
+            Change::Unchanged { .. } => ChangeKind::Unchanged,
+            Change::Removed { .. } => ChangeKind::Removed,
+        }
+    }
+}
+
+/// The kinds of change a tool goes through, as the admin API names them
+/// (`"change": "added"`): the Loader's four, and a rollback to a previous
+/// version (which the Loader sees as a replacement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ChangeKind {
+    /// See [`Change::Added`].
+    Added,
+    /// See [`Change::Replaced`].
+    Replaced,
+    /// See [`Change::Unchanged`].
+    Unchanged,
+    /// See [`Change::Removed`].
+    Removed,
+    /// A previous version served again (an admin rollback).
+    RolledBack,
+}
+
+impl ChangeKind {
+    /// The name the admin API answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Added => "added",
+            ChangeKind::Replaced => "replaced",
+            ChangeKind::Unchanged => "unchanged",
+            ChangeKind::Removed => "removed",
+            ChangeKind::RolledBack => "rolled_back",
+        }
+    }
 }
 
 /// Why a change was refused. The previous version, if any, keeps serving.
@@ -141,16 +185,7 @@ impl Loader {
     /// an upload this way before it moves the files into place.
     pub async fn check_dir(&self, dir: &Path, target: &Path) -> Result<LoadedTool, LoaderError> {
         let tool = self.prepare(dir).await?;
-        let name = &tool.definition.name;
-        if let Some(other) = self.catalog.current().get(name)
-            && !same_dir(other.manifest.dir(), target)
-        {
-            return Err(LoaderError::NameTaken {
-                dir: target.to_path_buf(),
-                name: name.clone(),
-                other: other.manifest.dir().to_path_buf(),
-            });
-        }
+        name_free(&self.catalog.current(), &tool.definition.name, target)?;
         Ok(tool)
     }
 
@@ -181,20 +216,11 @@ impl Loader {
         let _one = self.changing.lock().await;
         let current = self.catalog.current();
         let name = tool.definition.name.clone();
-        if let Some(other) = current.get(&name)
-            && !same_dir(other.manifest.dir(), dir)
-        {
-            return Err(LoaderError::NameTaken {
-                dir: dir.to_path_buf(),
-                name,
-                other: other.manifest.dir().to_path_buf(),
-            });
-        }
+        name_free(&current, &name, dir)?;
         let mut next = (*current).clone();
         // A folder whose tool was renamed no longer serves the old name.
         let renamed: Vec<String> = current
-            .iter()
-            .filter(|t| t.definition.name != name && same_dir(t.manifest.dir(), dir))
+            .other_names_in(&name, dir)
             .map(|t| t.definition.name.clone())
             .collect();
         for old in &renamed {
@@ -274,11 +300,39 @@ fn same_settings(a: &Manifest, b: &Manifest) -> bool {
     a.config == b.config && a.files_dir == b.files_dir && a.version == b.version
 }
 
-/// Whether two tool folders are the same (paths as given, or canonical).
-pub(crate) fn same_dir(a: &Path, b: &Path) -> bool {
-    a == b
-        || match (a.canonicalize(), b.canonicalize()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
+/// [`Catalog::served_elsewhere`] as the Loader's refusal: `name` may be
+/// served from `dir` only if no other folder serves it.
+pub(crate) fn name_free(catalog: &Catalog, name: &str, dir: &Path) -> Result<(), LoaderError> {
+    match catalog.served_elsewhere(name, dir) {
+        Some(other) => Err(LoaderError::NameTaken {
+            dir: dir.to_path_buf(),
+            name: name.to_owned(),
+            other: other.to_path_buf(),
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn change_kinds_serialize_as_their_names() {
+        for kind in [
+            ChangeKind::Added,
+            ChangeKind::Replaced,
+            ChangeKind::Unchanged,
+            ChangeKind::Removed,
+            ChangeKind::RolledBack,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
+        let removed = Change::Removed { name: "t".into() };
+        assert_eq!(removed.kind(), ChangeKind::Removed);
+        let json = serde_json::to_value(&removed).unwrap();
+        assert_eq!(json["change"], removed.kind().as_str());
+    }
 }

@@ -1,6 +1,6 @@
 //! The tools folder, watched: a tool folder that appears, changes or goes
 //! away is loaded, reloaded or removed through the [`Loader`] once the
-//! folder has been quiet for a moment.
+//! folder has been quiet for a moment ([`crate::debounce`]).
 //!
 //! Friendly to how files really arrive: an admin (or the promotion job)
 //! writes a folder under a name starting with `.` and renames it into place,
@@ -10,32 +10,17 @@
 //! Folders whose names start with `.` are never loaded (staging, versions).
 
 use std::collections::BTreeSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 use std::sync::Arc;
-use std::time::Duration;
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::RecursiveMode;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{Change, Loader};
+use crate::debounce::FolderWatcher;
+pub use crate::debounce::WatchError;
 use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE};
-
-/// Reload once a folder has been quiet this long.
-const DEBOUNCE: Duration = Duration::from_millis(200);
-/// A folder that never goes quiet still reloads this often.
-const MAX_DELAY: Duration = Duration::from_secs(2);
-
-/// Why the tools folder cannot be watched.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot watch {}: {source}", dir.display())]
-pub struct WatchError {
-    /// The folder.
-    pub dir: PathBuf,
-    /// The watcher's reason.
-    #[source]
-    pub source: notify::Error,
-}
 
 /// What changed under the tools folder.
 #[derive(Debug)]
@@ -48,7 +33,7 @@ enum Seen {
 
 /// Watches a tools folder until dropped.
 pub struct ToolsWatcher {
-    _watcher: RecommendedWatcher,
+    _watcher: FolderWatcher,
     task: JoinHandle<()>,
     applied: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -69,61 +54,47 @@ impl ToolsWatcher {
     /// Starts watching `tools_dir`, applying changes through `loader`.
     /// Must be called within a tokio runtime.
     pub fn start(loader: Arc<Loader>, tools_dir: &Path) -> Result<ToolsWatcher, WatchError> {
-        let error = |source| WatchError {
-            dir: tools_dir.to_owned(),
-            source,
-        };
-        let (events, mut receive) = mpsc::unbounded_channel();
         let root = tools_dir.to_owned();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                let seen = match event {
-                    // Reading a file is not changing it: the loader's own
-                    // reads would otherwise trigger another load, forever.
-                    Ok(event) if event.kind.is_access() => return,
-                    Ok(event) if event.need_rescan() => vec![Seen::Everything],
-                    Ok(event) => event
-                        .paths
-                        .iter()
-                        .filter(|path| !hidden(&root, path))
-                        .map(|path| match top_folder(&root, path) {
-                            Some(name) => Seen::Folder(name),
-                            None => Seen::Everything,
-                        })
-                        .collect(),
-                    Err(_) => vec![Seen::Everything],
-                };
-                for seen in seen {
-                    // The receiver is gone only while shutting down.
-                    let _ = events.send(seen);
-                }
-            })
-            .map_err(error)?;
-        watcher
-            .watch(tools_dir, RecursiveMode::Recursive)
-            .map_err(error)?;
+        let classify = move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if event.need_rescan() => vec![Seen::Everything],
+            Ok(event) => event
+                .paths
+                .iter()
+                .filter(|path| !hidden(&root, path))
+                .map(|path| match top_folder(&root, path) {
+                    Some(name) => Seen::Folder(name),
+                    None => Seen::Everything,
+                })
+                .collect(),
+            Err(_) => vec![Seen::Everything],
+        };
+        // Batches are gathered on the watcher's thread and applied here,
+        // where loading is async.
+        let (batches, mut receive) = mpsc::unbounded_channel::<Vec<Seen>>();
+        let watcher = FolderWatcher::start(
+            tools_dir,
+            RecursiveMode::Recursive,
+            "tools-watch",
+            classify,
+            move |batch| {
+                // The receiver is gone only while shutting down.
+                let _ = batches.send(batch);
+            },
+        )?;
 
         let dir = tools_dir.to_owned();
         let applied = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = Arc::clone(&applied);
         let task = tokio::spawn(async move {
-            while let Some(first) = receive.recv().await {
+            while let Some(batch) = receive.recv().await {
                 let mut folders = BTreeSet::new();
                 let mut everything = false;
-                let mut note = |seen: Seen| match seen {
-                    Seen::Folder(name) => {
-                        folders.insert(name);
-                    }
-                    Seen::Everything => everything = true,
-                };
-                note(first);
-                let deadline = tokio::time::Instant::now() + MAX_DELAY;
-                loop {
-                    let quiet = tokio::time::Instant::now() + DEBOUNCE;
-                    match tokio::time::timeout_at(quiet.min(deadline), receive.recv()).await {
-                        Ok(Some(seen)) => note(seen),
-                        Ok(None) => return,
-                        Err(_) => break,
+                for seen in batch {
+                    match seen {
+                        Seen::Folder(name) => {
+                            folders.insert(name);
+                        }
+                        Seen::Everything => everything = true,
                     }
                 }
                 if everything {

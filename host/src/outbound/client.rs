@@ -14,27 +14,14 @@ use wasmtime_wasi_http::io::TokioIo;
 use super::addr::{PrivateAllowList, ResolveError, resolve_checked};
 use super::body::{MeteredBody, RedactedBody};
 use super::meter::Meter;
-use super::policy::{DeniedReason, Policy};
+use super::policy::{Approved, DeniedReason, Policy};
 use super::redact::Redactor;
+use super::request::{GuestRequest, OutboundRequest, Timeouts};
 use super::rules::{Rule, Scheme};
 use super::{OutboundError, SecretError, SecretHeaders};
-use crate::settings::Timeouts;
 
 /// Request bodies a tool may send (writes are rare and small by design).
 pub const MAX_REQUEST_BODY: usize = 1 << 20;
-
-/// A request from the gateway `http` interface.
-#[derive(Debug, Clone)]
-pub struct GuestRequest {
-    /// Method as the guest spelled it.
-    pub method: String,
-    /// Absolute URL.
-    pub url: String,
-    /// Guest-set headers.
-    pub headers: Vec<(String, String)>,
-    /// Body, if any (a GET/HEAD with a body is refused).
-    pub body: Option<Vec<u8>>,
-}
 
 /// A fully read upstream response.
 #[derive(Debug, Clone)]
@@ -79,14 +66,15 @@ impl Outbound {
                         bound.push(((*var).to_owned(), value));
                     }
                 }
-                let value = secret
-                    .template
-                    .render(&env)
-                    .map_err(|var| SecretError::Missing {
-                        rule: index,
-                        header: secret.name.to_string(),
-                        var,
-                    })?;
+                let value =
+                    secret
+                        .template
+                        .render(&env)
+                        .map_err(|super::rules::MissingVar(var)| SecretError::Missing {
+                            rule: index,
+                            header: secret.name.to_string(),
+                            var,
+                        })?;
                 let mut value =
                     HeaderValue::from_str(&value).map_err(|_| SecretError::InvalidValue {
                         rule: index,
@@ -134,19 +122,8 @@ impl Outbound {
         meter: &Arc<Meter>,
         req: GuestRequest,
     ) -> Result<FullResponse, OutboundError> {
-        let has_body = req.body.is_some();
-        let body = Bytes::from(req.body.unwrap_or_default());
-        let response = self
-            .send(
-                meter,
-                &req.method,
-                &req.url,
-                &req.headers,
-                has_body,
-                body,
-                self.timeouts,
-            )
-            .await?;
+        let req = OutboundRequest::from_guest(req);
+        let response = self.send(meter, req, self.timeouts).await?;
         let status = response.status().as_u16();
         let headers = header_pairs(response.headers());
         let body = response.into_body().collect().await?.to_bytes().to_vec();
@@ -159,20 +136,18 @@ impl Outbound {
 
     /// Checks, connects and sends; the response body streams through the
     /// meter, then the redactor, and its headers are scrubbed already.
+    /// `req` is what the door parsed, or the policy step its parse failed at
+    /// (counted after the request budget, like any other denial).
     /// `timeouts` must already be clamped to [`Outbound::timeouts`].
-    #[allow(clippy::too_many_arguments)] // reason: one argument per part of a request, shared by both doors
     pub async fn send(
         &self,
         meter: &Arc<Meter>,
-        method: &str,
-        url: &str,
-        headers: &[(String, String)],
-        has_body: bool,
-        body: Bytes,
+        req: Result<OutboundRequest, DeniedReason>,
         timeouts: Timeouts,
     ) -> Result<Response<RedactedBody>, OutboundError> {
+        let is_head = req.as_ref().is_ok_and(|r| r.method == Method::HEAD);
         let (response, carries_secrets) = self
-            .send_checked(meter, method, url, headers, has_body, body, timeouts)
+            .send_checked(meter, req, timeouts)
             .await
             .map_err(|e| e.redacted(&self.redactor))?;
         let (mut parts, body) = response.into_parts();
@@ -185,7 +160,7 @@ impl Outbound {
         }
         if !self.redactor.is_empty() {
             self.redactor.redact_headers(&mut parts.headers);
-            if method != Method::HEAD.as_str() {
+            if !is_head {
                 // The scrubbed body may differ in length; it ends where the stream ends.
                 parts.headers.remove(http::header::CONTENT_LENGTH);
             }
@@ -198,15 +173,10 @@ impl Outbound {
 
     /// Everything of [`Outbound::send`] up to the response head; also says
     /// whether the request carried secrets.
-    #[allow(clippy::too_many_arguments)] // reason: as `send`
     async fn send_checked(
         &self,
         meter: &Arc<Meter>,
-        method: &str,
-        url: &str,
-        headers: &[(String, String)],
-        has_body: bool,
-        body: Bytes,
+        req: Result<OutboundRequest, DeniedReason>,
         timeouts: Timeouts,
     ) -> Result<(Response<MeteredBody>, bool), OutboundError> {
         let deny = |reason: DeniedReason| {
@@ -216,11 +186,13 @@ impl Outbound {
         if !meter.begin_request() {
             return Err(deny(DeniedReason::RequestBudget));
         }
-        let approved = self
-            .policy
-            .check(method, url, headers, has_body)
-            .map_err(deny)?;
-        if body.len() > MAX_REQUEST_BODY {
+        let req = req.map_err(deny)?;
+        let approved = self.policy.check(&req).map_err(deny)?;
+        if req
+            .body
+            .as_ref()
+            .is_some_and(|b| b.len() > MAX_REQUEST_BODY)
+        {
             return Err(OutboundError::TooLarge);
         }
         let addrs = resolve_checked(
@@ -256,7 +228,7 @@ impl Outbound {
             .secrets
             .get(approved.rule_index)
             .is_some_and(|s| !s.0.is_empty());
-        let request = self.build_request(&approved, &host, headers, body)?;
+        let request = self.build_request(&approved, &host, req)?;
         let response = tokio::time::timeout(timeouts.first_byte, sender.send_request(request))
             .await
             .map_err(|_| OutboundError::Timeout)?
@@ -269,14 +241,13 @@ impl Outbound {
 
     fn build_request(
         &self,
-        approved: &super::policy::Approved<'_>,
+        approved: &Approved<'_>,
         host: &str,
-        headers: &[(String, String)],
-        body: Bytes,
+        req: OutboundRequest,
     ) -> Result<Request<Full<Bytes>>, OutboundError> {
-        let path = match approved.url.query() {
-            Some(q) => format!("{}?{q}", approved.url.path()),
-            None => approved.url.path().to_string(),
+        let path = match req.url.query() {
+            Some(q) => format!("{}?{q}", req.url.path()),
+            None => req.url.path().to_string(),
         };
         let default_port = approved.rule.scheme.default_port();
         let authority = if approved.port == default_port {
@@ -285,19 +256,19 @@ impl Outbound {
             format!("{host}:{}", approved.port)
         };
         let mut builder = Request::builder()
-            .method(approved.method.clone())
+            .method(req.method.clone())
             .uri(path)
             .header(http::header::HOST, authority);
         let secrets = self
             .secrets
             .get(approved.rule_index)
             .filter(|s| !s.0.is_empty());
-        for (name, value) in headers {
+        for (name, value) in &req.headers {
             // A response the redactor can read: see `send`.
-            if secrets.is_some() && name.eq_ignore_ascii_case("accept-encoding") {
+            if secrets.is_some() && name == http::header::ACCEPT_ENCODING {
                 continue;
             }
-            builder = builder.header(name.as_str(), value.as_str());
+            builder = builder.header(name, value);
         }
         // Secrets last, after every check, for the matched entry only.
         if let Some(secrets) = secrets {
@@ -306,7 +277,8 @@ impl Outbound {
                 builder = builder.header(name, value);
             }
         }
-        if approved.method != Method::GET && approved.method != Method::HEAD {
+        let body = req.body.unwrap_or_default();
+        if req.method != Method::GET && req.method != Method::HEAD {
             builder = builder.header(http::header::CONTENT_LENGTH, body.len());
         }
         builder
@@ -471,6 +443,48 @@ mod tests {
         )
         .unwrap();
         assert!(plain.redactor().is_empty());
+    }
+
+    /// A request that did not parse at its door still counts against the
+    /// request budget first, then is denied as its step; nothing is sent.
+    #[tokio::test]
+    async fn a_request_that_did_not_parse_is_budgeted_then_denied_as_its_step() {
+        let outbound = Outbound::new(
+            Vec::new(),
+            |_| None,
+            PrivateAllowList::default(),
+            Timeouts::default(),
+        )
+        .unwrap();
+        let malformed = || {
+            OutboundRequest::from_guest(GuestRequest {
+                method: "GE T".to_owned(),
+                url: "https://api.example.com/".to_owned(),
+                headers: Vec::new(),
+                body: None,
+            })
+        };
+        let meter = Arc::new(Meter::new(0, 1));
+        let first = outbound
+            .send(&meter, malformed(), Timeouts::default())
+            .await;
+        assert_eq!(
+            first.err(),
+            Some(OutboundError::Denied(DeniedReason::Method))
+        );
+        let second = outbound
+            .send(&meter, malformed(), Timeouts::default())
+            .await;
+        assert_eq!(
+            second.err(),
+            Some(OutboundError::Denied(DeniedReason::RequestBudget))
+        );
+        // Both attempts count, refused ones included.
+        assert_eq!(meter.requests(), 2);
+        assert_eq!(
+            meter.denials(),
+            [DeniedReason::Method, DeniedReason::RequestBudget]
+        );
     }
 
     #[test]

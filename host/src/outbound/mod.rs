@@ -1,7 +1,9 @@
 //! The only door out of a tool: outbound HTTP, checked in one place for both
 //! the gateway's own `http` interface and `wasi:http/outgoing-handler`.
 //!
-//! Order of checks (docs/security.md, "Outbound HTTP"): request budget, then [`policy::Policy::check`]
+//! Each door parses its request once into a [`request::OutboundRequest`].
+//! Order of checks (docs/security.md, "Outbound HTTP"): request budget, then
+//! the door's parse and [`policy::Policy::check`]
 //! (URL, scheme, host, port, path, method, body, headers), then host-side DNS
 //! with every non-global address dropped ([`addr::resolve_checked`]), then a
 //! connection to a checked address only, and only then the secrets bound to
@@ -16,12 +18,14 @@ pub mod meter;
 mod path;
 pub mod policy;
 pub mod redact;
+pub mod request;
 pub mod rules;
 
 use http::{HeaderName, HeaderValue};
 
-pub use self::client::{FullResponse, GuestRequest, Outbound};
+pub use self::client::{FullResponse, Outbound};
 use self::policy::DeniedReason;
+pub use self::request::{GuestRequest, OutboundRequest, Timeouts};
 
 /// Why an outbound request produced no response. Mirrors the WIT `http-error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

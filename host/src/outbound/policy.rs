@@ -4,9 +4,10 @@
 
 use std::fmt;
 
-use http::{HeaderName, HeaderValue, Method};
-use url::{Host, Url};
+use http::{HeaderName, Method};
+use url::Host;
 
+use super::request::OutboundRequest;
 use super::rules::{Rule, Scheme};
 
 /// Headers that frame, route or re-interpret a request. A guest setting them
@@ -113,22 +114,19 @@ pub struct Policy {
     injected: Vec<HeaderName>,
 }
 
-/// A request that passed steps 1–5, with everything the caller needs next:
-/// the rule whose secrets to inject, and the host and port to resolve.
+/// A request that passed steps 1–5, with everything the caller needs next
+/// beside the request itself: the rule whose secrets to inject, and the host
+/// and port to resolve.
 #[derive(Debug, Clone)]
 pub struct Approved<'a> {
     /// Index of the matching rule in manifest order (the first that matches).
     pub rule_index: usize,
     /// The matching rule.
     pub rule: &'a Rule,
-    /// The parsed URL, fragment removed (it is never sent).
-    pub url: Url,
-    /// The parsed host, as in `url` (a trailing dot is kept).
+    /// The parsed host, as in the request's URL (a trailing dot is kept).
     pub host: Host<String>,
     /// The explicit port, or the scheme's default.
     pub port: u16,
-    /// The method, as validated.
-    pub method: Method,
 }
 
 impl Policy {
@@ -158,15 +156,11 @@ impl Policy {
     /// Candidate rules are narrowed stage by stage (scheme, host, port, path,
     /// method), so the reason names the first stage no rule passes. When
     /// several rules pass, the first in manifest order wins, and only its
-    /// secret headers are injected.
-    pub fn check<'a>(
-        &'a self,
-        method: &str,
-        url: &str,
-        headers: &[(String, String)],
-        has_body: bool,
-    ) -> Result<Approved<'a>, DeniedReason> {
-        let mut url = Url::parse(url).map_err(|_| DeniedReason::InvalidUrl)?;
+    /// secret headers are injected. A URL, method or header that does not
+    /// parse was refused already, as its step, when the door built `req`
+    /// ([`OutboundRequest::from_guest`]).
+    pub fn check<'a>(&'a self, req: &OutboundRequest) -> Result<Approved<'a>, DeniedReason> {
+        let url = &req.url;
         let scheme = match url.scheme() {
             "https" => Scheme::Https,
             "http" => Scheme::Http,
@@ -190,41 +184,36 @@ impl Policy {
         let candidates = narrow(candidates, DeniedReason::Path, |r| {
             r.allows_path(url.path())
         })?;
-        // An invalid token matches no rule: Method, like any ungranted method.
-        let method = Method::from_bytes(method.as_bytes()).map_err(|_| DeniedReason::Method)?;
+        let method = &req.method;
         let candidates = narrow(candidates, DeniedReason::Method, |r| {
-            r.methods.contains(&method)
+            r.methods.contains(method)
         })?;
         let host = parsed_host.to_owned();
         let (rule_index, rule) = candidates.into_iter().next().ok_or(DeniedReason::Method)?;
 
-        if has_body && (method == Method::GET || method == Method::HEAD) {
+        if req.has_body() && (method == Method::GET || method == Method::HEAD) {
             return Err(DeniedReason::BodyNotAllowed);
         }
-        if headers.iter().any(|(name, value)| {
-            self.is_forbidden_header(name) || HeaderValue::from_bytes(value.as_bytes()).is_err()
-        }) {
+        if req.headers.keys().any(|name| self.is_forbidden_name(name)) {
             return Err(DeniedReason::ForbiddenHeader);
         }
 
-        url.set_fragment(None);
         Ok(Approved {
             rule_index,
             rule,
-            url,
             host,
             port,
-            method,
         })
     }
 
     /// The same header rule, for callers that check headers one at a time
     /// (wasi:http fields). Names that are not valid HTTP tokens are forbidden.
     pub fn is_forbidden_header(&self, name: &str) -> bool {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            return true;
-        };
-        is_protocol_header(&name)
+        HeaderName::from_bytes(name.as_bytes()).map_or(true, |name| self.is_forbidden_name(&name))
+    }
+
+    fn is_forbidden_name(&self, name: &HeaderName) -> bool {
+        is_protocol_header(name)
             || CREDENTIAL_HEADERS.contains(&name.as_str())
             || self
                 .injected
@@ -263,8 +252,26 @@ mod tests {
 
     use std::collections::BTreeMap;
 
+    use super::super::request::GuestRequest;
     use super::super::rules::HttpEntrySpec;
     use super::*;
+
+    /// The gateway `http` door's path: parse the guest's strings, then check.
+    fn check(
+        policy: &Policy,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        has_body: bool,
+    ) -> Result<usize, DeniedReason> {
+        let req = OutboundRequest::from_guest(GuestRequest {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            headers: headers.to_vec(),
+            body: has_body.then(Vec::new),
+        })?;
+        policy.check(&req).map(|a| a.rule_index)
+    }
 
     fn rule(spec: HttpEntrySpec) -> Rule {
         Rule::from_spec(&spec, &|_| None).unwrap()
@@ -425,9 +432,7 @@ mod tests {
         ];
         let policy = policy();
         for (method, target, want) in cases {
-            let got = policy
-                .check(method, target, &[], false)
-                .map(|a| a.rule_index);
+            let got = check(&policy, method, target, &[], false);
             assert_eq!(got, want, "{method} {target}");
         }
     }
@@ -468,16 +473,12 @@ mod tests {
         for path in refused {
             // Rule 2 has the prefix `/v1`.
             let target = format!("https://api.example.org{path}");
-            let got = policy
-                .check("GET", &target, &[], false)
-                .map(|a| a.rule_index);
+            let got = check(&policy, "GET", &target, &[], false);
             assert_eq!(got, Err(D::Path), "{target}");
         }
         for path in fine {
             let target = format!("https://api.example.org{path}");
-            let got = policy
-                .check("GET", &target, &[], false)
-                .map(|a| a.rule_index);
+            let got = check(&policy, "GET", &target, &[], false);
             assert_eq!(got, Ok(2), "{target}");
         }
         // Without a prefix, dot segments and controls are still refused;
@@ -490,9 +491,7 @@ mod tests {
             ("/repos/o/r?per_page=100", Ok(0)),
         ] {
             let target = format!("https://api.github.com{path}");
-            let got = policy
-                .check("GET", &target, &[], false)
-                .map(|a| a.rule_index);
+            let got = check(&policy, "GET", &target, &[], false);
             assert_eq!(got, want, "{target}");
         }
     }
@@ -508,9 +507,7 @@ mod tests {
             ("https://api.github.com/", Ok(0)),
         ];
         for (target, want) in cases {
-            let got = policy
-                .check("GET", target, &[], false)
-                .map(|a| a.rule_index);
+            let got = check(&policy, "GET", target, &[], false);
             assert_eq!(got, want, "{target}");
         }
     }
@@ -539,9 +536,7 @@ mod tests {
         ];
         let policy = policy();
         for (method, target, body, want) in cases {
-            let got = policy
-                .check(method, target, &[], body)
-                .map(|a| a.rule_index);
+            let got = check(&policy, method, target, &[], body);
             assert_eq!(got, want, "{method} {target} {body}");
         }
     }
@@ -595,9 +590,7 @@ mod tests {
         ];
         let policy = policy();
         let check = |headers: &[(String, String)]| {
-            policy
-                .check("GET", "https://api.github.com/", headers, false)
-                .map(|a| a.rule_index)
+            check(&policy, "GET", "https://api.github.com/", headers, false)
         };
         for name in forbidden {
             let headers = [
@@ -651,29 +644,34 @@ mod tests {
         assert!(empty.is_forbidden_header("Authorization"));
         assert!(empty.rules().is_empty());
         assert_eq!(
-            empty
-                .check("GET", "https://api.github.com/", &[], false)
-                .err(),
-            Some(DeniedReason::Scheme)
+            check(&empty, "GET", "https://api.github.com/", &[], false),
+            Err(DeniedReason::Scheme)
         );
     }
 
     #[test]
     fn approved_carries_what_the_caller_needs() {
         let policy = policy();
-        let approved = policy
-            .check("GET", "https://API.GitHub.com./repos?x=1#frag", &[], false)
-            .unwrap();
+        let request = |url: &str| {
+            OutboundRequest::from_guest(GuestRequest {
+                method: "GET".to_owned(),
+                url: url.to_owned(),
+                headers: Vec::new(),
+                body: None,
+            })
+            .unwrap()
+        };
+        let req = request("https://API.GitHub.com./repos?x=1#frag");
+        let approved = policy.check(&req).unwrap();
         assert_eq!(approved.rule_index, 0);
         assert_eq!(approved.rule.secret_headers.len(), 1);
         assert_eq!(approved.host, Host::Domain("api.github.com.".to_owned()));
         assert_eq!(approved.port, 443);
-        assert_eq!(approved.method, Method::GET);
-        assert_eq!(approved.url.as_str(), "https://api.github.com./repos?x=1");
+        assert_eq!(req.method, Method::GET);
+        assert_eq!(req.url.as_str(), "https://api.github.com./repos?x=1");
 
-        let approved = policy
-            .check("GET", "http://0x7f.1:8080/", &[], false)
-            .unwrap();
+        let req = request("http://0x7f.1:8080/");
+        let approved = policy.check(&req).unwrap();
         assert_eq!(approved.rule_index, 5);
         assert_eq!(approved.host, Host::<String>::Ipv4([127, 0, 0, 1].into()));
         assert_eq!(approved.port, 8080);

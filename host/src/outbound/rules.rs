@@ -227,25 +227,30 @@ impl SecretTemplate {
         })
     }
 
-    /// Render with a lookup; Err(name of first missing var).
+    /// Render with a lookup; the error names the first variable it lacks.
     ///
     /// The result is not checked as a header value: the caller builds the
     /// `HeaderValue` (and marks it sensitive), which refuses CR/LF from a
     /// badly set variable.
-    pub fn render(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    pub fn render(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, MissingVar> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 TemplatePart::Literal(text) => out.push_str(text),
                 TemplatePart::Var(name) => match lookup(name) {
                     Some(value) => out.push_str(&value),
-                    None => return Err(name.clone()),
+                    None => return Err(MissingVar(name.clone())),
                 },
             }
         }
         Ok(out)
     }
 }
+
+/// A template names an environment variable that is not set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {0} is not set")]
+pub struct MissingVar(pub String);
 
 /// Environment variable names a template may use: `[A-Z_][A-Z0-9_]*`.
 pub(crate) fn is_env_var_name(name: &str) -> bool {
@@ -1057,12 +1062,15 @@ mod tests {
         assert_eq!(auth.env_vars().collect::<Vec<_>>(), ["GITHUB_TOKEN"]);
         let env = |name: &str| (name == "GITHUB_TOKEN").then(|| "t0k".to_owned());
         assert_eq!(auth.render(env), Ok("Bearer t0k".to_owned()));
-        assert_eq!(auth.render(|_| None), Err("GITHUB_TOKEN".to_owned()));
+        assert_eq!(
+            auth.render(|_| None),
+            Err(MissingVar("GITHUB_TOKEN".to_owned()))
+        );
 
         let key = &rule.secret_headers[1].template;
         assert_eq!(key.env_vars().collect::<Vec<_>>(), ["_KEY", "KEY_2"]);
         let env = |name: &str| (name == "_KEY").then(|| "a".to_owned());
-        assert_eq!(key.render(env), Err("KEY_2".to_owned()));
+        assert_eq!(key.render(env), Err(MissingVar("KEY_2".to_owned())));
         let env = |name: &str| Some(name.to_lowercase());
         assert_eq!(key.render(env), Ok("_key:key_2$literal".to_owned()));
 

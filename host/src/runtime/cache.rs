@@ -22,8 +22,20 @@ pub enum CacheError {
         source: std::io::Error,
     },
     /// The bytes are not a valid component, or compiling them failed.
+    #[error("component does not compile: {0:#}")]
+    Compile(#[source] wasmtime::Error),
+    /// A stored artifact could not be loaded.
+    #[error("component does not compile: {path}: {source:#}")]
+    Artifact {
+        /// The artifact file.
+        path: PathBuf,
+        /// Wasmtime's reason.
+        #[source]
+        source: wasmtime::Error,
+    },
+    /// The blocking task that compiles ended without an answer (it panicked).
     #[error("component does not compile: {0}")]
-    Compile(String),
+    Task(#[from] tokio::task::JoinError),
     /// Compiling ran out of memory.
     #[error("component does not compile: out of memory")]
     OutOfMemory,
@@ -111,7 +123,7 @@ impl ArtifactCache {
         }
         let serialized = engine
             .precompile_component(bytes)
-            .map_err(|e| CacheError::Compile(format!("{e:#}")))?;
+            .map_err(CacheError::Compile)?;
         self.store(&path, &serialized)?;
         let component = deserialize(engine, &path)?;
         Ok((component, CacheOutcome::Compiled))
@@ -125,7 +137,7 @@ impl ArtifactCache {
             if e.is::<wasmtime::OutOfMemory>() {
                 CacheError::OutOfMemory
             } else {
-                CacheError::Compile(format!("{e:#}"))
+                CacheError::Compile(e)
             }
         })?;
         self.store(&path, &serialized)
@@ -171,6 +183,8 @@ fn deserialize(engine: &Engine, path: &Path) -> Result<Component, CacheError> {
     // 0700 directory), and their name carries the engine-compatibility key;
     // wasmtime additionally checks the header and engine settings on load.
     // The cache directory is a trust boundary: only the gateway may write it.
-    unsafe { Component::deserialize_file(engine, path) }
-        .map_err(|e| CacheError::Compile(format!("{}: {e:#}", path.display())))
+    unsafe { Component::deserialize_file(engine, path) }.map_err(|source| CacheError::Artifact {
+        path: path.to_path_buf(),
+        source,
+    })
 }

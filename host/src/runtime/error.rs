@@ -140,28 +140,31 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// Not a valid component, or it does not compile.
-    #[error("{path}: {message}")]
+    #[error("{path}: {source}")]
     Compile {
         /// The component file.
         path: PathBuf,
-        /// Compiler or cache message.
-        message: String,
+        /// The compiler's or the cache's reason.
+        #[source]
+        source: super::cache::CacheError,
     },
     /// The component imports something the sandbox does not provide.
-    #[error("{path}: imports something the sandbox does not provide: {message}")]
+    #[error("{path}: imports something the sandbox does not provide: {source:#}")]
     Imports {
         /// The component file.
         path: PathBuf,
-        /// Linker message naming the import.
-        message: String,
+        /// The linker's reason, naming the import.
+        #[source]
+        source: wasmtime::Error,
     },
     /// The component does not export the `gateway:tool/tool` interface.
-    #[error("{path}: does not export gateway:tool/tool@0.1.0: {message}")]
+    #[error("{path}: does not export gateway:tool/tool@0.1.0: {source:#}")]
     Exports {
         /// The component file.
         path: PathBuf,
         /// What is missing.
-        message: String,
+        #[source]
+        source: wasmtime::Error,
     },
     /// `describe` failed.
     #[error("{path}: describe failed: {error}")]

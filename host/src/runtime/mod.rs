@@ -18,7 +18,7 @@ use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use self::cache::{ArtifactCache, CacheOutcome, sha256_hex};
+use self::cache::{ArtifactCache, CacheError, CacheOutcome, sha256_hex};
 use self::engine::{EpochTicker, ticks_for};
 pub use self::error::{CallError, LoadError};
 use self::limits::{CallLimiter, MemoryBudget};
@@ -47,11 +47,11 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 #[non_exhaustive]
 pub enum RuntimeError {
     /// The engine configuration was refused by wasmtime.
-    #[error("engine: {0}")]
-    Engine(String),
+    #[error("engine: {0:#}")]
+    Engine(#[source] wasmtime::Error),
     /// Linking the host interfaces failed.
-    #[error("linker: {0}")]
-    Linker(String),
+    #[error("linker: {0:#}")]
+    Linker(#[source] wasmtime::Error),
     /// The epoch ticker thread could not start.
     #[error("epoch ticker: {0}")]
     Ticker(#[from] std::io::Error),
@@ -152,10 +152,9 @@ impl Runtime {
 
     /// Like [`Runtime::new`], with secrets from `secrets` instead of the environment.
     pub fn with_secrets(settings: Settings, secrets: SecretSource) -> Result<Self, RuntimeError> {
-        let engine =
-            Engine::new(&engine::config()).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let engine = Engine::new(&engine::config()).map_err(RuntimeError::Engine)?;
         let mut linker = Linker::<CallState>::new(&engine);
-        let link = |e: wasmtime::Error| RuntimeError::Linker(format!("{e:#}"));
+        let link = RuntimeError::Linker;
         // The full WASI p2 set is linked so components built from std or
         // componentize-py instantiate; the per-call WasiCtx grants nothing.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
@@ -245,24 +244,22 @@ impl Runtime {
         let (component, cache_outcome) =
             tokio::task::spawn_blocking(move || cache.load_or_compile(&engine, &bytes))
                 .await
-                .map_err(|e| LoadError::Compile {
+                .map_err(CacheError::from)
+                .and_then(|compiled| compiled)
+                .map_err(|source| LoadError::Compile {
                     path: path.clone(),
-                    message: e.to_string(),
-                })?
-                .map_err(|e| LoadError::Compile {
-                    path: path.clone(),
-                    message: e.to_string(),
+                    source,
                 })?;
         let instance_pre =
             self.linker
                 .instantiate_pre(&component)
-                .map_err(|e| LoadError::Imports {
+                .map_err(|source| LoadError::Imports {
                     path: path.clone(),
-                    message: format!("{e:#}"),
+                    source,
                 })?;
-        let pre = ToolComponentPre::new(instance_pre).map_err(|e| LoadError::Exports {
+        let pre = ToolComponentPre::new(instance_pre).map_err(|source| LoadError::Exports {
             path: path.clone(),
-            message: format!("{e:#}"),
+            source,
         })?;
         let ctx = Arc::new(ToolContext {
             name: manifest.name.clone(),

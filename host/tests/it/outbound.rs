@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use gateway::outbound::Timeouts;
 use gateway::outbound::policy::DeniedReason;
 use gateway::runtime::{CallReport, LoadedTool};
-use gateway::settings::{Settings, Timeouts};
+use gateway::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::harness::{Env, component, env_with};

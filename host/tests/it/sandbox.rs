@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gateway::runtime::cache::CacheOutcome;
+use gateway::runtime::cache::{CacheError, CacheOutcome};
 use gateway::runtime::{CallError, LoadError};
 
 use crate::harness::env;
@@ -111,7 +111,13 @@ async fn bad_components_are_refused_at_load() {
     let env = env();
     let not_wasm = env.try_load(EDGE, b"definitely not wasm".to_vec()).await;
     assert!(
-        matches!(not_wasm, Err(LoadError::Compile { .. })),
+        matches!(
+            not_wasm,
+            Err(LoadError::Compile {
+                source: CacheError::Compile(_),
+                ..
+            })
+        ),
         "{not_wasm:?}"
     );
 
@@ -135,6 +141,11 @@ async fn bad_components_are_refused_at_load() {
         matches!(imports, Err(LoadError::Imports { .. })),
         "{imports:?}"
     );
+    // Wasmtime's reason is kept as the cause, not flattened into text.
+    for refused in [&exports, &imports] {
+        let refused = refused.as_ref().expect_err("refused");
+        assert!(std::error::Error::source(refused).is_some(), "{refused:?}");
+    }
 
     let renamed = env.try_load("name = \"other\"\n", wat::echo()).await;
     assert!(
