@@ -8,7 +8,8 @@
 //! tool folder into a component), [`hotload`] (changing tools while
 //! serving), [`debounce`] (the folder watcher both the tools and the fields
 //! folder use), [`frontdoor`] (who may reach the HTTP listeners, shared by
-//! both), [`admin`] (the admin HTTP API), [`mcp`] (what agents see).
+//! both), [`admin`] (the admin HTTP API), [`mcp`] (what agents see),
+//! [`server`] (`gateway serve` assembled in one place).
 
 pub mod admin;
 mod bindings;
@@ -24,6 +25,7 @@ pub mod manifest;
 pub mod mcp;
 pub mod outbound;
 pub mod runtime;
+pub mod server;
 pub mod settings;
 pub mod shutdown;
 pub mod text;

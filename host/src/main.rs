@@ -103,6 +103,21 @@ struct ServeArgs {
     admin_listen: Option<std::net::SocketAddr>,
 }
 
+impl ServeArgs {
+    /// The flags and environment, for [`gateway::server::ServeConfig::resolve`].
+    fn into_overrides(self) -> gateway::server::Overrides {
+        gateway::server::Overrides {
+            transport: self.transport,
+            host: self.host,
+            port: self.port,
+            name: self.name,
+            allowed_hosts: self.allowed_hosts,
+            allowed_origins: self.allowed_origins,
+            shutdown_grace_ms: self.shutdown_grace_ms,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum ToolCommand {
     /// Build a tool folder (Rust: Cargo.toml + src/; Python: SKILL.md +
@@ -402,51 +417,28 @@ fn destinations(settings: &Settings, m: &gateway::manifest::Manifest) -> String 
 }
 
 async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let file = &settings.server;
-    let transport = args
-        .transport
-        .or(file.transport.clone())
-        .unwrap_or_else(|| "stdio".into());
-    let name = args
-        .name
-        .or(file.name.clone())
-        .unwrap_or_else(|| "agent-gateway".into());
-    let host = args
-        .host
-        .or(file.host.clone())
-        .unwrap_or_else(|| "127.0.0.1".into());
-    let port = args.port.or(file.port).unwrap_or(8000);
-    let grace = std::time::Duration::from_millis(
-        args.shutdown_grace_ms
-            .or(file.shutdown_grace_ms)
-            .unwrap_or(gateway::shutdown::DEFAULT_GRACE_MS),
-    );
-    let mut door = gateway::frontdoor::FrontDoor::default();
-    door.allowed_hosts.extend(
-        file.allowed_hosts
-            .iter()
-            .chain(&args.allowed_hosts)
-            .cloned(),
-    );
-    door.allowed_origins.extend(
-        file.allowed_origins
-            .iter()
-            .chain(&args.allowed_origins)
-            .cloned(),
-    );
-    door.limits = gateway::frontdoor::StreamLimits::from_settings(file);
-    let connection_limits = file.connection_limits();
+    use gateway::server::{ServeConfig, Transport};
+    let admin_listen = args.admin_listen;
+    let config = ServeConfig::resolve(&settings.server, args.into_overrides())?;
 
     let runtime = std::sync::Arc::new(Runtime::new(settings.clone())?);
-    let (catalog, errors) = gateway::catalog::Catalog::load(&runtime, &settings.tools_dir)
-        .await
-        .with_context(|| format!("reading tools folder {}", settings.tools_dir.display()))?;
-    for e in &errors {
+    let fields = field_source(&settings.fields_dir)?;
+    let assembled = gateway::server::assemble(
+        runtime,
+        &settings.tools_dir,
+        fields,
+        &config.name,
+        gateway::hotload::compile::CompileBudget::default(),
+    )
+    .await
+    .with_context(|| format!("reading tools folder {}", settings.tools_dir.display()))?;
+    for e in &assembled.skipped {
         tracing::warn!("skipped: {e}");
         eprintln!("skipped: {}", terminal_safe(&e.to_string()));
     }
-    let fields = field_source(&settings.fields_dir)?;
-    let registry = fields.current();
+    let gateway = assembled.gateway;
+    let catalog = gateway.catalog.current();
+    let registry = gateway.fields.current();
     for tool in catalog.iter() {
         if let Some(slug) = tool.manifest.integration.as_deref()
             && registry.get(slug).is_none()
@@ -458,66 +450,59 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         }
     }
     eprintln!(
-        "{name}: {} tool(s) from {}, {} field integration(s) from {}",
+        "{}: {} tool(s) from {}, {} field integration(s) from {}",
+        config.name,
         catalog.len(),
         settings.tools_dir.display(),
         registry.integrations().len(),
         settings.fields_dir.display()
     );
-    let live = std::sync::Arc::new(gateway::catalog::LiveCatalog::new(catalog));
-    let loader = std::sync::Arc::new(gateway::hotload::Loader::new(
-        std::sync::Arc::clone(&runtime),
-        std::sync::Arc::clone(&live),
-        gateway::hotload::compile::CompileBudget::default(),
-    ));
     // Admin API (docs/admin.md): its own listener, off unless GATEWAY_ADMIN_KEY is set.
-    let admin = std::sync::Arc::clone(&loader);
-    if let Some(addr) = gateway::admin::start(admin, &settings.admin, args.admin_listen).await? {
+    let admin = std::sync::Arc::clone(&assembled.loader);
+    if let Some(addr) = gateway::admin::start(admin, &settings.admin, admin_listen).await? {
         eprintln!("admin API on http://{addr}/admin/tools");
     }
     // Tools added, replaced or removed in the folder are served without a restart.
-    let _watcher = match gateway::hotload::watch::ToolsWatcher::start(loader, &settings.tools_dir) {
-        Ok(watcher) => Some(watcher),
-        Err(e) => {
-            // Serving without hot-load beats not serving; say so loudly.
-            tracing::error!("{e}; tools will not hot-load until the gateway restarts");
-            eprintln!("warning: {e}; tools will not hot-load until the gateway restarts");
-            None
-        }
-    };
-    let gateway = std::sync::Arc::new(gateway::mcp::Gateway::new(runtime, live, fields, name));
-    match transport.as_str() {
-        "stdio" => {
+    let _watcher =
+        match gateway::hotload::watch::ToolsWatcher::start(assembled.loader, &settings.tools_dir) {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                // Serving without hot-load beats not serving; say so loudly.
+                tracing::error!("{e}; tools will not hot-load until the gateway restarts");
+                eprintln!("warning: {e}; tools will not hot-load until the gateway restarts");
+                None
+            }
+        };
+    // SIGTERM and SIGINT drain the calls in flight from here on (shutdown.rs).
+    let shutdown = gateway::shutdown::Shutdown::default();
+    match config.transport {
+        Transport::Stdio => {
             let handler = gateway::mcp::handler::GatewayHandler::new(gateway);
-            // SIGTERM and SIGINT drain the calls in flight from here on (shutdown.rs).
-            let shutdown = gateway::shutdown::Shutdown::default();
             let signals = gateway::shutdown::Signals::listen()?;
             let server = gateway::mcp::stdio::serve(handler, shutdown.clone());
-            let outcome = gateway::shutdown::run(&shutdown, server, signals, grace).await?;
+            let outcome = gateway::shutdown::run(&shutdown, server, signals, config.grace).await?;
             Ok(outcome.exit_code())
         }
-        "sse" | "http" | "streamable-http" => {
-            let addr: std::net::SocketAddr = format!("{host}:{port}")
-                .parse()
-                .or_else(|_| format!("[{host}]:{port}").parse())
-                .with_context(|| format!("MCP_SERVER_HOST {host:?} is not an IP address"))?;
-            let listener = tokio::net::TcpListener::bind(addr)
+        Transport::Http => {
+            let listener = tokio::net::TcpListener::bind(config.addr)
                 .await
-                .with_context(|| format!("binding {addr}"))?;
+                .with_context(|| format!("binding {}", config.addr))?;
             // The port bound, when asked for port 0.
             let addr = listener.local_addr()?;
-            let shutdown = gateway::shutdown::Shutdown::default();
-            let app = gateway::mcp::http::app(gateway, door, shutdown.clone());
+            let app = gateway::mcp::http::app(gateway, config.door, shutdown.clone());
             let signals = gateway::shutdown::Signals::listen()?;
             eprintln!(
                 "listening on http://{addr}/mcp (Streamable HTTP) and http://{addr}/sse (legacy SSE)"
             );
-            let server =
-                gateway::mcp::http::serve(listener, app, connection_limits, shutdown.clone());
-            let outcome = gateway::shutdown::run(&shutdown, server, signals, grace).await?;
+            let server = gateway::mcp::http::serve(
+                listener,
+                app,
+                config.connection_limits,
+                shutdown.clone(),
+            );
+            let outcome = gateway::shutdown::run(&shutdown, server, signals, config.grace).await?;
             Ok(outcome.exit_code())
         }
-        other => bail!("MCP_TRANSPORT {other:?}: use stdio, sse or http"),
     }
 }
 

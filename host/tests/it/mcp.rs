@@ -8,7 +8,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use bytes::Bytes;
-use gateway::catalog::Catalog;
 use gateway::frontdoor::{FrontDoor, MAX_BODY_BYTES};
 use gateway::mcp::http::app;
 use gateway::mcp::{FieldSource, Gateway};
@@ -67,16 +66,18 @@ pub(crate) async fn serve_tools_shared(
         ..Default::default()
     };
     let runtime = Arc::new(Runtime::new(settings.clone()).expect("runtime"));
-    let (catalog, errors) = Catalog::load(&runtime, &settings.tools_dir)
-        .await
-        .expect("catalog");
-    assert!(errors.is_empty(), "{errors:?}");
-    let gateway = Arc::new(Gateway::new(
+    // Built as `gateway serve` builds it.
+    let assembled = gateway::server::assemble(
         runtime,
-        Arc::new(gateway::catalog::LiveCatalog::new(catalog)),
+        &settings.tools_dir,
         fields,
         "test-gateway",
-    ));
+        crate::harness::compile_budget(),
+    )
+    .await
+    .expect("tools folder");
+    assert!(assembled.skipped.is_empty(), "{:?}", assembled.skipped);
+    let gateway = assembled.gateway;
     (
         app(Arc::clone(&gateway), door, Shutdown::default()),
         dir,
