@@ -17,8 +17,6 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::io::TokioIo;
 
-use crate::manifest::ManifestError;
-
 /// Name of the routes file inside `fixtures/`.
 pub const ROUTES_FILE: &str = "routes.toml";
 
@@ -108,6 +106,69 @@ fn decode_query(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Why a fixture file (`fixtures/routes.toml`, `fixtures/tests.toml`)
+/// could not be used: each names the file, and the line or key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FixtureFileError {
+    /// The file could not be read.
+    #[error("{}: {source}", file.display())]
+    Io {
+        /// The file.
+        file: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// TOML syntax error, unknown key or wrong type.
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    Parse {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value that parsed but cannot be used.
+    #[error("{}: {key}: {problem}", file.display())]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// Which entry, e.g. `route[0]`.
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl FixtureFileError {
+    /// Reads `file` as text.
+    pub(crate) fn read(file: &Path) -> Result<String, Self> {
+        std::fs::read_to_string(file).map_err(|source| Self::Io {
+            file: file.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Parses `text`, read from `file`, as TOML into `T`.
+    pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+        file: &Path,
+        text: &str,
+    ) -> Result<T, Self> {
+        toml::from_str(text).map_err(|e| {
+            let (line, column) = crate::manifest::position(text, &e);
+            Self::Parse {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })
+    }
+}
+
 /// A tool's recorded upstream answers.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
@@ -116,15 +177,14 @@ pub struct Routes {
 
 impl Routes {
     /// Reads `fixtures/routes.toml` of a tool folder and every file it names.
-    pub fn load(tool_dir: &Path) -> Result<Self, ManifestError> {
+    pub fn load(tool_dir: &Path) -> Result<Self, FixtureFileError> {
         let fixtures = tool_dir.join("fixtures");
         let file = fixtures.join(ROUTES_FILE);
-        let text = crate::manifest::read_text(&file)?;
-        let raw: RawRoutes =
-            toml::from_str(&text).map_err(|e| crate::manifest::parse_error(&file, &text, &e))?;
+        let text = FixtureFileError::read(&file)?;
+        let raw: RawRoutes = FixtureFileError::parse(&file, &text)?;
         let mut routes = Vec::new();
         for (i, r) in raw.route.into_iter().enumerate() {
-            let invalid = |problem: String| ManifestError::Invalid {
+            let invalid = |problem: String| FixtureFileError::Invalid {
                 file: file.clone(),
                 key: format!("route[{i}]"),
                 problem,
@@ -432,7 +492,7 @@ file = "e.json"
         .expect("routes");
         let err = Routes::load(dir.path()).expect_err("missing file");
         assert!(
-            matches!(err, ManifestError::Invalid { ref key, .. } if key == "route[0]"),
+            matches!(err, FixtureFileError::Invalid { ref key, .. } if key == "route[0]"),
             "{err:?}"
         );
     }

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use self::expect::{ArrayMode, Expectation};
+use crate::fixtures::FixtureFileError;
 use crate::fixtures::{FixtureServer, Routes, SeenRequest};
-use crate::manifest::{ManifestError, parse_error, read_text};
+use crate::manifest::ManifestError;
 use crate::outbound::addr::PrivateAllowList;
 use crate::runtime::{CallReport, LoadError, Runtime, RuntimeError};
 use crate::settings::Settings;
@@ -57,7 +58,10 @@ struct RawCase {
 pub enum TestError {
     /// `tests.toml` or `routes.toml` is unreadable or invalid.
     #[error(transparent)]
-    File(#[from] ManifestError),
+    File(#[from] FixtureFileError),
+    /// The tool's manifest is unreadable or invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
     /// A case is ill-formed.
     #[error("{file}: case {index} ({name}): {problem}")]
     Case {
@@ -119,8 +123,8 @@ enum Expect {
 /// its `upstream_config` keys at a fixture server on 127.0.0.1.
 pub async fn run(dir: &Path, base: &Settings) -> Result<Vec<CaseResult>, TestError> {
     let file = dir.join("fixtures").join(TESTS_FILE);
-    let text = read_text(&file)?;
-    let raw: RawTests = toml::from_str(&text).map_err(|e| parse_error(&file, &text, &e))?;
+    let text = FixtureFileError::read(&file)?;
+    let raw: RawTests = FixtureFileError::parse(&file, &text)?;
     let cases = raw
         .case
         .into_iter()
