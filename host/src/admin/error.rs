@@ -180,6 +180,11 @@ fn refusal_code(error: &LoaderError) -> &'static str {
             LoadError::Secret { .. } => "secret_missing",
             LoadError::Io { .. } => "internal",
             LoadError::Compile { .. } => "component_invalid",
+            LoadError::PythonView {
+                source: crate::runtime::pyview::ViewError::Io { .. },
+                ..
+            } => "internal",
+            LoadError::PythonView { .. } => "component_invalid",
             LoadError::Imports { .. } => "imports_refused",
             LoadError::Exports { .. } => "exports_missing",
             LoadError::Describe { .. } => "describe_failed",

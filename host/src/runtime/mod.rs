@@ -6,6 +6,7 @@ pub mod definition;
 pub mod engine;
 pub mod error;
 pub mod limits;
+pub mod pyview;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -224,6 +225,7 @@ impl Runtime {
         })?;
 
         let component_sha256 = sha256_hex(&bytes);
+        let python_view = self.python_view(&path, &bytes).await?;
         let engine = self.engine.clone();
         let cache = self.cache.clone();
         let (component, cache_outcome) =
@@ -254,6 +256,7 @@ impl Runtime {
             outbound: Arc::new(outbound),
             limits: manifest.limits,
             files_dir: manifest.files_dir.clone(),
+            python_view,
         });
 
         let mut store = self.new_store(&ctx, DESCRIBE_TIMEOUT);
@@ -290,6 +293,31 @@ impl Runtime {
         })
     }
 
+    /// Extracts the component's Python file view (if any) off the async threads.
+    async fn python_view(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Option<pyview::PythonView>, LoadError> {
+        // Only Python components carry one; skip the section walk for others.
+        if memchr::memmem::find(bytes, pyview::SECTION_PREFIX.as_bytes()).is_none() {
+            return Ok(None);
+        }
+        let bytes = bytes.to_vec();
+        let cache_dir = self.settings.cache_dir.clone();
+        let view_error = |source| LoadError::PythonView {
+            path: path.to_path_buf(),
+            source,
+        };
+        tokio::task::spawn_blocking(move || pyview::prepare(&bytes, &cache_dir))
+            .await
+            .map_err(|e| LoadError::Compile {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .map_err(view_error)
+    }
+
     fn new_store(&self, ctx: &Arc<ToolContext>, timeout: Duration) -> Store<CallState> {
         let meter = Arc::new(Meter::new(ctx.limits.upstream_bytes, ctx.limits.requests));
         let stdout = Capture::default();
@@ -305,6 +333,13 @@ impl Runtime {
             && let Err(e) = wasi.preopened_dir(dir, "/data", FsPerms::ReadOnly)
         {
             tracing::warn!(tool = %ctx.name, dir = %dir.display(), "read-only directory unavailable: {e:#}");
+        }
+        // A Python tool's interpreter finds lazily imported modules here;
+        // read-only, so no call can change what the next one imports.
+        for (dir, guest) in ctx.python_view.iter().flat_map(|v| v.preopens()) {
+            if let Err(e) = wasi.preopened_dir(&dir, &guest, FsPerms::ReadOnly) {
+                tracing::warn!(tool = %ctx.name, dir = %dir.display(), "python file view unavailable: {e:#}");
+            }
         }
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
