@@ -314,7 +314,7 @@ fn check(python: &Path, sdk: &Path, venv: &Path, script: &Path) -> Result<(), Bu
 }
 
 /// Like [`build`], but reuses a component already built from the same
-/// inputs: the tool name, every `.py` under `scripts/`, the embedded SDK and
+/// inputs: the tool name, every `.py` under `scripts/`, `requirements.txt`, the embedded SDK,
 /// WIT, and the componentize-py version. Components land in `cache` as
 /// `<sha256>.wasm` (written atomically), so concurrent builders never see
 /// half a file. Returns the cached component's path.
@@ -354,6 +354,13 @@ pub fn build_cached(
         );
         hasher.update(std::fs::read(file).map_err(io(file))?);
     }
+    // The pinned packages (the view embeds them) and the build recipe.
+    match std::fs::read(dir.join(super::requirements::REQUIREMENTS_FILE)) {
+        Ok(requirements) => hasher.update(requirements),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => hasher.update(b"-"),
+        Err(e) => return Err(io(&dir.join(super::requirements::REQUIREMENTS_FILE))(e)),
+    }
+    hasher.update(entry_module(name));
     let key: String = hasher
         .finalize()
         .iter()

@@ -13,6 +13,7 @@ mod hotload;
 mod mcp;
 mod mcp_tools;
 mod outbound;
+mod pystdlib;
 mod python;
 mod redaction;
 mod sandbox;
