@@ -189,6 +189,9 @@ pub fn build(
     Ok(out.to_path_buf())
 }
 
+/// Standard-library modules the standard library imports lazily in everyday
+/// calls: `datetime.strptime` (`_strptime`), `Counter.most_common(n)` (`heapq`).
+const PRELOAD: [&str; 2] = ["_strptime", "heapq"];
 /// Marks the folder the entry module copies the interpreter's view into.
 const VIEW_MARKER: &str = ".gateway-view-out";
 
@@ -198,7 +201,12 @@ const VIEW_MARKER: &str = ".gateway-view-out";
 /// folder on `sys.path` as the interpreter sees it into the marked folder,
 /// for the tool's read-only file view (runtime/pyview.rs). Standard-library
 /// packages that need Tk, which the sandbox's CPython lacks, are left out.
+///
+/// Then it pre-imports every module the tool's scripts import anywhere
+/// (inside functions too) and [`PRELOAD`]: a module in the snapshot costs a
+/// call nothing, one loaded from the view costs milliseconds each call.
 fn entry_module(name: &str) -> String {
+    let preload: String = PRELOAD.iter().map(|m| format!("{m:?}, ")).collect();
     format!(
         r#"import {name}  # noqa: F401  (registers the @tool function)
 from gateway_tool._export import export_registered
@@ -228,6 +236,40 @@ def _gateway_copy_view():
 
 _gateway_copy_view()
 del _gateway_copy_view
+
+
+def _gateway_preload():
+    import ast
+    import importlib
+    import os
+
+    names = {{{preload}}}
+    folder = os.path.dirname({name}.__file__)
+    for file in sorted(os.listdir(folder)):
+        if not file.endswith(".py"):
+            continue
+        try:
+            with open(os.path.join(folder, file), "rb") as f:
+                tree = ast.parse(f.read())
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+                names.update(f"{{node.module}}.{{alias.name}}" for alias in node.names)
+    if "zoneinfo" in names:
+        names.add("importlib.resources")
+    for module in sorted(names):
+        try:
+            importlib.import_module(module)
+        except BaseException:  # noqa: BLE001  (not a module, or fails at build: the view serves it later)
+            pass
+
+
+_gateway_preload()
+del _gateway_preload
 import sys as _sys  # noqa: E402
 
 # The view is read-only: do not even try to write bytecode caches there.
