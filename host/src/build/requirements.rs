@@ -107,6 +107,22 @@ pub fn cache_root() -> PathBuf {
         .join(".cache/agent-gateway")
 }
 
+/// The cache folder for an installed set of pins: named by the SHA-256 of
+/// the sandbox's Python version and the normalised pins, in file order.
+pub fn installed_dir(pins: &[Pin]) -> PathBuf {
+    let mut hasher = Sha256::new();
+    hasher.update(SANDBOX_PYTHON_VERSION);
+    for pin in pins {
+        hasher.update(format!("\n{}=={}", pin.name, pin.version));
+    }
+    let key: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    cache_root().join("python-deps").join(key)
+}
+
 /// Where the tool's packages live: a folder holding `lib/site-packages`
 /// (componentize-py is pointed at it as its virtual environment). Without a
 /// requirements file, an empty one under `work`.
@@ -136,18 +152,12 @@ pub fn prepare(
         line,
         problem,
     })?;
-    let mut hasher = Sha256::new();
-    hasher.update(SANDBOX_PYTHON_VERSION);
-    for pin in &pins {
-        hasher.update(format!("\n{}=={}", pin.name, pin.version));
-    }
-    let key: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let installed = installed_dir(&pins);
     let root = cache_root().join("python-deps");
-    let installed = root.join(&key);
+    let key = installed
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if installed.join("lib/site-packages").is_dir() {
         progress("requirements unchanged since an earlier build; reusing the installed packages");
         return Ok(installed);

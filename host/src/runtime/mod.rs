@@ -5,6 +5,7 @@ pub mod cache;
 pub mod definition;
 pub mod engine;
 pub mod error;
+pub mod incremental;
 pub mod limits;
 pub mod pyview;
 pub mod state;
@@ -149,8 +150,15 @@ impl Runtime {
 
     /// Like [`Runtime::new`], with secrets from `secrets` instead of the environment.
     pub fn with_secrets(settings: Settings, secrets: SecretSource) -> Result<Self, RuntimeError> {
-        let engine =
-            Engine::new(&engine::config()).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let mut config = engine::config();
+        // Unchanged functions compile once: a rebuilt Python tool recompiles
+        // only what changed (runtime/incremental.rs).
+        config
+            .enable_incremental_compilation(Arc::new(incremental::DiskStore::new(
+                settings.cache_dir.join(incremental::INCREMENTAL_DIR),
+            )))
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::<CallState>::new(&engine);
         let link = |e: wasmtime::Error| RuntimeError::Linker(format!("{e:#}"));
         // The full WASI p2 set is linked so components built from std or

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gateway::build::requirements::RequirementProblem;
+use gateway::build::requirements::{self, RequirementProblem};
 use gateway::build::scaffold::new_tool;
 use gateway::build::{BuildError, Language, python};
 use gateway::runtime::Runtime;
@@ -204,4 +204,51 @@ fn unpinned_requirements_are_refused_with_file_and_line() {
         matches!(err, BuildError::UnpinnedDependency { ref package, .. } if package == "six"),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuild_from_cached_packages_equals_a_clean_build() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    // Pins no other test uses, so clearing their cache entry races nobody.
+    let requirements = "python-dateutil==2.9.0.post0\nsix==1.16.0\n";
+    let dir = tool_folder(
+        parent.path(),
+        "next_month",
+        DATEUTIL_TOOL,
+        Some(requirements),
+    );
+    let pins = requirements::parse(requirements).expect("pinned");
+    let _ = std::fs::remove_dir_all(requirements::installed_dir(&pins));
+    let build = |out: &Path| {
+        let mut steps = Vec::new();
+        python::build(&dir, "next_month", out, &mut |s| steps.push(s.to_owned())).expect("build");
+        steps.iter().any(|s| s.starts_with("pip"))
+    };
+    let (clean, rebuilt) = (
+        parent.path().join("clean.wasm"),
+        parent.path().join("rebuilt.wasm"),
+    );
+    // The clean build ran pip; the rebuild took the packages from the cache ...
+    assert!(build(&clean));
+    assert!(!build(&rebuilt));
+    // ... and gave the same tool: same file view, same definition, same answers.
+    let settings = persistent_settings();
+    let runtime = Runtime::new(settings.clone()).expect("runtime");
+    let mut answers = Vec::new();
+    let mut views = Vec::new();
+    for component in [&clean, &rebuilt] {
+        let staged = stage(&dir, component);
+        let tool = runtime.load_dir(staged.path()).await.expect("load");
+        let bytes = std::fs::read(component).expect("component");
+        views.push(gateway::runtime::pyview::prepare(&bytes, &settings.cache_dir).expect("view"));
+        let report = runtime
+            .call(
+                &tool,
+                &json!({"start": "2026-01-31T10:00:00+01:00"}).to_string(),
+            )
+            .await;
+        answers.push((tool.definition_sha256.clone(), report.result.expect("call")));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(views[0], views[1]);
 }
