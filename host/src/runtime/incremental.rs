@@ -64,7 +64,7 @@ mod tests {
 
     #[test]
     fn entries_round_trip_by_key() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
         let store = DiskStore::new(dir.path().to_path_buf());
         assert!(store.get(b"k").is_none());
         assert!(store.insert(b"k", b"compiled".to_vec()));

@@ -232,21 +232,29 @@ mod tests {
                 ("0/a.py".into(), b"a = 1\n".to_vec()),
             ],
         );
-        let cache = tempfile::tempdir().unwrap();
-        let view = prepare(&bytes, cache.path()).unwrap().expect("a view");
+        let cache = tempfile::tempdir().expect("test setup");
+        let view = prepare(&bytes, cache.path())
+            .expect("test setup")
+            .expect("a view");
         assert_eq!(view.mounts, ["0", "python"]);
         assert_eq!(
-            std::fs::read(view.root.join("python/b.py")).unwrap(),
+            std::fs::read(view.root.join("python/b.py")).expect("test setup"),
             b"b = 1\n"
         );
-        let again = prepare(&bytes, cache.path()).unwrap().expect("a view");
+        let again = prepare(&bytes, cache.path())
+            .expect("test setup")
+            .expect("a view");
         assert_eq!(again, view);
-        assert!(prepare(EMPTY_COMPONENT, cache.path()).unwrap().is_none());
+        assert!(
+            prepare(EMPTY_COMPONENT, cache.path())
+                .expect("test setup")
+                .is_none()
+        );
     }
 
     #[test]
     fn a_traversing_or_duplicated_entry_is_refused() {
-        let cache = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().expect("test setup");
         let mut bytes = EMPTY_COMPONENT.to_vec();
         append(&mut bytes, &mut [("python/../../etc/x".into(), vec![])]);
         assert!(matches!(
