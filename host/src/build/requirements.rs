@@ -123,15 +123,56 @@ pub fn installed_dir(pins: &[Pin]) -> PathBuf {
     cache_root().join("python-deps").join(key)
 }
 
-/// Where the tool's packages live: a folder holding `lib/site-packages`
-/// (componentize-py is pointed at it as its virtual environment). Without a
-/// requirements file, an empty one under `work`.
+/// The tool's packages as a private folder under `work` holding
+/// `lib/site-packages`, which componentize-py is pointed at as its virtual
+/// environment. componentize-py mounts that folder writable while the
+/// tool's module runs at build time, so it is a copy: no tool's build can
+/// change the cached set another tool builds from. Empty without a
+/// requirements file.
 pub fn prepare(
     dir: &Path,
     python: &Path,
     work: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<PathBuf, BuildError> {
+    let venv = work.join("venv");
+    let site = venv.join("lib/site-packages");
+    std::fs::create_dir_all(&site).map_err(|source| BuildError::Io {
+        path: site.clone(),
+        source,
+    })?;
+    if let Some(cached) = install_cached(dir, python, progress)? {
+        copy_tree(&cached.join("lib/site-packages"), &site)?;
+    }
+    Ok(venv)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Io { path, source }
+    };
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(io(&src))?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dst).map_err(io(&src))?;
+        }
+    }
+    Ok(())
+}
+
+/// Installs the pinned packages into the cache (once per set of pins) and
+/// returns the cached folder; `None` without a requirements file.
+fn install_cached(
+    dir: &Path,
+    python: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Option<PathBuf>, BuildError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| BuildError::Io { path, source }
@@ -139,12 +180,7 @@ pub fn prepare(
     let file = dir.join(REQUIREMENTS_FILE);
     let text = match std::fs::read_to_string(&file) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let empty = work.join("venv");
-            let site = empty.join("lib/site-packages");
-            std::fs::create_dir_all(&site).map_err(io(&site))?;
-            return Ok(empty);
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(&file)(e)),
     };
     let pins = parse(&text).map_err(|(line, problem)| BuildError::Requirement {
@@ -160,7 +196,7 @@ pub fn prepare(
         .unwrap_or_default();
     if installed.join("lib/site-packages").is_dir() {
         progress("requirements unchanged since an earlier build; reusing the installed packages");
-        return Ok(installed);
+        return Ok(Some(installed));
     }
     std::fs::create_dir_all(&root).map_err(io(&root))?;
     let staging = tempfile::Builder::new()
@@ -209,7 +245,7 @@ pub fn prepare(
         // Another build installed the same pins meanwhile.
         let _ = std::fs::remove_dir_all(&staged);
     }
-    Ok(installed)
+    Ok(Some(installed))
 }
 
 /// Every installed distribution must be pinned and pure Python.
