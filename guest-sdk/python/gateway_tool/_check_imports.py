@@ -1,6 +1,8 @@
 """Checker rules for imports: what the tool sandbox's Python can load."""
 
 import ast
+import os
+import pathlib
 import sys
 
 #: The CPython inside componentize-py 0.25.1, which runs the tool.
@@ -27,6 +29,8 @@ UNAVAILABLE = frozenset({
 })
 # Standard modules newer than the Python running the checker.
 _NEWER_STDLIB = frozenset({"annotationlib", "compression"})
+# Environment variable naming the folder of the tool's requirements.txt packages.
+PACKAGES_ENV = "GATEWAY_TOOL_PACKAGES"
 # Present in every tool component besides the standard library.
 _ALWAYS = frozenset({"gateway_tool", "wit_world", "componentize_py_types", "requests"})
 # The SDK's requests shim (gateway_tool._requests) has these modules only.
@@ -60,17 +64,32 @@ def imported_modules(tree):
 
 
 def import_problems(tree, script_dir):
-    """``(node, code, message)`` for each import that will not work in the sandbox."""
+    """``(node, code, message)`` for each import that will not work in the sandbox.
+
+    Imports inside functions are fine: the sandbox gives each call a
+    read-only view of the standard library, the script's folder and the
+    tool's packages, so a lazy import loads as it does on a laptop.
+    """
     problems = []
-    imports = imported_modules(tree)
-    at_top = {module for _, module, in_function in imports if not in_function}
-    for node, module, in_function in imports:
+    for node, module, _in_function in imported_modules(tree):
         message = _module_problem(module, script_dir, node)
         if message:
             problems.append((node, "forbidden-import", message))
-        elif in_function and not _loaded_at_top(module, at_top):
-            problems.append((node, "import-in-function", _late_message(module)))
     return problems
+
+
+def _packages_dir():
+    """The tool's installed ``requirements.txt`` packages (set by ``gateway tool build``)."""
+    path = os.environ.get(PACKAGES_ENV)
+    return pathlib.Path(path) if path else None
+
+
+def is_package(name):
+    """Whether ``name`` is a top-level module of the tool's own packages."""
+    packages = _packages_dir()
+    if packages is None:
+        return False
+    return (packages / f"{name}.py").is_file() or (packages / name).is_dir()
 
 
 def _module_problem(module, script_dir, node):
@@ -97,12 +116,12 @@ def _module_problem(module, script_dir, node):
         return f"{module} is not available in the tool sandbox (Python {SANDBOX_PYTHON} without it)"
     if top in sys.stdlib_module_names or top in _NEWER_STDLIB or top in _ALWAYS:
         return None
-    if is_local_module(top, script_dir):
+    if is_local_module(top, script_dir) or is_package(top):
         return None
     return (
-        f"{module} is not available: the tool sandbox has only the Python standard "
-        "library plus gateway_tool (no pip packages); use gateway_tool.http for HTTP, "
-        "and put your own helpers in a .py file beside the script"
+        f"{module} is not available: the tool sandbox has the Python standard "
+        "library, gateway_tool, the script's own folder and the pure-Python packages "
+        "pinned in the tool's requirements.txt; use gateway_tool.http for HTTP"
     )
 
 
@@ -117,18 +136,3 @@ def is_local_module(name, script_dir):
     if isinstance(script_dir, (set, frozenset)):
         return name in script_dir
     return (script_dir / f"{name}.py").is_file() or (script_dir / name / "__init__.py").is_file()
-
-
-def _loaded_at_top(module, at_top):
-    if module.split(".")[0] in _ALWAYS:
-        return True
-    return any(top == module or top.startswith(f"{module}.") for top in at_top)
-
-
-def _late_message(module):
-    return (
-        f"import {module} inside a function fails when the tool runs: the sandbox "
-        "can only import modules loaded when the tool was built; move this import "
-        "to the top of the script"
-    )
-

@@ -26,12 +26,10 @@ exits 0. Codes:
     ``*args``, ``**kwargs`` or positional-only arguments.
 ``forbidden-import``
     A module the sandbox cannot load: network, process or thread modules,
-    modules missing from its Python, packages that are not in the standard
-    library (``requests`` is: the SDK's shim, with ``requests.exceptions``,
-    ``.auth`` and ``.structures``), and relative imports.
-``import-in-function``
-    An import inside a function of a module not also imported at the top of
-    the script: the sandbox only has the modules loaded at build time.
+    modules missing from its Python, packages that are neither in the
+    standard library nor pinned in the tool's requirements.txt (``requests``
+    is allowed: the SDK's shim, with ``requests.exceptions``, ``.auth`` and
+    ``.structures``), and relative imports.
 """
 
 import ast

@@ -222,6 +222,11 @@ impl Refusal {
                 LoadError::Secret { .. } => Refusal::SecretMissing,
                 LoadError::Io { .. } => Refusal::Internal,
                 LoadError::Compile { .. } => Refusal::ComponentInvalid,
+                LoadError::PythonView {
+                    source: crate::runtime::pyview::ViewError::Io { .. },
+                    ..
+                } => Refusal::Internal,
+                LoadError::PythonView { .. } => Refusal::ComponentInvalid,
                 LoadError::Imports { .. } => Refusal::ImportsRefused,
                 LoadError::Exports { .. } => Refusal::ExportsMissing,
                 LoadError::Describe { .. } => Refusal::DescribeFailed,

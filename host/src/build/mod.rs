@@ -6,6 +6,7 @@
 pub mod environ;
 pub mod import;
 pub mod python;
+pub mod requirements;
 pub mod rust;
 pub mod sandbox_check;
 pub mod scaffold;
@@ -65,6 +66,60 @@ pub enum BuildError {
         script: PathBuf,
         /// What it printed (tail).
         output: String,
+    },
+    /// A line of `requirements.txt` was refused.
+    #[error("{file}:{line}: {problem}")]
+    Requirement {
+        /// The requirements file.
+        file: PathBuf,
+        /// 1-based line.
+        line: u32,
+        /// What is wrong with it.
+        problem: requirements::RequirementProblem,
+    },
+    /// pip could not install the pinned packages.
+    #[error(
+        "pip could not install {file} (only pure-Python wheels for Python {} are accepted):\n{output}",
+        requirements::SANDBOX_PYTHON_VERSION
+    )]
+    Pip {
+        /// The requirements file.
+        file: PathBuf,
+        /// What pip printed (tail).
+        output: String,
+    },
+    /// A package carries native code, which cannot load in the sandbox.
+    #[error(
+        "{package} contains native code ({file}): tools run on CPython compiled to WebAssembly, where extensions built for this machine's processor cannot load; use a pure-Python package instead"
+    )]
+    NativePackage {
+        /// The normalised package name.
+        package: String,
+        /// The file that shows it.
+        file: PathBuf,
+    },
+    /// pip installed a dependency the requirements file does not pin.
+    #[error(
+        "{file}: {package} is needed by a listed package but not pinned; add {package}=={version}"
+    )]
+    UnpinnedDependency {
+        /// The requirements file.
+        file: PathBuf,
+        /// The normalised package name.
+        package: String,
+        /// The version pip chose.
+        version: String,
+    },
+    /// The Python tool's files (standard library, packages, scripts) exceed
+    /// what a component may carry.
+    #[error(
+        "the Python files of this tool exceed {limit_files} files or {limit_bytes} bytes; trim requirements.txt or scripts/"
+    )]
+    PythonViewTooLarge {
+        /// Most files.
+        limit_files: usize,
+        /// Most bytes.
+        limit_bytes: u64,
     },
     /// cargo could not be started.
     #[error("could not run {command}: {source}")]

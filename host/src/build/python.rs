@@ -15,6 +15,7 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 pub const COMPONENTIZE_PY_ENV: &str = "GATEWAY_COMPONENTIZE_PY";
 /// Module name of the generated entry point inside the component.
 const ENTRY_MODULE: &str = "gateway_entry";
+/// Environment variable telling the checker where the tool's packages are.
 /// Lines of componentize-py output kept in an error.
 const OUTPUT_TAIL_LINES: usize = 40;
 
@@ -84,6 +85,15 @@ pub fn build(
     out: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<PathBuf, BuildError> {
+    // componentize-py runs in a folder of its own: give it absolute paths.
+    let absolute = |p: &Path| {
+        std::path::absolute(p).map_err(|source| BuildError::Io {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let (dir, out) = (absolute(dir)?, absolute(out)?);
+    let (dir, out) = (dir.as_path(), out.as_path());
     let scripts = dir.join("scripts");
     let script = scripts.join(format!("{name}.py"));
     if !script.is_file() {
@@ -120,22 +130,31 @@ pub fn build(
         write_file(&sdk.join(rel), contents)?;
     }
 
+    let python = python(&componentize);
+    let venv = super::requirements::prepare(dir, &python, work.path(), progress)?;
     progress(&format!(
         "checking {} (with the sandbox's Python)",
         script.display()
     ));
-    let diagnostics = super::sandbox_check::check(&componentize, &wit, &sdk, &script, progress)?;
+    // The tool's own packages (requirements.txt): imports of them are fine.
+    let packages = super::sandbox_check::package_modules(&venv.join("lib/site-packages"));
+    let diagnostics =
+        super::sandbox_check::check(&componentize, &wit, &sdk, &script, &packages, progress)?;
     if !diagnostics.is_empty() {
         return Err(BuildError::Check { diagnostics });
     }
 
     write_file(
         &entry.join(format!("{ENTRY_MODULE}.py")),
-        &format!(
-            "{}import {name}  # noqa: F401  (registers the @tool function)\nfrom gateway_tool._export import export_registered\nTool = export_registered()\n",
-            super::environ::prelude(dir)?
-        ),
+        &format!("{}{}", super::environ::prelude(dir)?, entry_module(name)),
     )?;
+    let view_out = work.path().join("view");
+    write_file(&view_out.join(VIEW_MARKER), "")?;
+    let quiet = work.path().join("cwd");
+    std::fs::create_dir_all(&quiet).map_err(|source| BuildError::Io {
+        path: quiet.clone(),
+        source,
+    })?;
     progress(&format!(
         "componentize-py {COMPONENTIZE_PY_VERSION}: bundling CPython and the script (10-40 s)"
     ));
@@ -149,8 +168,15 @@ pub fn build(
         .arg(&scripts)
         .arg("-p")
         .arg(&sdk)
+        .arg("-p")
+        .arg(&view_out)
         .arg("-o")
         .arg(out)
+        // componentize-py also mounts its working folder and the site-packages
+        // of `$VIRTUAL_ENV` (else of the machine's python3): keep the first
+        // empty and point the second at the tool's own packages only.
+        .current_dir(&quiet)
+        .env("VIRTUAL_ENV", &venv)
         .output()
         .map_err(|_| BuildError::ToolchainMissing {
             what: "componentize-py",
@@ -168,11 +194,151 @@ pub fn build(
             output: lines[lines.len().saturating_sub(OUTPUT_TAIL_LINES)..].join("\n"),
         });
     }
+    embed_view(out, &view_out)?;
     Ok(out.to_path_buf())
 }
 
+/// Standard-library modules the standard library imports lazily in everyday
+/// calls: `datetime.strptime` (`_strptime`), `Counter.most_common(n)` (`heapq`).
+const PRELOAD: [&str; 2] = ["_strptime", "heapq"];
+/// Marks the folder the entry module copies the interpreter's view into.
+const VIEW_MARKER: &str = ".gateway-view-out";
+
+/// The generated entry module: imports the tool (registering its `@tool`
+/// function), exports it, and, while componentize-py snapshots the
+/// interpreter at build time (module code never runs again), copies every
+/// folder on `sys.path` as the interpreter sees it into the marked folder,
+/// for the tool's read-only file view (runtime/pyview.rs). Standard-library
+/// packages that need Tk, which the sandbox's CPython lacks, are left out.
+///
+/// Then it pre-imports every module the tool's scripts import anywhere
+/// (inside functions too) and [`PRELOAD`]: a module in the snapshot costs a
+/// call nothing, one loaded from the view costs milliseconds each call.
+fn entry_module(name: &str) -> String {
+    let preload: String = PRELOAD.iter().map(|m| format!("{m:?}, ")).collect();
+    format!(
+        r#"import {name}  # noqa: F401  (registers the @tool function)
+from gateway_tool._export import export_registered
+
+Tool = export_registered()
+
+
+def _gateway_copy_view():
+    import os
+    import sys
+
+    out = next(p for p in sys.path if os.path.isfile(p + "/{VIEW_MARKER}"))
+    skip = {{"/python/idlelib", "/python/tkinter", "/python/turtledemo"}}
+    for top in sys.path:
+        if top == out or top.count("/") != 1 or not os.path.isdir(top):
+            continue
+        for root, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d != "__pycache__" and os.path.join(root, d) not in skip]
+            dest = out + root
+            os.makedirs(dest, exist_ok=True)
+            for f in files:
+                if f.endswith(".pyc"):
+                    continue
+                with open(os.path.join(root, f), "rb") as src, open(os.path.join(dest, f), "wb") as dst:
+                    dst.write(src.read())
+
+
+_gateway_copy_view()
+del _gateway_copy_view
+
+
+def _gateway_preload():
+    import ast
+    import importlib
+    import os
+
+    names = {{{preload}}}
+    folder = os.path.dirname({name}.__file__)
+    for file in sorted(os.listdir(folder)):
+        if not file.endswith(".py"):
+            continue
+        try:
+            with open(os.path.join(folder, file), "rb") as f:
+                tree = ast.parse(f.read())
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+                names.update(f"{{node.module}}.{{alias.name}}" for alias in node.names)
+    if "zoneinfo" in names:
+        names.add("importlib.resources")
+    for module in sorted(names):
+        try:
+            importlib.import_module(module)
+        except BaseException:  # noqa: BLE001  (not a module, or fails at build: the view serves it later)
+            pass
+
+
+_gateway_preload()
+del _gateway_preload
+import sys as _sys  # noqa: E402
+
+# The view is read-only: do not even try to write bytecode caches there.
+_sys.dont_write_bytecode = True
+"#
+    )
+}
+
+/// Appends the copied view (`view_out/<mount>/...`) to the component.
+fn embed_view(component: &Path, view_out: &Path) -> Result<(), BuildError> {
+    use crate::runtime::pyview;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Io { path, source }
+    };
+    fn walk(
+        dir: &Path,
+        rel: &str,
+        files: &mut Vec<(String, Vec<u8>)>,
+        total: &mut u64,
+    ) -> Result<(), BuildError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BuildError::Io { path, source }
+        };
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            let entry = entry.map_err(io(dir))?;
+            let (path, name) = (entry.path(), entry.file_name());
+            let Some(name) = name.to_str() else { continue };
+            let rel = if rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let kind = entry.file_type().map_err(io(&path))?;
+            if kind.is_dir() {
+                walk(&path, &rel, files, total)?;
+            } else if kind.is_file() && name != VIEW_MARKER {
+                let contents = std::fs::read(&path).map_err(io(&path))?;
+                *total += contents.len() as u64;
+                if files.len() >= pyview::MAX_VIEW_FILES || *total > pyview::MAX_VIEW_BYTES {
+                    return Err(BuildError::PythonViewTooLarge {
+                        limit_files: pyview::MAX_VIEW_FILES,
+                        limit_bytes: pyview::MAX_VIEW_BYTES,
+                    });
+                }
+                files.push((rel, contents));
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(view_out, "", &mut files, &mut 0)?;
+    let mut bytes = std::fs::read(component).map_err(io(component))?;
+    pyview::append(&mut bytes, &mut files);
+    std::fs::write(component, bytes).map_err(io(component))
+}
+
 /// Like [`build`], but reuses a component already built from the same
-/// inputs: the tool name, every `.py` under `scripts/`, the embedded SDK and
+/// inputs: the tool name, every `.py` under `scripts/`, `requirements.txt`, the embedded SDK,
 /// WIT, and the componentize-py version. Components land in `cache` as
 /// `<sha256>.wasm` (written atomically), so concurrent builders never see
 /// half a file. Returns the cached component's path.
@@ -214,6 +380,13 @@ pub fn build_cached(
         );
         hasher.update(std::fs::read(file).map_err(io(file))?);
     }
+    // The pinned packages (the view embeds them) and the build recipe.
+    match std::fs::read(dir.join(super::requirements::REQUIREMENTS_FILE)) {
+        Ok(requirements) => hasher.update(requirements),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => hasher.update(b"-"),
+        Err(e) => return Err(io(&dir.join(super::requirements::REQUIREMENTS_FILE))(e)),
+    }
+    hasher.update(entry_module(name));
     let key: String = hasher
         .finalize()
         .iter()

@@ -72,16 +72,18 @@ pub fn check_script(
     for (rel, contents) in embedded::PYTHON_SDK {
         write_file(&sdk.join(rel), contents)?;
     }
-    check(&componentize, &wit, &sdk, script, progress)
+    check(&componentize, &wit, &sdk, script, &[], progress)
 }
 
 /// Checks `script` with the sandbox's Python; `wit` and `sdk` are the
-/// build's copies of the embedded WIT folder and SDK.
+/// build's copies of the embedded WIT folder and SDK, and `packages` the
+/// top-level modules of the tool's own requirements, which it may import.
 pub fn check(
     componentize: &Path,
     wit: &Path,
     sdk: &Path,
     script: &Path,
+    packages: &[String],
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<Diagnostic>, BuildError> {
     let bytes = std::fs::read(script).map_err(|source| BuildError::Io {
@@ -111,7 +113,10 @@ pub fn check(
     let input = serde_json::json!({
         "source": source,
         "filename": script.display().to_string(),
-        "local_modules": local_modules(script),
+        "local_modules": local_modules(script)
+            .into_iter()
+            .chain(packages.iter().cloned())
+            .collect::<Vec<_>>(),
     })
     .to_string();
     let failed = |what: String| BuildError::Componentize {
@@ -125,6 +130,34 @@ pub fn check(
 }
 
 /// Modules beside the script: `name.py` files and packages.
+/// The top-level modules installed in `site_packages` (a tool's
+/// requirements): `name.py` files and package folders.
+pub fn package_modules(site_packages: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(site_packages) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            let name = path.file_name()?.to_str()?;
+            if name.ends_with(".dist-info") || name == "__pycache__" || name.starts_with('.') {
+                return None;
+            }
+            if path.is_dir() {
+                Some(name.to_string())
+            } else {
+                path.extension()
+                    .is_some_and(|x| x == "py")
+                    .then(|| path.file_stem()?.to_str().map(str::to_string))
+                    .flatten()
+            }
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 fn local_modules(script: &Path) -> Vec<String> {
     let Some(folder) = script.parent() else {
         return Vec::new();

@@ -166,6 +166,15 @@ pub enum LoadError {
         #[source]
         source: wasmtime::Error,
     },
+    /// The Python file view carried by the component was refused or could
+    /// not be extracted (runtime/pyview.rs).
+    #[error("{path}: {source}")]
+    PythonView {
+        /// The component file.
+        path: PathBuf,
+        /// What went wrong.
+        source: super::pyview::ViewError,
+    },
     /// `describe` failed.
     #[error("{path}: describe failed: {error}")]
     Describe {

@@ -5,7 +5,9 @@ pub mod cache;
 pub mod definition;
 pub mod engine;
 pub mod error;
+pub mod incremental;
 pub mod limits;
+pub mod pyview;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -152,7 +154,15 @@ impl Runtime {
 
     /// Like [`Runtime::new`], with secrets from `secrets` instead of the environment.
     pub fn with_secrets(settings: Settings, secrets: SecretSource) -> Result<Self, RuntimeError> {
-        let engine = Engine::new(&engine::config()).map_err(RuntimeError::Engine)?;
+        let mut config = engine::config();
+        // Unchanged functions compile once: a rebuilt Python tool recompiles
+        // only what changed (runtime/incremental.rs).
+        config
+            .enable_incremental_compilation(Arc::new(incremental::DiskStore::new(
+                settings.cache_dir.join(incremental::INCREMENTAL_DIR),
+            )))
+            .map_err(RuntimeError::Engine)?;
+        let engine = Engine::new(&config).map_err(RuntimeError::Engine)?;
         let mut linker = Linker::<CallState>::new(&engine);
         let link = RuntimeError::Linker;
         // The full WASI p2 set is linked so components built from std or
@@ -239,6 +249,7 @@ impl Runtime {
         })?;
 
         let component_sha256 = sha256_hex(&bytes);
+        let python_view = self.python_view(&path, &bytes).await?;
         let engine = self.engine.clone();
         let cache = self.cache.clone();
         let (component, cache_outcome) =
@@ -267,6 +278,7 @@ impl Runtime {
             outbound: Arc::new(outbound),
             limits: manifest.limits,
             files_dir: manifest.files_dir.clone(),
+            python_view,
         });
 
         let mut store = self.new_store(&ctx, DESCRIBE_TIMEOUT);
@@ -303,6 +315,31 @@ impl Runtime {
         })
     }
 
+    /// Extracts the component's Python file view (if any) off the async threads.
+    async fn python_view(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Option<pyview::PythonView>, LoadError> {
+        // Only Python components carry one; skip the section walk for others.
+        if memchr::memmem::find(bytes, pyview::SECTION_PREFIX.as_bytes()).is_none() {
+            return Ok(None);
+        }
+        let bytes = bytes.to_vec();
+        let cache_dir = self.settings.cache_dir.clone();
+        let view_error = |source| LoadError::PythonView {
+            path: path.to_path_buf(),
+            source,
+        };
+        tokio::task::spawn_blocking(move || pyview::prepare(&bytes, &cache_dir))
+            .await
+            .map_err(|e| LoadError::Compile {
+                path: path.to_path_buf(),
+                source: cache::CacheError::Task(e),
+            })?
+            .map_err(view_error)
+    }
+
     fn new_store(&self, ctx: &Arc<ToolContext>, timeout: Duration) -> Store<CallState> {
         let meter = Arc::new(Meter::new(ctx.limits.upstream_bytes, ctx.limits.requests));
         let stdout = Capture::default();
@@ -318,6 +355,13 @@ impl Runtime {
             && let Err(e) = wasi.preopened_dir(dir, "/data", FsPerms::ReadOnly)
         {
             tracing::warn!(tool = %ctx.name, dir = %dir.display(), "read-only directory unavailable: {e:#}");
+        }
+        // A Python tool's interpreter finds lazily imported modules here;
+        // read-only, so no call can change what the next one imports.
+        for (dir, guest) in ctx.python_view.iter().flat_map(|v| v.preopens()) {
+            if let Err(e) = wasi.preopened_dir(&dir, &guest, FsPerms::ReadOnly) {
+                tracing::warn!(tool = %ctx.name, dir = %dir.display(), "python file view unavailable: {e:#}");
+            }
         }
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);

@@ -30,6 +30,8 @@ pub struct ToolContext {
     pub limits: Limits,
     /// Read-only directory mounted at `/data`.
     pub files_dir: Option<PathBuf>,
+    /// A Python tool's read-only file view (standard library, packages, scripts).
+    pub python_view: Option<super::pyview::PythonView>,
 }
 
 /// The `T` of `Store<T>` for one call.

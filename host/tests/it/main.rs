@@ -15,6 +15,7 @@ mod mcp_tools;
 mod memory;
 mod outbound;
 mod plain_scripts;
+mod pystdlib;
 mod python;
 mod redaction;
 mod sandbox;
