@@ -1,11 +1,16 @@
 //! `gateway:tool/log` and the per-call log buffer that stdio also feeds.
+//!
+//! The buffer is this capability's state; [`GuestLog`] is the view the
+//! bindings call into, and [`add_to_linker`] links it for any store data
+//! that can lend its buffer (the shape of wasmtime's `wasi-config`).
 
 use std::sync::Arc;
 
+use wasmtime::component::{HasData, Linker};
+
 use crate::bindings::GuestLogLevel;
-use crate::bindings::gateway::tool::log::Host;
+use crate::bindings::gateway::tool::log::{self as bindings, Host};
 use crate::outbound::redact::Redactor;
-use crate::runtime::state::CallState;
 
 /// Longest log line kept from a guest; the rest is cut (guest-controlled volume).
 pub const MAX_LINE_BYTES: usize = 4096;
@@ -131,10 +136,36 @@ fn sanitize(message: &str) -> String {
         .collect()
 }
 
-impl Host for CallState {
+/// What `gateway:tool/log` sees of a call: its log buffer.
+pub struct GuestLog<'a> {
+    logs: &'a mut LogBuffer,
+}
+
+impl<'a> GuestLog<'a> {
+    /// The view over one call's buffer.
+    pub fn new(logs: &'a mut LogBuffer) -> Self {
+        Self { logs }
+    }
+}
+
+impl Host for GuestLog<'_> {
     fn log(&mut self, level: GuestLogLevel, message: String) {
         self.logs.push(level.into(), Source::Log, &message);
     }
+}
+
+struct HasGuestLog;
+
+impl HasData for HasGuestLog {
+    type Data<'a> = GuestLog<'a>;
+}
+
+/// Links `gateway:tool/log`; `view` lends the call's buffer.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> GuestLog<'_>,
+) -> wasmtime::Result<()> {
+    bindings::add_to_linker::<T, HasGuestLog>(linker, view)
 }
 
 #[cfg(test)]
