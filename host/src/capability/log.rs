@@ -171,6 +171,8 @@ pub fn add_to_linker<T: 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmtime::component::Component;
+    use wasmtime::{Engine, Store};
 
     #[test]
     fn lines_are_truncated_sanitized_and_bounded() {
@@ -198,5 +200,63 @@ mod tests {
         let (lines, _) = buf.into_parts();
         assert_eq!(lines[0].message, format!("{head}[red"));
         assert_eq!(lines[1].message, "got [redacted:KEY]");
+    }
+
+    /// Store data that is not the runtime's: the view needs only the buffer.
+    struct Other {
+        logs: LogBuffer,
+    }
+
+    /// A component importing `gateway:tool/log` whose `run` logs "hello" at warn.
+    const LOGS_HELLO: &str = r#"(component
+      (import "gateway:tool/log@0.1.0" (instance $log
+        (type $level (enum "trace" "debug" "info" "warn" "error"))
+        (export "level" (type $lvl (eq $level)))
+        (export "log" (func (param "level" $lvl) (param "message" string)))))
+      (core module $mem (memory (export "memory") 1))
+      (core instance $mem (instantiate $mem))
+      (alias core export $mem "memory" (core memory $memory))
+      (core func $log (canon lower (func $log "log") (memory $memory)))
+      (core module $m
+        (import "env" "memory" (memory 1))
+        (import "env" "log" (func $log (param i32 i32 i32)))
+        (data (i32.const 0) "hello")
+        (func (export "run") (call $log (i32.const 3) (i32.const 0) (i32.const 5))))
+      (core instance $i (instantiate $m (with "env" (instance
+        (export "memory" (memory $memory))
+        (export "log" (func $log))))))
+      (func (export "run") (canon lift (core func $i "run"))))"#;
+
+    #[tokio::test]
+    async fn the_view_links_into_any_store_data_and_fills_its_buffer() {
+        let engine = Engine::default();
+        let mut linker = Linker::<Other>::new(&engine);
+        add_to_linker(&mut linker, |s| GuestLog::new(&mut s.logs)).expect("link");
+        let bytes = wat::parse_str(LOGS_HELLO).expect("wat");
+        let component = Component::new(&engine, bytes).expect("component");
+        let mut store = Store::new(
+            &engine,
+            Other {
+                logs: LogBuffer::default(),
+            },
+        );
+        let instance = linker
+            .instantiate_async(&mut store, &component)
+            .await
+            .expect("instantiate");
+        let run = instance
+            .get_typed_func::<(), ()>(&mut store, "run")
+            .expect("run");
+        run.call_async(&mut store, ()).await.expect("call");
+        let (lines, dropped) = store.into_data().logs.into_parts();
+        assert_eq!(dropped, 0);
+        assert_eq!(
+            lines,
+            [LogLine {
+                level: Level::Warn,
+                source: Source::Log,
+                message: "hello".into(),
+            }]
+        );
     }
 }
