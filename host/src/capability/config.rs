@@ -1,10 +1,42 @@
 //! `gateway:tool/config`: deployment settings, never secrets.
+//!
+//! The settings are the tool's effective `[config]`, shared by all its calls;
+//! [`GuestConfig`] is the view the bindings call into.
 
-use crate::bindings::gateway::tool::config::Host;
-use crate::runtime::state::CallState;
+use std::collections::BTreeMap;
 
-impl Host for CallState {
-    fn get(&mut self, name: String) -> Option<String> {
-        self.tool.config.get(&name).cloned()
+use wasmtime::component::{HasData, Linker};
+
+use crate::bindings::gateway::tool::config::{self as bindings, Host};
+
+/// What `gateway:tool/config` sees of a call: the tool's settings.
+pub struct GuestConfig<'a> {
+    vars: &'a BTreeMap<String, String>,
+}
+
+impl<'a> GuestConfig<'a> {
+    /// The view over a tool's effective `[config]`.
+    pub fn new(vars: &'a BTreeMap<String, String>) -> Self {
+        Self { vars }
     }
+}
+
+impl Host for GuestConfig<'_> {
+    fn get(&mut self, name: String) -> Option<String> {
+        self.vars.get(&name).cloned()
+    }
+}
+
+struct HasGuestConfig;
+
+impl HasData for HasGuestConfig {
+    type Data<'a> = GuestConfig<'a>;
+}
+
+/// Links `gateway:tool/config`; `view` lends the tool's settings.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> GuestConfig<'_>,
+) -> wasmtime::Result<()> {
+    bindings::add_to_linker::<T, HasGuestConfig>(linker, view)
 }

@@ -1,11 +1,16 @@
 //! `gateway:tool/log` and the per-call log buffer that stdio also feeds.
+//!
+//! The buffer is this capability's state; [`GuestLog`] is the view the
+//! bindings call into, and [`add_to_linker`] links it for any store data
+//! that can lend its buffer (the shape of wasmtime's `wasi-config`).
 
 use std::sync::Arc;
 
+use wasmtime::component::{HasData, Linker};
+
 use crate::bindings::GuestLogLevel;
-use crate::bindings::gateway::tool::log::Host;
+use crate::bindings::gateway::tool::log::{self as bindings, Host};
 use crate::outbound::redact::Redactor;
-use crate::runtime::state::CallState;
 
 /// Longest log line kept from a guest; the rest is cut (guest-controlled volume).
 pub const MAX_LINE_BYTES: usize = 4096;
@@ -131,15 +136,43 @@ fn sanitize(message: &str) -> String {
         .collect()
 }
 
-impl Host for CallState {
+/// What `gateway:tool/log` sees of a call: its log buffer.
+pub struct GuestLog<'a> {
+    logs: &'a mut LogBuffer,
+}
+
+impl<'a> GuestLog<'a> {
+    /// The view over one call's buffer.
+    pub fn new(logs: &'a mut LogBuffer) -> Self {
+        Self { logs }
+    }
+}
+
+impl Host for GuestLog<'_> {
     fn log(&mut self, level: GuestLogLevel, message: String) {
         self.logs.push(level.into(), Source::Log, &message);
     }
 }
 
+struct HasGuestLog;
+
+impl HasData for HasGuestLog {
+    type Data<'a> = GuestLog<'a>;
+}
+
+/// Links `gateway:tool/log`; `view` lends the call's buffer.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> GuestLog<'_>,
+) -> wasmtime::Result<()> {
+    bindings::add_to_linker::<T, HasGuestLog>(linker, view)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmtime::component::Component;
+    use wasmtime::{Engine, Store};
 
     #[test]
     fn lines_are_truncated_sanitized_and_bounded() {
@@ -167,5 +200,63 @@ mod tests {
         let (lines, _) = buf.into_parts();
         assert_eq!(lines[0].message, format!("{head}[red"));
         assert_eq!(lines[1].message, "got [redacted:KEY]");
+    }
+
+    /// Store data that is not the runtime's: the view needs only the buffer.
+    struct Other {
+        logs: LogBuffer,
+    }
+
+    /// A component importing `gateway:tool/log` whose `run` logs "hello" at warn.
+    const LOGS_HELLO: &str = r#"(component
+      (import "gateway:tool/log@0.1.0" (instance $log
+        (type $level (enum "trace" "debug" "info" "warn" "error"))
+        (export "level" (type $lvl (eq $level)))
+        (export "log" (func (param "level" $lvl) (param "message" string)))))
+      (core module $mem (memory (export "memory") 1))
+      (core instance $mem (instantiate $mem))
+      (alias core export $mem "memory" (core memory $memory))
+      (core func $log (canon lower (func $log "log") (memory $memory)))
+      (core module $m
+        (import "env" "memory" (memory 1))
+        (import "env" "log" (func $log (param i32 i32 i32)))
+        (data (i32.const 0) "hello")
+        (func (export "run") (call $log (i32.const 3) (i32.const 0) (i32.const 5))))
+      (core instance $i (instantiate $m (with "env" (instance
+        (export "memory" (memory $memory))
+        (export "log" (func $log))))))
+      (func (export "run") (canon lift (core func $i "run"))))"#;
+
+    #[tokio::test]
+    async fn the_view_links_into_any_store_data_and_fills_its_buffer() {
+        let engine = Engine::default();
+        let mut linker = Linker::<Other>::new(&engine);
+        add_to_linker(&mut linker, |s| GuestLog::new(&mut s.logs)).expect("link");
+        let bytes = wat::parse_str(LOGS_HELLO).expect("wat");
+        let component = Component::new(&engine, bytes).expect("component");
+        let mut store = Store::new(
+            &engine,
+            Other {
+                logs: LogBuffer::default(),
+            },
+        );
+        let instance = linker
+            .instantiate_async(&mut store, &component)
+            .await
+            .expect("instantiate");
+        let run = instance
+            .get_typed_func::<(), ()>(&mut store, "run")
+            .expect("run");
+        run.call_async(&mut store, ()).await.expect("call");
+        let (lines, dropped) = store.into_data().logs.into_parts();
+        assert_eq!(dropped, 0);
+        assert_eq!(
+            lines,
+            [LogLine {
+                level: Level::Warn,
+                source: Source::Log,
+                message: "hello".into(),
+            }]
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
@@ -25,8 +25,11 @@ use self::engine::{EpochTicker, ticks_for};
 pub use self::error::{CallError, LoadError};
 use self::limits::{CallLimiter, MemoryBudget};
 use self::state::{CallState, ToolContext};
-use crate::bindings::{ToolComponent, ToolComponentPre, ToolError};
-use crate::capability::log::{Level, LogBuffer, LogLine, Source};
+use crate::bindings::{ToolComponentPre, ToolError};
+use crate::capability;
+use crate::capability::config::GuestConfig;
+use crate::capability::http::GuestHttp;
+use crate::capability::log::{GuestLog, Level, LogBuffer, LogLine, Source};
 use crate::capability::stdio::Capture;
 use crate::capability::wasi_http::OutboundHooks;
 use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest};
@@ -169,7 +172,16 @@ impl Runtime {
         // componentize-py instantiate; the per-call WasiCtx grants nothing.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
-        ToolComponent::add_to_linker::<_, HasSelf<CallState>>(&mut linker, |s| s).map_err(link)?;
+        // The gateway's own interfaces, each lent its part of the call state.
+        capability::add_types_to_linker(&mut linker).map_err(link)?;
+        capability::log::add_to_linker(&mut linker, |s| GuestLog::new(&mut s.logs))
+            .map_err(link)?;
+        capability::config::add_to_linker(&mut linker, |s| GuestConfig::new(&s.tool.config))
+            .map_err(link)?;
+        capability::http::add_to_linker(&mut linker, |s| {
+            GuestHttp::new(&s.tool.outbound, &s.meter)
+        })
+        .map_err(link)?;
         let cache = ArtifactCache::new(settings.cache_dir.clone(), &engine);
         let ticker = EpochTicker::start(&engine)?;
         let budget = Arc::new(MemoryBudget::new(

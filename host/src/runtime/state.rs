@@ -34,7 +34,10 @@ pub struct ToolContext {
     pub python_view: Option<super::pyview::PythonView>,
 }
 
-/// The `T` of `Store<T>` for one call.
+/// The `T` of `Store<T>` for one call: it holds each capability's state
+/// (the log buffer, the tool's config and outbound door, the meter, the
+/// wasi:http hooks, captured stdio), and `Runtime` links each capability with
+/// a getter that lends it its part (`capability/mod.rs`).
 pub struct CallState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
