@@ -81,6 +81,46 @@ async fn the_standard_library_imports_lazily_inside_the_sandbox() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_public_standard_library_module_imports_but_the_few_that_cannot_work_here() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = tool_folder(
+        parent.path(),
+        "every_module",
+        include_str!("pystdlib/every_module.py"),
+        None,
+    );
+    // Importing a few hundred modules from the file view takes seconds and
+    // more than the default memory: this tool asks for both.
+    let manifest = std::fs::read_to_string(dir.join("tool.toml")).expect("manifest");
+    let limits_at = manifest.find("[limits]").expect("scaffold has [limits]");
+    std::fs::write(
+        dir.join("tool.toml"),
+        format!(
+            "{}[limits]\ntimeout_ms = 120000\nmemory_mib = 512\n",
+            &manifest[..limits_at]
+        ),
+    )
+    .expect("manifest");
+    let (out, _) = call_once(&dir, "every_module", json!({})).await;
+    eprintln!("every_module: {out}");
+    let failed = out["failed"].as_object().expect("failed map");
+    let expected: serde_json::Map<String, Value> = EVERY_MODULE_FAILURES
+        .iter()
+        .map(|(m, e)| ((*m).to_string(), json!(e)))
+        .collect();
+    assert_eq!(failed, &expected);
+    let total = out["total"].as_u64().expect("total");
+    assert!(
+        total > 150 && total as usize > failed.len() * 5,
+        "the sandbox's standard library lists {total} public modules"
+    );
+}
+
+/// The public standard-library modules a tool cannot import, and the
+/// exception it gets (docs/python-tools.md explains each group).
+const EVERY_MODULE_FAILURES: &[(&str, &str)] = &[];
+
+#[tokio::test(flavor = "multi_thread")]
 async fn what_cannot_work_fails_typed_and_the_file_view_is_read_only() {
     let parent = tempfile::tempdir().expect("tempdir");
     let dir = tool_folder(
