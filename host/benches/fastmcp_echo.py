@@ -1,7 +1,7 @@
 """FastMCP (the seed's Python stack) serving the benchmark's trivial tool.
 
 Run by benches/mcp.rs: python fastmcp_echo.py PORT. Stateless HTTP with JSON
-responses, one worker: the fastest mode FastMCP offers (PERFORMANCE.md).
+responses, one worker: the fastest mode FastMCP offers.
 """
 
 import sys

@@ -51,6 +51,8 @@ pub const DEFAULT_KEEP_ALIVE_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// Largest cap a setting may ask for.
 pub const MAX_MAX_CONNECTIONS: usize = 1_000_000;
+/// The shortest check interval, however small the configured deadlines.
+const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(1);
 /// Refused connections are logged at most this often (with a count), so a
 /// flood does not flood the log too.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -147,7 +149,7 @@ pub async fn serve(
             continue;
         };
         // Without TCP_NODELAY a response written in two segments waits
-        // ~40 ms for the client's delayed ACK (PERFORMANCE.md).
+        // ~40 ms for the client's delayed ACK.
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
         let stop = stop.clone();
@@ -209,12 +211,12 @@ enum Expired {
 }
 
 /// What one connection is doing, shared by its reads and its requests.
+/// Nothing is woken when it changes: the connection looks at it on each
+/// tick of its check interval (see [`check_interval`]), so a request costs
+/// no timer or task wake-up of its own.
 #[derive(Debug)]
 struct Activity {
     state: Mutex<ActivityState>,
-    /// Woken when the deadline moves earlier (a request's first byte, the
-    /// end of the last response), so the connection's timer is reset.
-    changed: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -235,7 +237,6 @@ impl Activity {
                 idle_since: Instant::now(),
                 partial_since: None,
             }),
-            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -246,16 +247,11 @@ impl Activity {
 
     /// Bytes arrived.
     fn read(&self) {
-        let started = self.with(|s| {
-            let starts = s.busy == 0 && s.partial_since.is_none();
-            if starts {
+        self.with(|s| {
+            if s.busy == 0 && s.partial_since.is_none() {
                 s.partial_since = Some(Instant::now());
             }
-            starts
         });
-        if started {
-            self.changed.notify_one();
-        }
     }
 
     /// A request's headers have arrived: it counts until the guard drops.
@@ -291,17 +287,13 @@ struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let idle = self.0.with(|s| {
+        self.0.with(|s| {
             s.busy = s.busy.saturating_sub(1);
             if s.busy == 0 {
                 s.idle_since = Instant::now();
                 s.partial_since = None;
             }
-            s.busy == 0
         });
-        if idle {
-            self.0.changed.notify_one();
-        }
     }
 }
 
@@ -331,8 +323,9 @@ async fn connection(
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let mut stopping = false;
+    let mut checks = tokio::time::interval(check_interval(&limits));
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let (deadline, why) = activity.deadline(&limits);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -344,12 +337,10 @@ async fn connection(
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = activity.changed.notified() => {}
-            () = tokio::time::sleep_until(deadline.into()) => {
-                // Still the same state (a request may have begun meanwhile)?
-                let (now_due, now_why) = activity.deadline(&limits);
-                if now_why.is_some() && now_why == why && now_due <= Instant::now() {
-                    if now_why == Some(Expired::Headers) {
+            _ = checks.tick() => {
+                let (due, why) = activity.deadline(&limits);
+                if why.is_some() && due <= Instant::now() {
+                    if why == Some(Expired::Headers) {
                         tracing::debug!(%peer, "connection closed: request headers not complete in time");
                     } else {
                         tracing::trace!(%peer, "idle connection closed");
@@ -359,6 +350,15 @@ async fn connection(
             }
         }
     }
+}
+
+/// How often a connection looks at its deadlines: a quarter of the shorter
+/// one, so each is enforced within 25% of its setting, while a request
+/// costs no timer of its own (re-arming a timer per request, and the
+/// wake-ups that came with it, cost ~6% of the MCP load figure:
+/// BENCHMARKS.md).
+fn check_interval(limits: &ConnectionLimits) -> Duration {
+    (limits.header_read_timeout.min(limits.keep_alive_timeout) / 4).max(MIN_CHECK_INTERVAL)
 }
 
 /// The connection's socket, noting when bytes arrive.
