@@ -189,6 +189,18 @@ pub mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
+/// The last `lines` lines of a child process's stdout then stderr, for an
+/// error that shows what the tool (pip, componentize-py) said.
+pub(crate) fn output_tail(output: &std::process::Output, lines: usize) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 /// Writes `contents` to `path`, creating parent folders; errors name the file.
 pub(crate) fn write_file(path: &Path, contents: &str) -> Result<(), BuildError> {
     let io = |source| BuildError::Io {

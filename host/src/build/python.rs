@@ -183,15 +183,9 @@ pub fn build(
             hint: "run ./scripts/setup or set GATEWAY_COMPONENTIZE_PY to the executable",
         })?;
     if !output.status.success() {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let lines: Vec<&str> = text.lines().collect();
         return Err(BuildError::Componentize {
             script,
-            output: lines[lines.len().saturating_sub(OUTPUT_TAIL_LINES)..].join("\n"),
+            output: super::output_tail(&output, OUTPUT_TAIL_LINES),
         });
     }
     embed_view(out, &view_out)?;

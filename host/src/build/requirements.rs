@@ -228,15 +228,9 @@ fn install_cached(
             hint: "run ./scripts/setup (its virtual environment has pip)",
         })?;
     if !output.status.success() {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let lines: Vec<&str> = text.lines().collect();
         return Err(BuildError::Pip {
             file,
-            output: lines[lines.len().saturating_sub(PIP_TAIL_LINES)..].join("\n"),
+            output: super::output_tail(&output, PIP_TAIL_LINES),
         });
     }
     check_installed(&file, &site, &pins)?;
