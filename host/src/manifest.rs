@@ -69,7 +69,8 @@ pub enum ManifestError {
         /// Dotted key, e.g. `limits.memory_mib` or `http[1].host`.
         key: String,
         /// What is wrong with it.
-        problem: String,
+        #[source]
+        problem: Problem,
     },
     /// The name belongs to one of the gateway's built-in tools.
     #[error("{file}: name: {name:?} is the name of a built-in tool of the gateway; choose another")]
@@ -180,13 +181,13 @@ impl Manifest {
     /// against the file's folder).
     pub fn parse(file: &Path, text: &str) -> Result<Self, ManifestError> {
         let raw: RawManifest = toml::from_str(text).map_err(|e| parse_error(file, text, &e))?;
-        let invalid = |key: &str, problem: String| ManifestError::Invalid {
+        let invalid = |key: &str, problem: Problem| ManifestError::Invalid {
             file: file.to_path_buf(),
             key: key.to_string(),
             problem,
         };
 
-        tool_name(&raw.name).map_err(|p| invalid("name", p.to_string()))?;
+        tool_name(&raw.name).map_err(|p| invalid("name", p.into()))?;
         if crate::mcp::builtin::is_builtin(&raw.name) {
             return Err(ManifestError::ReservedName {
                 file: file.to_path_buf(),
@@ -194,7 +195,7 @@ impl Manifest {
             });
         }
         if let Some(slug) = &raw.integration {
-            integration_slug(slug).map_err(|p| invalid("integration", p.to_string()))?;
+            integration_slug(slug).map_err(|p| invalid("integration", p.into()))?;
         }
         if let Some(version) = &raw.version {
             check_text(version).map_err(|p| invalid("version", p))?;
@@ -339,39 +340,62 @@ pub fn integration_slug(slug: &str) -> Result<(), NameError> {
     }
 }
 
-/// [`tool_name`] with the reason as text, for callers that carry a message.
-pub fn check_name(name: &str) -> Result<(), String> {
-    tool_name(name).map_err(|e| e.to_string())
+/// What is wrong with one value of a tool manifest.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// Not a tool name or integration slug.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A control character or invisible Unicode in reviewer-visible text.
+    #[error("{0} is not allowed")]
+    Hidden(crate::text::Hidden),
+    /// A `[config]` key with characters outside the allowed set.
+    #[error("config keys use letters, digits, '_', '-' and '.'")]
+    ConfigKey,
+    /// `files.dir` is absolute, empty or climbs out of the tool folder.
+    #[error("{0:?} must be a relative path inside the tool folder")]
+    FilesOutside(String),
+    /// `files.dir` names a path that is not a readable directory.
+    #[error("{}: {source}", path.display())]
+    FilesUnreadable {
+        /// The path as resolved against the tool folder.
+        path: PathBuf,
+        /// Why it could not be resolved.
+        source: std::io::Error,
+    },
+    /// `files.dir` resolves (through a link) outside the folder, or to a file.
+    #[error("{0:?} must be a directory inside the tool folder")]
+    FilesNotADirectory(String),
+    /// A limit outside what the gateway accepts.
+    #[error("{value} is outside 1..={max}")]
+    OutOfRange {
+        /// The value given.
+        value: u64,
+        /// The largest accepted.
+        max: u64,
+    },
 }
 
-/// [`integration_slug`] with the reason as text, for callers that carry a message.
-pub fn check_slug(slug: &str) -> Result<(), String> {
-    integration_slug(slug).map_err(|e| e.to_string())
-}
-
-fn check_config_key(key: &str) -> Result<(), String> {
+fn check_config_key(key: &str) -> Result<(), Problem> {
     let ok = !key.is_empty()
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
-    if ok {
-        Ok(())
-    } else {
-        Err("config keys use letters, digits, '_', '-' and '.'".to_string())
-    }
+    if ok { Ok(()) } else { Err(Problem::ConfigKey) }
 }
 
 /// Refuses control characters (including ANSI escapes) and invisible
 /// Unicode (tags, bidi controls, zero-width characters) in one-line
 /// reviewer-visible text.
-pub fn check_text(text: &str) -> Result<(), String> {
+pub fn check_text(text: &str) -> Result<(), Problem> {
     match crate::text::find_hidden(text, crate::text::Lines::Single) {
-        Some(hidden) => Err(format!("{hidden} is not allowed")),
+        Some(hidden) => Err(Problem::Hidden(hidden)),
         None => Ok(()),
     }
 }
 
-fn resolve_files_dir(manifest: &Path, dir: &str) -> Result<PathBuf, String> {
+fn resolve_files_dir(manifest: &Path, dir: &str) -> Result<PathBuf, Problem> {
     let rel = Path::new(dir);
     let escapes = rel.components().any(|c| {
         !matches!(
@@ -380,30 +404,26 @@ fn resolve_files_dir(manifest: &Path, dir: &str) -> Result<PathBuf, String> {
         )
     });
     if dir.is_empty() || escapes {
-        return Err(format!(
-            "{dir:?} must be a relative path inside the tool folder"
-        ));
+        return Err(Problem::FilesOutside(dir.to_owned()));
     }
     let base = manifest.parent().unwrap_or(Path::new("."));
     let full = base.join(rel);
-    let canonical = full
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", full.display()))?;
-    let base = base
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", base.display()))?;
+    let unreadable = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Problem::FilesUnreadable { path, source }
+    };
+    let canonical = full.canonicalize().map_err(unreadable(&full))?;
+    let base = base.canonicalize().map_err(unreadable(base))?;
     if !canonical.starts_with(&base) || !canonical.is_dir() {
-        return Err(format!(
-            "{dir:?} must be a directory inside the tool folder"
-        ));
+        return Err(Problem::FilesNotADirectory(dir.to_owned()));
     }
     Ok(canonical)
 }
 
-fn limits(raw: &RawLimits) -> Result<Limits, (&'static str, String)> {
-    fn range(key: &'static str, value: u64, max: u64) -> Result<u64, (&'static str, String)> {
+fn limits(raw: &RawLimits) -> Result<Limits, (&'static str, Problem)> {
+    fn range(key: &'static str, value: u64, max: u64) -> Result<u64, (&'static str, Problem)> {
         if value == 0 || value > max {
-            return Err((key, format!("{value} is outside 1..={max}")));
+            return Err((key, Problem::OutOfRange { value, max }));
         }
         Ok(value)
     }

@@ -42,8 +42,11 @@ pub enum AdminError {
     #[error("method not allowed")]
     MethodNotAllowed,
     /// The name in the URL is not a tool name.
+    #[error(transparent)]
+    InvalidName(#[from] crate::manifest::NameError),
+    /// The name in the URL could not be decoded (axum's reason).
     #[error("{0}")]
-    InvalidName(String),
+    UndecodableName(String),
     /// The upload is not `multipart/form-data`.
     #[error("send the upload as multipart/form-data with parts `manifest` and `component`")]
     UnsupportedMediaType,
@@ -127,7 +130,7 @@ impl AdminError {
             AdminError::BrowserRefused => "browser_refused",
             AdminError::UnknownEndpoint => "unknown_endpoint",
             AdminError::MethodNotAllowed => "method_not_allowed",
-            AdminError::InvalidName(_) => "invalid_name",
+            AdminError::InvalidName(_) | AdminError::UndecodableName(_) => "invalid_name",
             AdminError::UnsupportedMediaType => "unsupported_media_type",
             AdminError::BadUpload(_) => "bad_upload",
             AdminError::TooLarge(_) => "too_large",
@@ -151,6 +154,7 @@ impl AdminError {
             AdminError::UnknownEndpoint | AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::InvalidName(_)
+            | AdminError::UndecodableName(_)
             | AdminError::BadUpload(_)
             | AdminError::NameMismatch { .. } => StatusCode::BAD_REQUEST,
             AdminError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

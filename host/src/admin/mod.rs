@@ -188,8 +188,8 @@ pub async fn start(
 fn tool_name(
     path: Result<axum::extract::Path<String>, PathRejection>,
 ) -> Result<ToolName, AdminError> {
-    let axum::extract::Path(name) = path.map_err(|e| AdminError::InvalidName(e.body_text()))?;
-    ToolName::parse(&name).map_err(|e| AdminError::InvalidName(e.to_string()))
+    let axum::extract::Path(name) = path.map_err(|e| AdminError::UndecodableName(e.body_text()))?;
+    Ok(ToolName::parse(&name)?)
 }
 
 /// Runs a change to its end in its own task: a client that hangs up must

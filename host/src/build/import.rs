@@ -11,7 +11,7 @@ use std::process::Command;
 use serde::Deserialize;
 
 use super::{BuildError, embedded, python, write_file};
-use crate::manifest::{MANIFEST_FILE, Manifest, check_name};
+use crate::manifest::{MANIFEST_FILE, Manifest, NameError, tool_name};
 
 /// Name of the file listing what the import could not decide.
 pub const NOTES_FILE: &str = "IMPORT-NOTES.md";
@@ -49,8 +49,8 @@ pub enum ImportError {
     #[error("the importer named {0:?}, which is not a relative path inside the tool folder")]
     BadPath(String),
     /// The tool name is not valid.
-    #[error("{0}")]
-    InvalidName(String),
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
     /// Running Python, writing files, or the written manifest failed.
     #[error(transparent)]
     Build(#[from] BuildError),
@@ -83,7 +83,7 @@ pub fn import_script(
             problem,
         });
     }
-    check_name(&output.name).map_err(ImportError::InvalidName)?;
+    tool_name(&output.name)?;
     let dir = out.map_or_else(|| parent.join(&output.name), Path::to_path_buf);
     let occupied = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
     if occupied {

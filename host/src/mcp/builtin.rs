@@ -321,7 +321,7 @@ struct DiscoverFields {
 
 impl Arguments for DiscoverFields {
     fn run(self, call: &Call<'_>) -> Result<Value, BuiltinError> {
-        crate::manifest::check_slug(&self.integration).map_err(|message| {
+        crate::manifest::integration_slug(&self.integration).map_err(|message| {
             BuiltinError::InvalidArguments {
                 tool: call.tool,
                 message: format!("integration: {message}"),
