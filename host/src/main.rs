@@ -55,6 +55,10 @@ enum Command {
     /// Check the field registry.
     #[command(subcommand)]
     Fields(FieldsCommand),
+    /// Review changed tool folders and field files (safety, security,
+    /// quality, tests, output design, pairing, fields) and show the admin
+    /// what each tool may now do. Prints the review; exits 1 when it failed.
+    Qa(QaArgs),
     /// Compile a component into the artifact cache under a memory budget
     /// (what `gateway serve` runs, as a child process, for each new tool).
     #[command(hide = true)]
@@ -169,6 +173,25 @@ enum ToolCommand {
 enum Lang {
     Python,
     Rust,
+}
+
+#[derive(Debug, clap::Args)]
+struct QaArgs {
+    /// Review what changed since the merge base of this ref and HEAD
+    /// (committed or not), and compare each tool's grants with it.
+    #[arg(long)]
+    base: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "markdown")]
+    format: QaFormat,
+    /// Tool folders or field files to review (default: everything changed since --base).
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum QaFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -329,6 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Call { tool, input } => call(settings, &tool, &input).await,
         Command::Serve(args) => serve(settings, args).await,
         Command::Precompile { .. } => Ok(ExitCode::FAILURE),
+        Command::Qa(args) => qa(settings, args).await,
         Command::Fields(FieldsCommand::Lint { dir }) => {
             fields_lint(dir.as_deref().unwrap_or(&settings.fields_dir))
         }
@@ -378,6 +402,40 @@ async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
         tool.cache
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `gateway qa`: the review on stdout; progress on stderr; 1 when it failed.
+async fn qa(settings: Settings, args: QaArgs) -> anyhow::Result<ExitCode> {
+    if args.base.is_none() && args.paths.is_empty() {
+        eprintln!("error: name what to review: --base <ref>, or tool folders and field files");
+        return Ok(ExitCode::from(2));
+    }
+    let options = gateway::qa::Options {
+        repo: std::env::current_dir()?,
+        base: args.base,
+        paths: args.paths,
+        settings,
+    };
+    let started = std::time::Instant::now();
+    let mut progress = |step: &str| eprintln!("[{:>5.1}s] {step}", started.elapsed().as_secs_f64());
+    // 2, not 1: the review could not be made, which is not a failed review.
+    let review = match gateway::qa::review(options, &mut progress).await {
+        Ok(review) => review,
+        Err(e) => {
+            eprintln!("error: {}", terminal_safe(&e.to_string()));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let text = match args.format {
+        QaFormat::Markdown => gateway::qa::report::markdown(&review),
+        QaFormat::Json => serde_json::to_string_pretty(&review)? + "\n",
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(if review.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `gateway tool check`: the build's static checks alone.

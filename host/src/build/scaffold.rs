@@ -4,15 +4,15 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::{BuildError, Language, write_file};
-use crate::manifest::check_name;
+use crate::manifest::{NameError, tool_name};
 
 /// Why a scaffold could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScaffoldError {
     /// The name is not a valid tool name.
-    #[error("{0}")]
-    InvalidName(String),
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
     /// The folder exists already; nothing is overwritten.
     #[error("{0} already exists; choose another name or remove it")]
     Exists(PathBuf),
@@ -28,7 +28,7 @@ pub enum ScaffoldError {
 
 /// Creates `parent/name` for a tool in `language`; returns the folder.
 pub fn new_tool(parent: &Path, name: &str, language: Language) -> Result<PathBuf, ScaffoldError> {
-    check_name(name).map_err(ScaffoldError::InvalidName)?;
+    tool_name(name)?;
     let dir = parent.join(name);
     if dir.exists() {
         return Err(ScaffoldError::Exists(dir));
@@ -94,7 +94,7 @@ requests = 4
         (
             "SKILL.md".into(),
             format!(
-                "---\nname: {name}\ndescription: One line on when an agent should use {name}.\n---\n\n# {name}\n\nWhen to use it, what it returns, and how to read each field.\nThe code lives in `{build}`; the recorded upstream answers in `fixtures/`.\n\nBuild: `gateway tool build .`  Test: `gateway tool test .`\n"
+                "---\nname: {name}\ndescription: One line on when an agent should use {name}.\n---\n\n# {name}\n\nWhat it returns, in a sentence. The code lives in `{build}`; the recorded\nupstream answers in `fixtures/`.\n\n## When to use it\n\nThe questions it answers, and what it is not for.\n\n## Reading the output\n\nEach field and how to read it (units, time zones, what null means).\n\nBuild: `gateway tool build .`  Test: `gateway tool test .`\n"
             ),
         ),
         (
