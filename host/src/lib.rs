@@ -24,6 +24,7 @@ pub mod hotload;
 pub mod manifest;
 pub mod mcp;
 pub mod outbound;
+pub mod promote;
 pub mod qa;
 pub mod runtime;
 pub mod server;

@@ -59,6 +59,11 @@ enum Command {
     /// quality, tests, output design, pairing, fields) and show the admin
     /// what each tool may now do. Prints the review; exits 1 when it failed.
     Qa(QaArgs),
+    /// After a merge: copy each new or changed skill (a tool folder under
+    /// --skills) into the tools folder once it builds and its cases pass,
+    /// merge the operators' field files into the registry, and install the
+    /// tools into running gateways through their admin API. Idempotent.
+    Promote(PromoteArgs),
     /// Compile a component into the artifact cache under a memory budget
     /// (what `gateway serve` runs, as a child process, for each new tool).
     #[command(hide = true)]
@@ -186,6 +191,30 @@ struct QaArgs {
     format: QaFormat,
     /// Tool folders or field files to review (default: everything changed since --base).
     paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct PromoteArgs {
+    /// The operators' skills folder.
+    #[arg(long, default_value = "local-workspace/.claude/skills")]
+    skills: PathBuf,
+    /// The operators' field files.
+    #[arg(long, default_value = "local-workspace/fields")]
+    workspace_fields: PathBuf,
+    /// Admin API of a running gateway (repeatable); the key is read from
+    /// GATEWAY_ADMIN_KEY. Without one, a gateway watching the tools folder
+    /// picks the tools up itself.
+    #[arg(long = "admin-url")]
+    admin_urls: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: PromoteFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PromoteFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -353,6 +382,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(settings, args).await,
         Command::Precompile { .. } => Ok(ExitCode::FAILURE),
         Command::Qa(args) => qa(settings, args).await,
+        Command::Promote(args) => promote(settings, args).await,
         Command::Fields(FieldsCommand::Lint { dir }) => {
             fields_lint(dir.as_deref().unwrap_or(&settings.fields_dir))
         }
@@ -432,6 +462,95 @@ async fn qa(settings: Settings, args: QaArgs) -> anyhow::Result<ExitCode> {
     };
     std::io::stdout().write_all(text.as_bytes())?;
     Ok(if review.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `gateway promote`: what it did on stdout, progress on stderr; 1 when a
+/// gateway did not take a tool.
+async fn promote(settings: Settings, args: PromoteArgs) -> anyhow::Result<ExitCode> {
+    use gateway::promote::{FieldsChange, InstallOutcome, ToolChange, promote};
+    let options = gateway::promote::Options {
+        skills: args.skills,
+        workspace_fields: args.workspace_fields,
+        admin_urls: args.admin_urls,
+        admin_key: std::env::var("GATEWAY_ADMIN_KEY")
+            .ok()
+            .filter(|k| !k.is_empty()),
+        settings,
+    };
+    let started = std::time::Instant::now();
+    let mut progress = |step: &str| {
+        eprintln!(
+            "[{:>5.1}s] {}",
+            started.elapsed().as_secs_f64(),
+            terminal_safe(step)
+        )
+    };
+    let done = promote(&options, &mut progress).await?;
+    let mut out = std::io::stdout().lock();
+    if let PromoteFormat::Json = args.format {
+        writeln!(out, "{}", serde_json::to_string_pretty(&done)?)?;
+    } else {
+        for f in &done.fields {
+            let what = match &f.change {
+                FieldsChange::Added => "added".to_owned(),
+                FieldsChange::Updated { added } => format!("updated (+{})", added.join(", +")),
+                FieldsChange::SyncedBack { added } => {
+                    format!(
+                        "operators' copy brought up to date (+{})",
+                        added.join(", +")
+                    )
+                }
+                FieldsChange::Unchanged => "unchanged".to_owned(),
+            };
+            writeln!(out, "fields  {:<40} {what}", f.to.display())?;
+        }
+        for t in &done.tools {
+            let what = match t.change {
+                ToolChange::Added => format!("added, {} cases passed", t.cases_passed),
+                ToolChange::Updated => format!("updated, {} cases passed", t.cases_passed),
+                ToolChange::Unchanged => "unchanged".to_owned(),
+            };
+            writeln!(out, "tool    {:<40} {what}", t.name)?;
+            for (url, outcome) in &t.installs {
+                let said =
+                    match outcome {
+                        InstallOutcome::Answered(
+                            gateway::promote::install::Installed::Accepted { change },
+                        ) => change.clone(),
+                        InstallOutcome::Answered(
+                            gateway::promote::install::Installed::Refused { code, message, .. },
+                        ) => format!("REFUSED {code}: {message}"),
+                        InstallOutcome::Unreachable { error } => format!("UNREACHABLE: {error}"),
+                    };
+                writeln!(out, "          {url}: {}", terminal_safe(&said))?;
+            }
+            if t.change != ToolChange::Unchanged && !t.secrets.is_empty() {
+                let vars: Vec<&str> = t.secrets.iter().map(String::as_str).collect();
+                writeln!(
+                    out,
+                    "          provision on the gateway: {}; grant in gateway.toml: [tools.{}] secrets = [\"{}\"]",
+                    vars.join(", "),
+                    t.name,
+                    vars.join("\", \"")
+                )?;
+            }
+        }
+        for (url, lacking) in done.lacking() {
+            for (var, code) in lacking {
+                let why = if code == "secret_not_granted" {
+                    "not granted in its gateway.toml"
+                } else {
+                    "not set in its environment"
+                };
+                writeln!(out, "lacking {url}: {var} ({why})")?;
+            }
+        }
+    }
+    Ok(if done.installed_everywhere() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

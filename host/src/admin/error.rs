@@ -304,7 +304,15 @@ impl IntoResponse for AdminError {
         } else {
             self.to_string()
         };
-        let body = json!({"error": {"code": self.code(), "message": message}});
+        let mut body = json!({"error": {"code": self.code(), "message": message}});
+        // The variable a secret refusal is about, for tools that act on it
+        // (`gateway promote` lists what the gateway lacks).
+        if let AdminError::Refused { error, .. } = &self
+            && let LoaderError::Load(LoadError::Secret { source, .. }) = error.as_ref()
+            && let Some(var) = source.var()
+        {
+            body["error"]["variable"] = json!(var);
+        }
         let mut response = (status, axum::Json(body)).into_response();
         if let AdminError::TooManyFailures { retry_after_secs } = self {
             response.headers_mut().insert(

@@ -313,10 +313,13 @@ fn host_string(host: &url::Host<String>) -> String {
     }
 }
 
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+pub(crate) trait Io:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static
+{
+}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
 
-async fn connect(
+pub(crate) async fn connect(
     addrs: &[SocketAddr],
     host: &str,
     tls: bool,

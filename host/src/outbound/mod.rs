@@ -119,6 +119,18 @@ pub enum SecretError {
     },
 }
 
+impl SecretError {
+    /// The environment variable involved, when there is one.
+    pub fn var(&self) -> Option<&str> {
+        match self {
+            SecretError::Missing { var, .. }
+            | SecretError::Reserved { var, .. }
+            | SecretError::NotGranted { var, .. } => Some(var),
+            SecretError::InvalidValue { .. } => None,
+        }
+    }
+}
+
 /// Headers injected for one rule. `Debug` never shows values.
 #[derive(Clone, Default)]
 pub(crate) struct SecretHeaders(pub(crate) Vec<(HeaderName, HeaderValue)>);

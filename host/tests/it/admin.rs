@@ -608,6 +608,24 @@ async fn bad_uploads_are_refused_and_the_previous_version_keeps_serving() {
     }
     assert_eq!(served_version(&s.mcp, "twin").await, json!(1));
 
+    // A secret refusal names the variable, for deploy tools to act on.
+    let (status, body) = send(
+        &s.admin,
+        upload(
+            "swap",
+            "name = \"swap\"\n[[http]]\nurl = \"https://api.example.com/\"\n[http.secret_headers]\nAuthorization = \"Bearer ${ADMIN_TEST_UNGRANTED_SECRET}\"\n",
+            &version("swap", 2),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["variable"]),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!("ADMIN_TEST_UNGRANTED_SECRET")
+        )
+    );
+
     // A compile past its time budget: too big to compile in 1 ms.
     let big: String = (0..3_000)
         .map(|i| format!("(func (export \"f{i}\") (param i32) (result i32) (i32.mul (i32.add (local.get 0) (i32.const {i})) (i32.const 7)))"))
