@@ -184,6 +184,28 @@ pub fn build_tool(
     Ok((manifest, language, component))
 }
 
+/// Like [`build_tool`], but a Python component built before from the same
+/// inputs is reused from `cache` (see [`python::build_cached`]): review and
+/// promotion build the same skill one after the other.
+pub fn build_tool_cached(
+    dir: &Path,
+    cache: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Manifest, Language, PathBuf), BuildError> {
+    let manifest = Manifest::load(&dir.join(MANIFEST_FILE))?;
+    if detect(dir)? == Language::Rust || manifest.files_dir.is_some() {
+        // Rust builds are cargo's to cache; a `[files]` view is not in the key.
+        return build_tool(dir, progress);
+    }
+    let cached = python::build_cached(dir, &manifest.name, cache, progress)?;
+    let component = dir.join(crate::manifest::COMPONENT_FILE);
+    std::fs::copy(&cached, &component).map_err(|source| BuildError::Io {
+        path: component.clone(),
+        source,
+    })?;
+    Ok((manifest, Language::Python, component))
+}
+
 /// Files compiled into the gateway binary.
 pub mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));

@@ -435,9 +435,12 @@ async fn promote_tool(
 
     progress(&format!("{name}: building {}", skill.display()));
     let owned = skill.to_owned();
-    let built = tokio::task::spawn_blocking(move || crate::build::build_tool(&owned, &mut |_| {}))
-        .await
-        .map_err(|e| io(skill)(std::io::Error::other(e)))?;
+    let cache = crate::qa::python_cache(&options.settings);
+    let built = tokio::task::spawn_blocking(move || {
+        crate::build::build_tool_cached(&owned, &cache, &mut |_| {})
+    })
+    .await
+    .map_err(|e| io(skill)(std::io::Error::other(e)))?;
     built.map_err(|source| PromoteError::Build {
         name: name.clone(),
         source: Box::new(source),

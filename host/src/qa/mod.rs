@@ -503,9 +503,12 @@ async fn review_tool(
     progress(&format!("  building {}", dir.display()));
     let built = {
         let abs = abs.clone();
-        tokio::task::spawn_blocking(move || crate::build::build_tool(&abs, &mut |_| {}))
-            .await
-            .map_err(|e| QaError::Temp(std::io::Error::other(e)))?
+        let cache = python_cache(settings);
+        tokio::task::spawn_blocking(move || {
+            crate::build::build_tool_cached(&abs, &cache, &mut |_| {})
+        })
+        .await
+        .map_err(|e| QaError::Temp(std::io::Error::other(e)))?
     };
     match built {
         Ok(_) => {}
@@ -574,6 +577,12 @@ async fn review_tool(
     Ok(tool)
 }
 
+/// Where built Python components are kept by their inputs' hash, beside
+/// the compiled artifacts: a skill reviewed, then promoted, builds once.
+pub fn python_cache(settings: &Settings) -> PathBuf {
+    settings.cache_dir.join("python")
+}
+
 /// Settings for one tool: its own secret variables granted (their values
 /// are placeholders: review never calls a real upstream).
 fn tool_settings(base: &Settings, manifest: &Manifest) -> Settings {
@@ -591,9 +600,12 @@ fn placeholder_runtime(settings: Settings) -> Result<Runtime, crate::runtime::Ru
 /// The definition hash of the tool in `dir` once built, if it builds.
 async fn built_hash(dir: &Path, manifest: &Manifest, settings: &Settings) -> Option<String> {
     let owned = dir.to_owned();
-    let built = tokio::task::spawn_blocking(move || crate::build::build_tool(&owned, &mut |_| {}))
-        .await
-        .ok()?;
+    let cache = python_cache(settings);
+    let built = tokio::task::spawn_blocking(move || {
+        crate::build::build_tool_cached(&owned, &cache, &mut |_| {})
+    })
+    .await
+    .ok()?;
     built.ok()?;
     let runtime = placeholder_runtime(tool_settings(settings, manifest)).ok()?;
     let loaded = runtime.load_dir(dir).await.ok()?;

@@ -291,8 +291,12 @@ mod tests {
     #[test]
     fn a_key_in_a_url_is_found_by_its_prefix() {
         assert!(matches!(
-            credentials("https://maps.example.com/api?key=AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q")[..],
-            [CredentialHit::Known { kind: "Google API key", .. }]
+            credentials("https://maps.example.com/api?key=AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q")
+                [..],
+            [CredentialHit::Known {
+                kind: "Google API key",
+                ..
+            }]
         ));
         assert_eq!(strip_urls("a \"https://x.example/p?q=1\" b"), "a \" \" b");
     }

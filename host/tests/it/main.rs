@@ -8,6 +8,7 @@ mod errors;
 mod example;
 mod fields;
 mod frontdoor;
+mod gitops;
 mod harness;
 mod hotload;
 mod mcp;
