@@ -67,8 +67,8 @@ class SkillsTest(unittest.TestCase):
                 if (skill / "tool.toml").is_file():
                     # A tool folder: the folder is the tool name; the skill is its '-' form.
                     self.assertEqual(name, skill.name.replace("_", "-"))
-                    self.assertRegex(text, r"(?m)^## When to use\s*$")
-                    self.assertRegex(text, r"(?m)^## Reading the output\s*$")
+                    self.assertRegex(text, r"(?mi)^#+ *When to use")
+                    self.assertRegex(text, r"(?mi)^#+ *Reading the output")
                 else:
                     self.assertEqual(name, skill.name)
 
