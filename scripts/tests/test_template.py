@@ -119,6 +119,11 @@ class TemplateTest(unittest.TestCase):
                 rendered = rendered.replace("github.repository_owner == 'acme-corp' && ", "")
                 self.assertEqual(rendered, (ROOT / ".github" / "workflows" / name).read_text())
 
+    def test_mcp_template_matches_the_workspaces_mcp_json(self):
+        rel = "local-workspace/.mcp.json"
+        rendered = (self.out / rel).read_text().replace(ANSWERS["gateway_url"], OWN_URL)
+        self.assertEqual(rendered, (ROOT / rel).read_text())
+
     def test_readme_and_answers(self):
         readme = (self.out / "README.md").read_text()
         self.assertEqual(readme.splitlines()[0], "# Acme Gateway")
