@@ -14,7 +14,10 @@
 # Then two more operator branches fail QA with the right code at the right
 # file:line: a POST without approval, and a hard-coded sk_live_ key.
 #
-# Prints the merge-to-served time (BENCHMARKS.md). Needs scripts/setup.
+# Prints the QA and merge-to-served times (BENCHMARKS.md). GITOPS_E2E_CACHE
+# names the build cache (default: the tests' shared one; an empty folder
+# measures a cold start); GITOPS_E2E_COLD_PROMOTE=1 gives promotion an empty
+# one of its own. Needs scripts/setup.
 # Exits 1 on the first failed expectation, keeping its work folder.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -70,7 +73,7 @@ mkdir -p "$work/served"
 cat >"$work/gateway.toml" <<TOML
 tools_dir = "$work/served"
 fields_dir = "$work/admin/fields"
-cache_dir = "$HOME/.cache/agent-gateway/test-artifacts/cwasm"
+cache_dir = "${GITOPS_E2E_CACHE:-$HOME/.cache/agent-gateway/test-artifacts/cwasm}"
 
 [outbound]
 allow_private = ["127.0.0.1/32"]
@@ -81,9 +84,12 @@ api_base = "http://127.0.0.1:$upstream_port"
 [integrations.billing]
 secrets = ["BILLING_API_KEY"]
 TOML
+# The gateway runs elsewhere: its compile cache is its own (a new tool is
+# never in it), while QA and promotion share CI's build cache.
+sed -e "s|^cache_dir = .*|cache_dir = \"$work/gateway-cache\"|" "$work/gateway.toml" >"$work/serve.toml"
 admin_key="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 GATEWAY_ADMIN_KEY="$admin_key" BILLING_API_KEY="billing-live-key" \
-    "$gateway" --config "$work/gateway.toml" serve --transport http --port "$mcp_port" \
+    "$gateway" --config "$work/serve.toml" serve --transport http --port "$mcp_port" \
     --admin-listen "127.0.0.1:$admin_port" >"$work/serve.log" 2>&1 &
 pids+=($!)
 # The billing API stand-in: the skill's recorded answers on loopback.
@@ -149,7 +155,7 @@ print(c[c.index("--head") + 1], c[c.index("--base") + 1])' "$work/gh.jsonl")" "o
 
 step "gateway qa --base origin/main"
 qa_started=$(date +%s.%N)
-(cd "$work/ci" && gateway qa --base origin/main --format json >"$work/qa-alice.json" 2>"$work/qa-alice.log") \
+(cd "$work/ci" && gateway --config "$work/gateway.toml" qa --base origin/main --format json >"$work/qa-alice.json" 2>"$work/qa-alice.log") \
     || fail "QA failed for alice: $(cat "$work/qa-alice.json")"
 qa_seconds=$(python3 -c "import time; print(f'{time.time() - $qa_started:.1f}')")
 expect "QA passed" "$(json "$work/qa-alice.json" 'd["passed"]')" "True"
@@ -157,15 +163,21 @@ expect "QA reviewed the new tool" \
     "$(json "$work/qa-alice.json" '[(t["name"], t["status"]) for t in d["tools"]]')" "[('churn_report', 'added')]"
 expect "QA lists the secret to provision" \
     "$(json "$work/qa-alice.json" 'd["tools"][0]["secrets"]')" "['BILLING_API_KEY']"
-(cd "$work/ci" && gateway qa --base origin/main >"$work/qa-alice.md" 2>/dev/null)
+(cd "$work/ci" && gateway --config "$work/gateway.toml" qa --base origin/main >"$work/qa-alice.md" 2>/dev/null)
 expect "the comment's verdict line" "$(sed -n 2p "$work/qa-alice.md")" "## ✅ Passed Automated QA"
 
 # --- The one human step, then promotion ------------------------------------
 step "merge, then gateway promote --admin-url"
 (cd "$work/admin" && git fetch -q origin && git "${git_id[@]}" merge -q --no-ff origin/operator/alice -m "Merge operator/alice" \
     && git push -q origin main)
+# GITOPS_E2E_COLD_PROMOTE=1: promotion on a runner whose build cache is empty.
+promote_config="$work/gateway.toml"
+if [ "${GITOPS_E2E_COLD_PROMOTE:-}" = 1 ]; then
+    sed -e "s|^cache_dir = .*|cache_dir = \"$work/promote-cache\"|" "$work/gateway.toml" >"$work/promote.toml"
+    promote_config="$work/promote.toml"
+fi
 merged=$(date +%s.%N)
-(cd "$work/admin" && GATEWAY_ADMIN_KEY="$admin_key" gateway --config "$work/gateway.toml" --tools-dir tools-wasm --fields-dir fields \
+(cd "$work/admin" && GATEWAY_ADMIN_KEY="$admin_key" gateway --config "$promote_config" --tools-dir tools-wasm --fields-dir fields \
     promote --admin-url "http://127.0.0.1:$admin_port" --format json >"$work/promote.json" 2>"$work/promote.log") \
     || fail "promote failed: $(cat "$work/promote.json")"
 for _ in $(seq 100); do
@@ -208,7 +220,7 @@ failing_branch() { # OPERATOR EDIT-FUNCTION
     stop_hook "$work/$who" >>"$work/hook.log" 2>&1 || fail "the Stop hook failed for $who"
     (cd "$work/ci" && git fetch -q origin && git checkout -q -B "operator/$who" "origin/operator/$who")
     local status=0
-    (cd "$work/ci" && gateway qa --base origin/main --format json >"$work/qa-$who.json" 2>"$work/qa-$who.log") || status=$?
+    (cd "$work/ci" && gateway --config "$work/gateway.toml" qa --base origin/main --format json >"$work/qa-$who.json" 2>"$work/qa-$who.log") || status=$?
     expect "QA exit status for $who" "$status" "1"
 }
 post_without_approval() {
@@ -239,7 +251,7 @@ failing_branch carol hard_coded_key
 key_line=$(grep -n 'sk_live_' "$work/carol/local-workspace/.claude/skills/churn_report/scripts/churn_report.py" | cut -d: -f1)
 expect "carol's findings" "$(json "$work/qa-carol.json" '[(f["code"], f["file"], f.get("line")) for f in d["tools"][0]["findings"]]')" \
     "[('security/credential', 'local-workspace/.claude/skills/churn_report/scripts/churn_report.py', $key_line)]"
-(cd "$work/ci" && gateway qa --base origin/main >"$work/qa-carol.md" 2>/dev/null) || true
+(cd "$work/ci" && gateway --config "$work/gateway.toml" qa --base origin/main >"$work/qa-carol.md" 2>/dev/null) || true
 expect "the comment's verdict line" "$(sed -n 2p "$work/qa-carol.md")" "## 🛑 QA FAILED"
 grep -q 'sk_live_51NzQ' "$work/qa-carol.md" && fail "the QA comment repeats the key"
 
