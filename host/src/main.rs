@@ -68,7 +68,7 @@ enum Command {
         /// The component file.
         input: PathBuf,
     },
-    /// Serve a tool's recorded fixtures as a mock upstream on 127.0.0.1.
+    /// Record a tool's upstream answers, or serve them as a mock upstream on 127.0.0.1.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
 }
@@ -196,6 +196,22 @@ enum FixturesCommand {
         /// Address to listen on (loopback only).
         #[arg(long, default_value = "127.0.0.1:8089")]
         listen: std::net::SocketAddr,
+    },
+    /// Call a built tool once against its real upstream with your local
+    /// credentials (the environment, then the nearest .env up to the
+    /// repository root) and write each response, secrets scrubbed, into
+    /// `<tool-dir>/fixtures/` with routes.toml and a tests.toml case.
+    Record {
+        /// The tool folder.
+        dir: PathBuf,
+        /// Input as a JSON object.
+        input: String,
+        /// Add to an existing routes.toml (a route for the same request is replaced).
+        #[arg(long, conflicts_with = "force")]
+        append: bool,
+        /// Write a new routes.toml in place of an existing one.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -342,7 +358,109 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::signal::ctrl_c().await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fixtures(FixturesCommand::Record {
+            dir,
+            input,
+            append,
+            force,
+        }) => {
+            let mode = match (append, force) {
+                (true, _) => gateway::record::Mode::Append,
+                (_, true) => gateway::record::Mode::Force,
+                _ => gateway::record::Mode::Create,
+            };
+            record(&settings, &dir, &input, mode).await
+        }
     }
+}
+
+/// `gateway fixtures record`: the recording, then its summary on stderr
+/// and the tool's output on stdout.
+async fn record(
+    settings: &Settings,
+    dir: &Path,
+    input: &str,
+    mode: gateway::record::Mode,
+) -> anyhow::Result<ExitCode> {
+    use gateway::record::{CaseOutcome, RoutesOutcome, SecretOrigin};
+    let credentials = gateway::record::Credentials::discover(&std::env::current_dir()?)?;
+    let rec = gateway::record::record(dir, input, settings, &credentials, mode).await?;
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        terminal_safe(&serde_json::to_string_pretty(&rec.output)?)
+    )?;
+    let shown = rec.fixtures_dir.display();
+    for f in &rec.files {
+        eprintln!(
+            "  {} {} -> {} {} ({} B)",
+            f.method,
+            terminal_safe(&f.target),
+            f.status,
+            terminal_safe(&f.file),
+            f.bytes
+        );
+    }
+    eprintln!(
+        "recorded {} response(s), {} bytes, into {shown}{}",
+        rec.files.len(),
+        rec.bytes,
+        if rec.repeated > 0 {
+            format!(" ({} repeated request(s) kept once)", rec.repeated)
+        } else {
+            String::new()
+        }
+    );
+    match rec.routes {
+        RoutesOutcome::Created { routes } => eprintln!("routes.toml: written, {routes} route(s)"),
+        RoutesOutcome::Appended {
+            added,
+            replaced,
+            kept,
+        } => eprintln!(
+            "routes.toml: appended, {added} new route(s), {replaced} replaced, {kept} kept"
+        ),
+        RoutesOutcome::Replaced { routes, previous } => {
+            eprintln!("routes.toml: replaced (--force), {routes} route(s) in place of {previous}")
+        }
+    }
+    match &rec.case {
+        CaseOutcome::Added { name, created } => eprintln!(
+            "tests.toml: {} case {:?}",
+            if *created { "created with" } else { "added" },
+            terminal_safe(name)
+        ),
+        CaseOutcome::Kept { name } => eprintln!(
+            "tests.toml: a case with this input is there already ({:?}), kept as it is",
+            terminal_safe(name)
+        ),
+        CaseOutcome::NotAnObject => {
+            eprintln!("tests.toml: unchanged (the output is not a JSON object)");
+        }
+    }
+    if rec.secrets.is_empty() {
+        eprintln!("secrets: none bound");
+    }
+    for s in &rec.secrets {
+        let origin = match &s.origin {
+            SecretOrigin::Environment => "the environment".to_string(),
+            SecretOrigin::Dotenv(file) => file.display().to_string(),
+        };
+        eprintln!(
+            "secret {} bound from {origin}; scrubbed from every file{}",
+            s.name,
+            if s.echoed {
+                " (the upstream quoted it back: see [redacted:...])"
+            } else {
+                ""
+            }
+        );
+    }
+    for w in &rec.warnings {
+        eprintln!("warning: {}", terminal_safe(w));
+    }
+    eprintln!("next: gateway tool test {}", dir.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
