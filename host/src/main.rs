@@ -374,90 +374,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `gateway fixtures record`: the recording, then its summary on stderr
-/// and the tool's output on stdout.
+/// `gateway fixtures record`: the tool's output on stdout, the summary on stderr.
 async fn record(
     settings: &Settings,
     dir: &Path,
     input: &str,
     mode: gateway::record::Mode,
 ) -> anyhow::Result<ExitCode> {
-    use gateway::record::{CaseOutcome, RoutesOutcome, SecretOrigin};
     let credentials = gateway::record::Credentials::discover(&std::env::current_dir()?)?;
-    let rec = gateway::record::record(dir, input, settings, &credentials, mode).await?;
+    let recording = gateway::record::record(dir, input, settings, &credentials, mode).await?;
     writeln!(
         std::io::stdout(),
         "{}",
-        terminal_safe(&serde_json::to_string_pretty(&rec.output)?)
+        terminal_safe(&serde_json::to_string_pretty(&recording.output)?)
     )?;
-    let shown = rec.fixtures_dir.display();
-    for f in &rec.files {
-        eprintln!(
-            "  {} {} -> {} {} ({} B)",
-            f.method,
-            terminal_safe(&f.target),
-            f.status,
-            terminal_safe(&f.file),
-            f.bytes
-        );
-    }
-    eprintln!(
-        "recorded {} response(s), {} bytes, into {shown}{}",
-        rec.files.len(),
-        rec.bytes,
-        if rec.repeated > 0 {
-            format!(" ({} repeated request(s) kept once)", rec.repeated)
-        } else {
-            String::new()
-        }
-    );
-    match rec.routes {
-        RoutesOutcome::Created { routes } => eprintln!("routes.toml: written, {routes} route(s)"),
-        RoutesOutcome::Appended {
-            added,
-            replaced,
-            kept,
-        } => eprintln!(
-            "routes.toml: appended, {added} new route(s), {replaced} replaced, {kept} kept"
-        ),
-        RoutesOutcome::Replaced { routes, previous } => {
-            eprintln!("routes.toml: replaced (--force), {routes} route(s) in place of {previous}")
-        }
-    }
-    match &rec.case {
-        CaseOutcome::Added { name, created } => eprintln!(
-            "tests.toml: {} case {:?}",
-            if *created { "created with" } else { "added" },
-            terminal_safe(name)
-        ),
-        CaseOutcome::Kept { name } => eprintln!(
-            "tests.toml: a case with this input is there already ({:?}), kept as it is",
-            terminal_safe(name)
-        ),
-        CaseOutcome::NotAnObject => {
-            eprintln!("tests.toml: unchanged (the output is not a JSON object)");
-        }
-    }
-    if rec.secrets.is_empty() {
-        eprintln!("secrets: none bound");
-    }
-    for s in &rec.secrets {
-        let origin = match &s.origin {
-            SecretOrigin::Environment => "the environment".to_string(),
-            SecretOrigin::Dotenv(file) => file.display().to_string(),
-        };
-        eprintln!(
-            "secret {} bound from {origin}; scrubbed from every file{}",
-            s.name,
-            if s.echoed {
-                " (the upstream quoted it back: see [redacted:...])"
-            } else {
-                ""
-            }
-        );
-    }
-    for w in &rec.warnings {
-        eprintln!("warning: {}", terminal_safe(w));
+    for line in recording.summary() {
+        eprintln!("{}", terminal_safe(&line));
     }
     eprintln!("next: gateway tool test {}", dir.display());
     Ok(ExitCode::SUCCESS)

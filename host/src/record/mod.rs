@@ -279,6 +279,82 @@ pub struct Recording {
     pub warnings: Vec<String>,
 }
 
+impl Recording {
+    /// The summary an operator reads: one line per response, then what
+    /// happened to each file, the secrets by name, and the warnings.
+    pub fn summary(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .files
+            .iter()
+            .map(|f| {
+                format!(
+                    "  {} {} -> {} {} ({} B)",
+                    f.method, f.target, f.status, f.file, f.bytes
+                )
+            })
+            .collect();
+        let repeated = if self.repeated > 0 {
+            format!(" ({} repeated request(s) kept once)", self.repeated)
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "recorded {} response(s), {} bytes, into {}{repeated}",
+            self.files.len(),
+            self.bytes,
+            self.fixtures_dir.display()
+        ));
+        lines.push(match self.routes {
+            RoutesOutcome::Created { routes } => {
+                format!("{ROUTES_FILE}: written, {routes} route(s)")
+            }
+            RoutesOutcome::Appended {
+                added,
+                replaced,
+                kept,
+            } => format!(
+                "{ROUTES_FILE}: appended, {added} new route(s), {replaced} replaced, {kept} kept"
+            ),
+            RoutesOutcome::Replaced { routes, previous } => format!(
+                "{ROUTES_FILE}: replaced (--force), {routes} route(s) in place of {previous}"
+            ),
+        });
+        lines.push(match &self.case {
+            CaseOutcome::Added {
+                name,
+                created: true,
+            } => format!("{TESTS_FILE}: created with case {name:?}"),
+            CaseOutcome::Added { name, .. } => format!("{TESTS_FILE}: added case {name:?}"),
+            CaseOutcome::Kept { name } => {
+                format!("{TESTS_FILE}: a case with this input is there already ({name:?}), kept as it is")
+            }
+            CaseOutcome::NotAnObject => {
+                format!("{TESTS_FILE}: unchanged (the output is not a JSON object)")
+            }
+        });
+        if self.secrets.is_empty() {
+            lines.push("secrets: none bound".into());
+        }
+        for s in &self.secrets {
+            let origin = match &s.origin {
+                SecretOrigin::Environment => "the environment".to_string(),
+                SecretOrigin::Dotenv(file) => file.display().to_string(),
+            };
+            let echoed = if s.echoed {
+                " (the upstream quoted it back: see [redacted:...] in the files)"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "secret {} bound from {origin}, scrubbed from every file{echoed}",
+                s.name
+            ));
+        }
+        lines.extend(self.warnings.iter().map(|w| format!("warning: {w}")));
+        lines
+    }
+}
+
 /// Collects the exchanges of the recorded call.
 #[derive(Debug, Default)]
 struct Recorder {
@@ -1263,6 +1339,54 @@ mod tests {
             nulls: vec!["next".into(), "items[0].note".into(), "items[1]".into()],
         };
         assert_eq!(expectation.check(&output), Ok(()));
+    }
+
+    #[test]
+    fn routes_are_read_block_by_block_or_refused_for_editing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("routes.toml");
+        std::fs::write(
+            &file,
+            "# mine\n\n[[route]]\nmethod = \"get\"\npath = \"/a\"\nquery = \"y=2&x=1\"\nfile = \"a.json\"\n\n# b\n[[route]]\npath = \"/b\"\nfile = \"b.json\"\n[route.json_body]\nk = 1\n",
+        )
+        .unwrap();
+        let (preamble, old) = read_routes(&file).unwrap();
+        assert_eq!(preamble, "# mine\n\n");
+        assert_eq!(old.len(), 2);
+        // Method case, query order and encoding do not make another request.
+        let a = RouteKey::new(Some("GET"), "/a", Some("x=1&y=%32"), None);
+        assert!(old[0].key.same_request(&a));
+        assert_eq!(old[0].file, "a.json");
+        let b = RouteKey::new(None, "/b", None, Some(json!({"k": 1})));
+        assert!(old[1].key.same_request(&b));
+        assert!(!old[1].key.same_request(&RouteKey::new(
+            Some("GET"),
+            "/b",
+            None,
+            Some(json!({"k": 1}))
+        )));
+        assert!(old[1].block.text.starts_with("# b\n[[route]]"));
+
+        // An inline array of routes has no blocks to replace.
+        std::fs::write(&file, "route = [{ path = \"/a\", file = \"a.json\" }]\n").unwrap();
+        let err = read_routes(&file).err().unwrap();
+        assert!(matches!(err, RecordError::NotEditable { .. }), "{err:?}");
+        std::fs::write(&file, "[[route]]\npath = 1\n").unwrap();
+        let err = read_routes(&file).err().unwrap();
+        assert!(matches!(err, RecordError::NotEditable { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn plain_names_stay_in_the_folder() {
+        for (name, plain) in [
+            ("a.json", true),
+            ("../a.json", false),
+            ("x/a.json", false),
+            ("/etc/passwd", false),
+            ("", false),
+        ] {
+            assert_eq!(is_plain_name(name), plain, "{name}");
+        }
     }
 
     #[test]
