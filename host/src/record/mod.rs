@@ -435,6 +435,33 @@ impl RouteKey {
     }
 }
 
+/// The `routes.toml` a recording finds.
+enum OldRoutes {
+    /// None there.
+    None,
+    /// Edited in place (`--append`): the text before the first route and each route.
+    Append {
+        preamble: String,
+        routes: Vec<OldRoute>,
+    },
+    /// Replaced (`--force`): the file each old route named.
+    Force(Vec<String>),
+}
+
+/// The `file` of each route in `file`, as far as it parses (a file
+/// replaced by `--force` may be broken).
+fn route_files(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
+        .and_then(|t| t.get("route").and_then(toml::Value::as_array).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.get("file").and_then(toml::Value::as_str))
+        .map(str::to_string)
+        .collect()
+}
+
 /// An existing `[[route]]` block, read.
 struct OldRoute {
     block: Block,
@@ -468,9 +495,14 @@ pub async fn record(
 
     // Everything already there is checked before the upstream is called.
     let old_routes = match (routes_file.exists(), mode) {
-        (false, _) => None,
+        (false, _) => OldRoutes::None,
         (true, Mode::Create) => return Err(RecordError::RoutesExist { file: routes_file }),
-        (true, _) => Some(read_routes(&routes_file)?),
+        (true, Mode::Append) => {
+            let (preamble, routes) = read_routes(&routes_file)?;
+            OldRoutes::Append { preamble, routes }
+        }
+        // Replaced whole: whatever it holds (even a broken file) goes.
+        (true, Mode::Force) => OldRoutes::Force(route_files(&routes_file)),
     };
     let old_tests = if tests_file.exists() {
         let text = FixtureFileError::read(&tests_file)?;
@@ -551,20 +583,23 @@ pub async fn record(
     // Names: nothing on disk is overwritten but what the old routes owned.
     let mut taken = files_in(&fixtures);
     let (outcome_of, kept_blocks, preamble) = match &old_routes {
-        None => (RoutesPlan::Create, Vec::new(), String::new()),
-        Some((_, old)) if mode == Mode::Force => {
-            for r in old {
-                taken.remove(&r.file);
+        OldRoutes::None => (RoutesPlan::Create, Vec::new(), String::new()),
+        OldRoutes::Force(files) => {
+            for file in files {
+                taken.remove(file);
             }
             (
                 RoutesPlan::Force {
-                    previous: old.len(),
+                    previous: files.len(),
                 },
                 Vec::new(),
                 String::new(),
             )
         }
-        Some((preamble, old)) => {
+        OldRoutes::Append {
+            preamble,
+            routes: old,
+        } => {
             let (replaced, kept): (Vec<&OldRoute>, Vec<&OldRoute>) = old
                 .iter()
                 .partition(|o| routes.iter().any(|n| n.key.same_request(&o.key)));

@@ -404,6 +404,8 @@ async fn the_cli_reads_dotenv_up_to_the_repository_root_and_the_environment_wins
             run_gateway(&cwd, &args, &[(VAR, from_env)])
         })
     };
+    // A routes.toml broken since is still refused without a flag, and replaced by --force.
+    std::fs::write(dir.join("fixtures/routes.toml"), "[[route]\nnot toml\n").expect("break");
     let refused = run(None).await.expect("join");
     assert_eq!(refused.status.code(), Some(1));
     assert_eq!(up.seen().len(), 1);
