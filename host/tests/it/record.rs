@@ -446,3 +446,119 @@ async fn the_cli_reads_dotenv_up_to_the_repository_root_and_the_environment_wins
         String::from_utf8_lossy(&test.stderr)
     );
 }
+
+/// A Python tool as an operator writes it (`requests`, the key from
+/// `os.environ`, a literal URL its `[config]` default names), pointed at a
+/// staging upstream by the deployment's config: two pages, two routes told
+/// apart by their query, replayed offline.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_requests_tool_records_each_page_and_replays_it() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = gateway::build::scaffold::new_tool(
+        parent.path(),
+        "echo_pages",
+        gateway::build::Language::Python,
+    )
+    .expect("scaffold");
+    std::fs::remove_dir_all(dir.join("fixtures")).expect("no fixtures yet");
+    std::fs::write(
+        dir.join("tool.toml"),
+        format!(
+            r#"name = "echo_pages"
+[config]
+api_base = "https://api.example.com"
+[[http]]
+url = "${{config.api_base}}/v1/items"
+[http.secret_headers]
+Authorization = "Bearer ${{{VAR}}}"
+"#
+        ),
+    )
+    .expect("manifest");
+    std::fs::write(
+        dir.join("scripts/echo_pages.py"),
+        format!(
+            r#"import os
+
+import requests
+from gateway_tool import tool
+
+TOKEN = os.environ["{VAR}"]
+
+
+@tool
+def echo_pages(pages: int = 2) -> dict:
+    """What the upstream says it was sent, page by page.
+
+    Args:
+        pages: How many pages to ask for.
+    """
+    seen = []
+    for page in range(1, pages + 1):
+        resp = requests.get(
+            "https://api.example.com/v1/items/echo-auth-json",
+            params={{"page": page}},
+            headers={{"Authorization": f"Bearer {{TOKEN}}"}},
+            timeout=10,
+        )
+        resp.raise_for_status()
+        data = resp.json()
+        seen.append({{"authorization": data["authorization"], "query": data["query"]}})
+    return {{"count": len(seen), "pages": seen}}
+"#
+        ),
+    )
+    .expect("script");
+    let component = crate::harness::python_component(&dir, "echo_pages");
+    let staged = crate::harness::stage(&dir, &component);
+
+    let up = Upstream::start().await;
+    let mut settings = settings();
+    settings
+        .tool_config
+        .entry("echo_pages".into())
+        .or_default()
+        .insert("api_base".into(), format!("http://127.0.0.1:{}", up.port()));
+    let credentials = Credentials::new(
+        Dotenv::default(),
+        Arc::new(|var| (var == VAR).then(|| SECRET.to_string())),
+    );
+    let rec = record(
+        staged.path(),
+        r#"{"pages": 2}"#,
+        &settings,
+        &credentials,
+        Mode::Create,
+    )
+    .await
+    .expect("recorded");
+    assert_eq!(rec.routes, RoutesOutcome::Created { routes: 2 });
+    let targets: Vec<&str> = rec.files.iter().map(|f| f.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "/v1/items/echo-auth-json?page=1",
+            "/v1/items/echo-auth-json?page=2"
+        ]
+    );
+    assert_ne!(rec.files[0].file, rec.files[1].file);
+    assert_eq!(rec.secrets[0].origin, SecretOrigin::Environment);
+    assert_eq!(rec.output["count"], 2);
+    assert_eq!(rec.output["pages"][1]["authorization"], MARKER);
+    assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
+    assert!(
+        up.seen()
+            .iter()
+            .all(|s| s.header("authorization") == Some(format!("Bearer {SECRET}").as_str()))
+    );
+    assert_nowhere(&staged.path().join("fixtures"), SECRET);
+
+    drop(up);
+    let results = tooltest::run(staged.path(), &persistent_settings())
+        .await
+        .expect("cases run");
+    assert_eq!(
+        verdicts(&results),
+        [(r#"recorded: {"pages":2}"#.to_string(), Verdict::Passed)]
+    );
+}
