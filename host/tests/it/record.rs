@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use gateway::fixtures::Routes;
+use gateway::outbound::policy::DeniedReason;
 use gateway::record::{
     BoundSecret, CaseOutcome, Credentials, Dotenv, Mode, RecordError, RoutesOutcome, SecretOrigin,
     record,
@@ -561,4 +562,34 @@ def echo_pages(pages: int = 2) -> dict:
         verdicts(&results),
         [(r#"recorded: {"pages":2}"#.to_string(), Verdict::Passed)]
     );
+}
+
+/// Recording runs under the same policy as `gateway call`: a request the
+/// manifest does not allow is refused, reaches no upstream and is not
+/// recorded.
+#[tokio::test]
+async fn recording_keeps_the_outbound_policy() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let up = Upstream::start().await;
+    let dir = tool_dir(root.path(), up.port());
+    let credentials = dotenv_credentials(root.path(), &format!("{VAR}={SECRET}\n"));
+    let path_denied = json!({"kind": "denied", "reason": DeniedReason::Path.as_str()});
+    let wasi_denied = json!({"kind": "wasi", "code": "HttpRequestDenied"});
+    for (via, method, path, error) in [
+        ("gateway", "GET", "/elsewhere/echo-auth-json", path_denied),
+        ("wasi", "DELETE", "/api/echo-auth-json", wasi_denied),
+    ] {
+        let input = json!({"via": via, "method": method, "url": up.url(path)}).to_string();
+        let rec = record(&dir, &input, &settings(), &credentials, Mode::Force)
+            .await
+            .expect("the call itself succeeds");
+        assert_eq!(rec.output["ok"], false, "{via} {method} {path}");
+        assert_eq!(rec.output["error"], error, "{via} {method} {path}");
+        assert!(rec.files.is_empty());
+        assert!(matches!(
+            rec.routes,
+            RoutesOutcome::Replaced { routes: 0, .. } | RoutesOutcome::Created { routes: 0 }
+        ));
+    }
+    assert!(up.seen().is_empty());
 }
