@@ -9,6 +9,7 @@
 //! serving), [`debounce`] (the folder watcher both the tools and the fields
 //! folder use), [`frontdoor`] (who may reach the HTTP listeners, shared by
 //! both), [`admin`] (the admin HTTP API), [`mcp`] (what agents see),
+//! [`record`] (fixtures recorded from a tool's real upstream),
 //! [`server`] (`gateway serve` assembled in one place).
 
 pub mod admin;
@@ -26,6 +27,7 @@ pub mod mcp;
 pub mod outbound;
 pub mod promote;
 pub mod qa;
+pub mod record;
 pub mod runtime;
 pub mod server;
 pub mod settings;

@@ -77,7 +77,7 @@ enum Command {
         /// The component file.
         input: PathBuf,
     },
-    /// Serve a tool's recorded fixtures as a mock upstream on 127.0.0.1.
+    /// Record a tool's upstream answers, or serve them as a mock upstream on 127.0.0.1.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
 }
@@ -249,6 +249,22 @@ enum FixturesCommand {
         #[arg(long, default_value = "127.0.0.1:8089")]
         listen: std::net::SocketAddr,
     },
+    /// Call a built tool once against its real upstream with your local
+    /// credentials (the environment, then the nearest .env up to the
+    /// repository root) and write each response, secrets scrubbed, into
+    /// `<tool-dir>/fixtures/` with routes.toml and a tests.toml case.
+    Record {
+        /// The tool folder.
+        dir: PathBuf,
+        /// Input as a JSON object.
+        input: String,
+        /// Add to an existing routes.toml (a route for the same request is replaced).
+        #[arg(long, conflicts_with = "force")]
+        append: bool,
+        /// Write a new routes.toml in place of an existing one.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -396,7 +412,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::signal::ctrl_c().await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fixtures(FixturesCommand::Record {
+            dir,
+            input,
+            append,
+            force,
+        }) => {
+            let mode = match (append, force) {
+                (true, _) => gateway::record::Mode::Append,
+                (_, true) => gateway::record::Mode::Force,
+                _ => gateway::record::Mode::Create,
+            };
+            record(&settings, &dir, &input, mode).await
+        }
     }
+}
+
+/// `gateway fixtures record`: the tool's output on stdout, the summary on stderr.
+async fn record(
+    settings: &Settings,
+    dir: &Path,
+    input: &str,
+    mode: gateway::record::Mode,
+) -> anyhow::Result<ExitCode> {
+    let credentials = gateway::record::Credentials::discover(&std::env::current_dir()?)?;
+    let recording = gateway::record::record(dir, input, settings, &credentials, mode).await?;
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        terminal_safe(&serde_json::to_string_pretty(&recording.output)?)
+    )?;
+    for line in recording.summary() {
+        eprintln!("{}", terminal_safe(&line));
+    }
+    eprintln!("next: gateway tool test {}", dir.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {

@@ -12,6 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use super::OutboundError;
 use super::meter::Meter;
+use super::observe::Tap;
 use super::redact::{Redactor, StreamRedactor};
 
 /// A response body that stops with [`OutboundError::TooLarge`] once the
@@ -97,25 +98,24 @@ pub struct RedactedBody {
     /// Trailers waiting behind the held-back data they followed.
     queued: Option<Frame<Bytes>>,
     done: bool,
+    /// The recording witness, when the runtime has one (observe.rs).
+    tap: Option<Tap>,
 }
 
 impl RedactedBody {
-    pub(crate) fn new(inner: MeteredBody, redactor: &Arc<Redactor>) -> Self {
+    pub(crate) fn new(inner: MeteredBody, redactor: &Arc<Redactor>, tap: Option<Tap>) -> Self {
         Self {
             inner,
             redactor: Arc::clone(redactor),
             stream: redactor.stream(),
             queued: None,
             done: false,
+            tap,
         }
     }
-}
 
-impl Body for RedactedBody {
-    type Data = Bytes;
-    type Error = OutboundError;
-
-    fn poll_frame(
+    /// The scrubbed frames, before the witness sees them.
+    fn poll_scrubbed(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, OutboundError>>> {
@@ -173,6 +173,36 @@ impl Body for RedactedBody {
             }
         }
     }
+}
+
+impl Body for RedactedBody {
+    type Data = Bytes;
+    type Error = OutboundError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, OutboundError>>> {
+        let polled = self.as_mut().poll_scrubbed(cx);
+        if self.tap.is_some() {
+            // What the guest reads is what a recording keeps.
+            let ended = match &polled {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let (Some(tap), Some(data)) = (self.tap.as_mut(), frame.data_ref()) {
+                        tap.data(data);
+                    }
+                    self.is_end_stream().then_some(true)
+                }
+                Poll::Ready(Some(Err(_))) => Some(false),
+                Poll::Ready(None) => Some(true),
+                Poll::Pending => None,
+            };
+            if let (Some(complete), Some(tap)) = (ended, self.tap.as_mut()) {
+                tap.finish(complete);
+            }
+        }
+        polled
+    }
 
     fn is_end_stream(&self) -> bool {
         if self.redactor.is_empty() {
@@ -188,6 +218,17 @@ impl Body for RedactedBody {
         } else {
             // A marker and the secret it replaces differ in length.
             SizeHint::default()
+        }
+    }
+}
+
+impl Drop for RedactedBody {
+    fn drop(&mut self) {
+        // A reader may stop at the end without polling past it (an empty
+        // body, or one it saw end): that body was still read whole.
+        let ended = self.is_end_stream();
+        if let Some(tap) = self.tap.as_mut() {
+            tap.finish(ended);
         }
     }
 }

@@ -14,6 +14,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use super::addr::{PrivateAllowList, ResolveError, resolve_checked};
 use super::body::{MeteredBody, RedactedBody};
 use super::meter::Meter;
+use super::observe::{Exchange, ExchangeObserver, Tap};
 use super::policy::{Approved, DeniedReason, Policy};
 use super::redact::Redactor;
 use super::request::{GuestRequest, OutboundRequest, Timeouts};
@@ -43,6 +44,8 @@ pub struct Outbound {
     redactor: Arc<Redactor>,
     allow_private: PrivateAllowList,
     timeouts: Timeouts,
+    /// Who sees each exchange (recording only; `None` when serving).
+    observer: Option<Arc<dyn ExchangeObserver>>,
 }
 
 impl Outbound {
@@ -98,7 +101,16 @@ impl Outbound {
             redactor: Arc::new(Redactor::new(bound)),
             allow_private,
             timeouts,
+            observer: None,
         })
+    }
+
+    /// The same door, handing every exchange to `observer` as the guest
+    /// reads it (after the policy and the scrubbing; see `observe.rs`).
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn ExchangeObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The request policy.
@@ -146,6 +158,12 @@ impl Outbound {
         timeouts: Timeouts,
     ) -> Result<Response<RedactedBody>, OutboundError> {
         let is_head = req.as_ref().is_ok_and(|r| r.method == Method::HEAD);
+        // The request as a recording keeps it, scrubbed like the response
+        // (a guest never holds a secret, but a recording must not depend on that).
+        let witness = match (&self.observer, &req) {
+            (Some(observer), Ok(r)) => Some((Arc::clone(observer), self.witnessed(r))),
+            _ => None,
+        };
         let (response, carries_secrets) = self
             .send_checked(meter, req, timeouts)
             .await
@@ -165,10 +183,37 @@ impl Outbound {
                 parts.headers.remove(http::header::CONTENT_LENGTH);
             }
         }
+        let tap = witness.map(|(observer, mut exchange)| {
+            exchange.status = parts.status;
+            Tap::new(observer, exchange)
+        });
         Ok(Response::from_parts(
             parts,
-            RedactedBody::new(body, &self.redactor),
+            RedactedBody::new(body, &self.redactor, tap),
         ))
+    }
+
+    /// The start of an [`Exchange`] for `req`, scrubbed of this tool's secrets.
+    fn witnessed(&self, req: &OutboundRequest) -> Exchange {
+        let url = match self.redactor.redact_str(req.url.as_str()) {
+            std::borrow::Cow::Borrowed(_) => req.url.clone(),
+            std::borrow::Cow::Owned(clean) => url::Url::parse(&clean).unwrap_or_else(|_| {
+                let mut bare = req.url.clone();
+                bare.set_query(None);
+                bare
+            }),
+        };
+        Exchange {
+            method: req.method.clone(),
+            url,
+            request_body: req
+                .body
+                .as_ref()
+                .map(|b| Bytes::from(self.redactor.redact(b).into_owned())),
+            status: http::StatusCode::OK,
+            body: Vec::new(),
+            complete: false,
+        }
     }
 
     /// Everything of [`Outbound::send`] up to the response head; also says

@@ -9,12 +9,15 @@
 //! connection to a checked address only, and only then the secrets bound to
 //! the matched entry are added. Redirects go back to the guest. Every
 //! response header and body is scrubbed of the tool's secrets
-//! ([`redact::Redactor`]) before the guest reads it.
+//! ([`redact::Redactor`]) before the guest reads it. A runtime given an
+//! [`observe::ExchangeObserver`] also hands it each exchange as the guest
+//! read it (`gateway fixtures record`).
 
 pub mod addr;
 pub mod body;
 pub mod client;
 pub mod meter;
+pub mod observe;
 mod path;
 pub mod policy;
 pub mod redact;

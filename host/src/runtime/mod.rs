@@ -34,6 +34,7 @@ use crate::capability::stdio::Capture;
 use crate::capability::wasi_http::OutboundHooks;
 use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest};
 use crate::outbound::meter::Meter;
+use crate::outbound::observe::ExchangeObserver;
 use crate::outbound::{Outbound, SecretError};
 use crate::settings::Settings;
 
@@ -93,6 +94,14 @@ pub struct LoadedTool {
     ctx: Arc<ToolContext>,
 }
 
+impl LoadedTool {
+    /// What scrubs this tool's bound secrets (and their encodings) from
+    /// everything its outbound door hands on.
+    pub fn redactor(&self) -> &Arc<crate::outbound::redact::Redactor> {
+        self.ctx.outbound.redactor()
+    }
+}
+
 impl std::fmt::Debug for LoadedTool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedTool")
@@ -137,6 +146,8 @@ pub struct Runtime {
     settings: Settings,
     secrets: SecretSource,
     budget: Arc<MemoryBudget>,
+    /// Who sees the upstream exchanges of tools loaded from now on (recording).
+    observer: Option<Arc<dyn ExchangeObserver>>,
     _ticker: EpochTicker,
 }
 
@@ -197,8 +208,18 @@ impl Runtime {
             settings,
             secrets,
             budget,
+            observer: None,
             _ticker: ticker,
         })
+    }
+
+    /// The same runtime, handing every upstream exchange of the tools it
+    /// loads from now on to `observer` (`gateway fixtures record`; see
+    /// [`crate::outbound::observe`]). Serving never sets one.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn ExchangeObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The engine every tool runs on.
@@ -259,6 +280,10 @@ impl Runtime {
             file: manifest.file.clone(),
             source,
         })?;
+        let outbound = match &self.observer {
+            Some(observer) => outbound.with_observer(Arc::clone(observer)),
+            None => outbound,
+        };
 
         let component_sha256 = sha256_hex(&bytes);
         let python_view = self.python_view(&path, &bytes).await?;

@@ -178,6 +178,17 @@ pub async fn run(dir: &Path, base: &Settings) -> Result<Vec<CaseResult>, TestErr
     Ok(results)
 }
 
+/// Checks `text`, read from `file`, as a tests file: its syntax, keys and
+/// every case; returns how many cases it holds.
+pub fn check_cases(file: &Path, text: &str) -> Result<usize, TestError> {
+    let raw: RawTests = FixtureFileError::parse(file, text)?;
+    let count = raw.case.len();
+    for (index, c) in raw.case.into_iter().enumerate() {
+        case(file, index, c)?;
+    }
+    Ok(count)
+}
+
 fn case(file: &Path, index: usize, c: RawCase) -> Result<Case, TestError> {
     let bad = |problem: &str| TestError::Case {
         file: file.to_path_buf(),

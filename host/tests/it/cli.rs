@@ -53,6 +53,7 @@ async fn every_command_has_help() {
         &["tools", "list", "--help"],
         &["call", "--help"],
         &["fixtures", "serve", "--help"],
+        &["fixtures", "record", "--help"],
         &["fields", "lint", "--help"],
     ] {
         let out = run(args(cmd), vec![]).await;

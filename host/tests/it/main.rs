@@ -18,6 +18,7 @@ mod outbound;
 mod plain_scripts;
 mod pystdlib;
 mod python;
+mod record;
 mod redaction;
 mod sandbox;
 mod secrets;

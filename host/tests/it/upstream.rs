@@ -162,6 +162,27 @@ async fn handle(req: Request<Incoming>, log: &Mutex<Vec<Seen>>) -> Response<Body
             });
             Response::new(StreamBody::new(stream).boxed_unsync())
         }
+        "echo-auth-json" => {
+            // A debug endpoint quoting the credential back in a JSON body
+            // and a response header, with what it was asked.
+            let auth = seen.header("authorization").unwrap_or_default().to_owned();
+            let body = serde_json::json!({
+                "authorization": auth,
+                "method": seen.method,
+                "path": parts.uri.path(),
+                "query": query,
+                "body": String::from_utf8_lossy(&seen.body),
+            });
+            let mut r = full(StatusCode::OK, body.to_string());
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            if let Ok(value) = http::HeaderValue::from_str(&auth) {
+                r.headers_mut().insert("x-echo-authorization", value);
+            }
+            r
+        }
         "echo-auth" => {
             // What many APIs do on a 401: quote the credential back, here in
             // three-byte chunks so every secret straddles chunk boundaries.

@@ -33,8 +33,16 @@ pub struct Input {
     /// HTTP method; default "GET".
     #[serde(default = "default_method")]
     pub method: String,
-    /// Absolute URL; required for a request.
+    /// Absolute URL; required for a request. With `base_config`, the part
+    /// after that base URL instead.
     pub url: Option<String>,
+    /// A config key holding a base URL that `url` is appended to (what a
+    /// deployment, or `gateway tool test`, points elsewhere).
+    pub base_config: Option<String>,
+    /// Leave the response headers out of the outcome (they differ between
+    /// an upstream and a recording of it).
+    #[serde(default)]
+    pub omit_headers: bool,
     /// Request headers as [name, value] pairs.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
@@ -189,6 +197,10 @@ impl Tool for Probe {
             .url
             .clone()
             .ok_or_else(|| ToolError::InvalidInput("url: required for a request".into()))?;
+        let url = match &input.base_config {
+            Some(key) => format!("{}{url}", gateway_tool::config::require(key)?),
+            None => url,
+        };
         let body = input.body.clone().map(String::into_bytes);
         let result = match input.via {
             Via::Gateway => gateway(&input.method, &url, input.headers.clone(), body),
@@ -206,6 +218,9 @@ impl Tool for Probe {
         };
         if input.read_secret_env {
             outcome.env = Some(env());
+        }
+        if input.omit_headers {
+            outcome.headers = None;
         }
         Ok(outcome)
     }
