@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -472,3 +473,23 @@ class GatewayCliTest(unittest.TestCase):
         self.assertEqual((self.bin_dir / "gateway.source").read_text().strip(), self.hash)
         rebuilt = subprocess.run([str(self.bin_dir / "gateway")], capture_output=True, text=True, check=True)
         self.assertEqual(rebuilt.stdout, "rebuilt\n")
+
+
+class WorkflowsTest(unittest.TestCase):
+    """Every script a workflow runs exists and is committed executable."""
+
+    def test_scripts_named_in_workflows_are_executable_in_git(self):
+        root = GITOPS.parents[1]
+        modes = {}
+        for line in subprocess.run(["git", "ls-files", "-s", "--", "scripts"], cwd=root, capture_output=True,
+                                   text=True, check=True).stdout.splitlines():
+            meta, path = line.split("\t", 1)
+            modes[path] = meta.split()[0]
+        named = set()
+        for workflow in sorted((root / ".github" / "workflows").glob("*.yml*")):
+            for path in re.findall(r"(?:\./)?(scripts/[A-Za-z0-9_./-]+)", workflow.read_text()):
+                named.add(path.rstrip("."))
+        self.assertIn("scripts/gitops/auto-pr", named)
+        for path in sorted(named):
+            with self.subTest(script=path):
+                self.assertEqual(modes.get(path), "100755", f"{path} is not committed as an executable")
