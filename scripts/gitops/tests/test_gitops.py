@@ -488,7 +488,8 @@ class WorkflowsTest(unittest.TestCase):
         named = set()
         for workflow in sorted((root / ".github" / "workflows").glob("*.yml*")):
             for path in re.findall(r"(?:\./)?(scripts/[A-Za-z0-9_./-]+)", workflow.read_text()):
-                named.add(path.rstrip("."))
+                if not (root / path.rstrip(".")).is_dir():  # folders named in comments
+                    named.add(path.rstrip("."))
         self.assertIn("scripts/gitops/auto-pr", named)
         for path in sorted(named):
             with self.subTest(script=path):
