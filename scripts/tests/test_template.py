@@ -44,9 +44,15 @@ OWN_URL = "http://127.0.0.1:8000/mcp"
 
 def copier(dest: Path, answers: dict) -> subprocess.CompletedProcess:
     data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
+    # copier commits uncommitted changes of the template in its own clone: give
+    # that commit an identity on machines that have none configured (CI).
+    env = dict(os.environ)
+    for role in ("AUTHOR", "COMMITTER"):
+        env.setdefault(f"GIT_{role}_NAME", "template test")
+        env.setdefault(f"GIT_{role}_EMAIL", "template-test@example.invalid")
     return subprocess.run(
         [str(COPIER), "copy", "--quiet", "--defaults", "--vcs-ref", "HEAD", *data, str(ROOT), str(dest)],
-        capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL, env=env,
     )
 
 

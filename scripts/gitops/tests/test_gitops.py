@@ -6,8 +6,10 @@ Run: python3 -m unittest discover -s scripts/gitops/tests
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -424,3 +426,71 @@ class PromoteTest(Base):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GatewayCliTest(unittest.TestCase):
+    """The cached binary is used as long as its sources' hash matches (no cargo run)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.bin_dir = Path(self.tmp.name) / "bin"
+        self.bin_dir.mkdir()
+        (self.bin_dir / "gateway").write_text("#!/bin/sh\n")
+        (self.bin_dir / "gateway").chmod(0o755)
+        root = GITOPS.parents[1]
+        listing = subprocess.run(["git", "ls-files", "-s", "--", "Cargo.lock", "Cargo.toml", "host", "guest-sdk"],
+                                 cwd=root, capture_output=True, check=True).stdout
+        self.hash = hashlib.sha256(listing).hexdigest()
+        # No cargo on PATH: a build attempt would fail the script.
+        self.env = {"PATH": "/usr/bin:/bin", "HOME": self.tmp.name, "GATEWAY_CLI_DIR": str(self.bin_dir)}
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_matching_hash_reuses_the_binary(self):
+        (self.bin_dir / "gateway.source").write_text(self.hash + "\n")
+        out = subprocess.run([str(GITOPS / "gateway-cli")], env=self.env, capture_output=True, text=True,
+                             check=False, cwd=self.tmp.name)
+        self.assertEqual((out.returncode, out.stdout), (0, f"{self.bin_dir}/gateway\n"), out.stderr)
+
+    def test_stale_hash_rebuilds(self):
+        (self.bin_dir / "gateway.source").write_text("0" * 64 + "\n")
+        env = dict(self.env, PATH=str(Path(self.tmp.name) / "nothing") + ":/usr/bin:/bin")
+        env["CARGO_TARGET_DIR"] = str(Path(self.tmp.name) / "target")
+        fake_cargo = Path(self.tmp.name) / "nothing" / "cargo"
+        fake_cargo.parent.mkdir()
+        # A stand-in cargo that records its arguments and "builds" the binary.
+        fake_cargo.write_text("#!/bin/sh\necho \"$@\" > \"$CARGO_TARGET_DIR.args\"\n"
+                              "mkdir -p \"$CARGO_TARGET_DIR/debug\"\n"
+                              "printf '#!/bin/sh\\necho rebuilt\\n' > \"$CARGO_TARGET_DIR/debug/gateway\"\n"
+                              "chmod +x \"$CARGO_TARGET_DIR/debug/gateway\"\n")
+        fake_cargo.chmod(0o755)
+        out = subprocess.run([str(GITOPS / "gateway-cli")], env=env, capture_output=True, text=True,
+                             check=False, cwd=self.tmp.name)
+        self.assertEqual((out.returncode, out.stdout), (0, f"{self.bin_dir}/gateway\n"), out.stderr)
+        self.assertEqual(Path(env["CARGO_TARGET_DIR"] + ".args").read_text().split(),
+                         ["build", "--locked", "-p", "agent-gateway", "--bin", "gateway"])
+        self.assertEqual((self.bin_dir / "gateway.source").read_text().strip(), self.hash)
+        rebuilt = subprocess.run([str(self.bin_dir / "gateway")], capture_output=True, text=True, check=True)
+        self.assertEqual(rebuilt.stdout, "rebuilt\n")
+
+
+class WorkflowsTest(unittest.TestCase):
+    """Every script a workflow runs exists and is committed executable."""
+
+    def test_scripts_named_in_workflows_are_executable_in_git(self):
+        root = GITOPS.parents[1]
+        modes = {}
+        for line in subprocess.run(["git", "ls-files", "-s", "--", "scripts"], cwd=root, capture_output=True,
+                                   text=True, check=True).stdout.splitlines():
+            meta, path = line.split("\t", 1)
+            modes[path] = meta.split()[0]
+        named = set()
+        for workflow in sorted((root / ".github" / "workflows").glob("*.yml*")):
+            for path in re.findall(r"(?:\./)?(scripts/[A-Za-z0-9_./-]+)", workflow.read_text()):
+                if not (root / path.rstrip(".")).is_dir():  # folders named in comments
+                    named.add(path.rstrip("."))
+        self.assertIn("scripts/gitops/auto-pr", named)
+        for path in sorted(named):
+            with self.subTest(script=path):
+                self.assertEqual(modes.get(path), "100755", f"{path} is not committed as an executable")

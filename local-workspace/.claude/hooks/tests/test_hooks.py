@@ -47,8 +47,14 @@ class Repo:
         self.git(self.clone, "config", "user.email", "operator@example.invalid")
         self.git(self.clone, "remote", "add", "origin", str(self.origin))
         ws = self.clone / "local-workspace"
-        # The workspace as shipped: hooks, settings, .gitignore (not the tests' caches).
-        shutil.copytree(WORKSPACE, ws, ignore=shutil.ignore_patterns("__pycache__", ".env"))
+        # The workspace as shipped: hooks, settings, .gitignore; not the tests' caches, a
+        # local .env, or the skills (the tests write their own).
+        def ignore(folder: str, names: list[str]) -> set[str]:
+            if Path(folder) == WORKSPACE / ".claude" / "skills":
+                return set(names)
+            return {n for n in names if n in {"__pycache__", ".env"}}
+
+        shutil.copytree(WORKSPACE, ws, ignore=ignore)
         (self.clone / "README.md").write_text("repository root\n")
         self.git(self.clone, "add", "--all")
         self.git(self.clone, "commit", "--quiet", "-m", "initial")
