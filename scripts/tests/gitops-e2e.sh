@@ -2,7 +2,7 @@
 # The GitOps loop end to end, on local git repositories (docs/gitops.md):
 #
 #   a bare origin holding an organisation's repository (local-workspace/, fields/)
-#   -> an operator's sparse checkout of local-workspace/
+#   -> an operator's sparse checkout of local-workspace/ (and fields/, to read)
 #   -> a scripted agent writes a Python skill (SKILL.md, scripts/, tool.toml,
 #      fixtures and cases) and its field file
 #   -> the Stop hook commits and pushes to operator/alice
@@ -104,10 +104,10 @@ expect "tools served before promotion" \
     "$(json "$work/list0.json" '"churn_report" in [t["name"] for t in d["tools"]]')" "False"
 
 # --- An operator's sparse checkout -----------------------------------------
-step "operator alice: sparse checkout of local-workspace/"
+step "operator alice: sparse checkout of local-workspace/ and fields/"
 git clone -q --no-checkout "$work/origin.git" "$work/alice" 2>/dev/null
-(cd "$work/alice" && git sparse-checkout init --cone && git sparse-checkout set local-workspace && git checkout -q main)
-[ ! -e "$work/alice/fields" ] || fail "the sparse checkout holds more than local-workspace/"
+(cd "$work/alice" && git sparse-checkout set --cone local-workspace fields && git checkout -q main)
+[ ! -e "$work/alice/tools-wasm" ] || fail "the sparse checkout holds more than local-workspace/ and fields/"
 (cd "$work/alice" && git config user.name alice && git config user.email alice@example.com \
     && git config agent-gateway.operator alice)
 
@@ -213,7 +213,7 @@ expect "nothing to commit" "$(cd "$work/admin" && git status --porcelain)" ""
 failing_branch() { # OPERATOR EDIT-FUNCTION
     local who="$1" edit="$2"
     git clone -q --no-checkout "$work/origin.git" "$work/$who" 2>/dev/null
-    (cd "$work/$who" && git sparse-checkout init --cone && git sparse-checkout set local-workspace && git checkout -q main \
+    (cd "$work/$who" && git sparse-checkout set --cone local-workspace fields && git checkout -q main \
         && git config user.name "$who" && git config user.email "$who@example.com" && git config agent-gateway.operator "$who")
     local skill="$work/$who/local-workspace/.claude/skills/churn_report"
     "$edit" "$skill"
