@@ -63,16 +63,7 @@ pub(super) fn tests_text(
              # (docs/python-tools.md, \"Tool tests\").\n\n\
              # Config keys pointing at the upstream: the runner sets them to the fixture server.\n",
         );
-        text.push_str(&format!(
-            "upstream_config = {}\n",
-            toml::Value::Array(
-                upstream_config
-                    .iter()
-                    .cloned()
-                    .map(toml::Value::String)
-                    .collect()
-            )
-        ));
+        text.push_str(&upstream_config_line(upstream_config));
         if !secrets.is_empty() {
             text.push_str(
                 "\n# Stand-ins for the secrets the manifest binds: the fixture server ignores them.\n[secrets]\n",
@@ -104,16 +95,7 @@ pub(super) fn tests_text(
         if table.contains_key("upstream_config") {
             warnings.push("tests.toml: upstream_config is empty; list the config keys that point at the upstream".into());
         } else {
-            let line = format!(
-                "upstream_config = {}\n",
-                toml::Value::Array(
-                    upstream_config
-                        .iter()
-                        .cloned()
-                        .map(toml::Value::String)
-                        .collect()
-                )
-            );
+            let line = upstream_config_line(upstream_config);
             text = insert_before_first_table(&text, &line);
         }
     }
@@ -310,6 +292,12 @@ pub(super) fn expectation(
         }
         other => strict(other),
     }
+}
+
+/// `upstream_config = ["key", ...]` as a tests.toml line.
+fn upstream_config_line(keys: &[String]) -> String {
+    let keys = keys.iter().cloned().map(toml::Value::String).collect();
+    format!("upstream_config = {}\n", toml::Value::Array(keys))
 }
 
 #[cfg(test)]
