@@ -13,6 +13,7 @@
 //! [`server`] (`gateway serve` assembled in one place).
 
 pub mod admin;
+pub mod auth;
 mod bindings;
 pub mod build;
 pub mod capability;
