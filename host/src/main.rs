@@ -55,6 +55,11 @@ enum Command {
     /// Check the field registry.
     #[command(subcommand)]
     Fields(FieldsCommand),
+    /// Team keys for the MCP listener ([auth] mode = "keys"): create, list,
+    /// revoke. The keys file ([auth] keys_file, default keys.toml beside
+    /// gateway.toml) holds hashes only; `gateway serve` follows it live.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Review changed tool folders and field files (safety, security,
     /// quality, tests, output design, pairing, fields) and show the admin
     /// what each tool may now do. Prints the review; exits 1 when it failed.
@@ -221,6 +226,39 @@ enum PromoteFormat {
 enum QaFormat {
     Markdown,
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key for a team, limited to tool patterns; prints it once.
+    Create {
+        /// The team (lowercase letters, digits, '_' and '-').
+        #[arg(long)]
+        team: String,
+        /// Comma-separated tool patterns, `*` matching any run: 'stripe_*,hubspot_*'.
+        #[arg(long)]
+        tools: String,
+        /// Lifetime: 90d, 12h or 2w [default: until revoked].
+        #[arg(long)]
+        expires: Option<String>,
+        /// The keys file [default: [auth] keys_file].
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// One line per key: id, team, tools, created, expires, state.
+    List {
+        /// The keys file [default: [auth] keys_file].
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Revoke a key by id: it fails from its next request on.
+    Revoke {
+        /// The key's id (k_…).
+        id: String,
+        /// The keys file [default: [auth] keys_file].
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -398,6 +436,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(settings, args).await,
         Command::Precompile { .. } => Ok(ExitCode::FAILURE),
         Command::Qa(args) => qa(settings, args).await,
+        Command::Keys(command) => keys(&settings, command),
         Command::Promote(args) => promote(settings, args).await,
         Command::Fields(FieldsCommand::Lint { dir }) => {
             fields_lint(dir.as_deref().unwrap_or(&settings.fields_dir))
@@ -607,6 +646,70 @@ async fn promote(settings: Settings, args: PromoteArgs) -> anyhow::Result<ExitCo
     })
 }
 
+/// `gateway keys`: the key goes to stdout once; everything else to stderr
+/// or as a table on stdout.
+fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    use gateway::auth::keys;
+    let file = |f: Option<PathBuf>| f.unwrap_or_else(|| settings.auth.keys_file.clone());
+    match command {
+        KeysCommand::Create {
+            team,
+            tools,
+            expires,
+            file: f,
+        } => {
+            let path = file(f);
+            let patterns: Vec<String> = tools
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect();
+            let lifetime = expires.as_deref().map(keys::parse_lifetime).transpose()?;
+            let (key, record) = keys::create(&path, &team, &patterns, lifetime)?;
+            println!("{key}");
+            eprintln!(
+                "created {} for team {} (tools {}){}; stored as a hash in {}. This is the only time the key is shown.",
+                record.id,
+                record.team,
+                record.tools.join(","),
+                record
+                    .expires
+                    .as_deref()
+                    .map(|e| format!(", expires {e}"))
+                    .unwrap_or_default(),
+                path.display()
+            );
+        }
+        KeysCommand::List { file: f } => {
+            let mut out = std::io::stdout().lock();
+            for k in keys::list(&file(f))? {
+                let state = if k.revoked.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                writeln!(
+                    out,
+                    "{:<16} {:<16} {:<32} {:<22} {:<22} {state}",
+                    k.id,
+                    k.team,
+                    k.tools.join(","),
+                    k.created,
+                    k.expires.as_deref().unwrap_or("-")
+                )?;
+            }
+        }
+        KeysCommand::Revoke { id, file: f } => {
+            let record = keys::revoke(&file(f), &id)?;
+            eprintln!(
+                "revoked {} (team {}); gateways following the file refuse it from its next request",
+                record.id, record.team
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `gateway tool check`: the build's static checks alone.
 fn check(path: &Path) -> anyhow::Result<ExitCode> {
     let script = if path.is_dir() {
@@ -647,6 +750,8 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
     use gateway::server::{ServeConfig, Transport};
     let admin_listen = args.admin_listen;
     let config = ServeConfig::resolve(&settings.server, args.into_overrides())?;
+    // Before anything loads: an unsafe listener is refused at once.
+    let auth = gateway::server::authenticator(&settings.auth, config.transport, config.addr)?;
 
     let runtime = std::sync::Arc::new(Runtime::new(settings.clone())?);
     let fields = field_source(&settings.fields_dir)?;
@@ -716,7 +821,12 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
                 .with_context(|| format!("binding {}", config.addr))?;
             // The port bound, when asked for port 0.
             let addr = listener.local_addr()?;
-            let app = gateway::mcp::http::app(gateway, config.door, shutdown.clone());
+            let mut door = config.door;
+            door.auth = std::sync::Arc::new(auth);
+            if door.auth.required() {
+                gateway.require_auth();
+            }
+            let app = gateway::mcp::http::app(gateway, door, shutdown.clone());
             let signals = gateway::shutdown::Signals::listen()?;
             eprintln!(
                 "listening on http://{addr}/mcp (Streamable HTTP) and http://{addr}/sse (legacy SSE)"

@@ -60,6 +60,54 @@ pub enum ServeError {
     /// The host to bind is not an IP address.
     #[error("MCP_SERVER_HOST {0:?} is not an IP address")]
     Host(String),
+    /// A non-loopback address without authentication.
+    #[error(
+        "refusing to serve {0} without authentication: anyone who reaches it could call every tool with the organisation's secrets behind them. Turn on [auth] mode = \"keys\" or \"oauth\" in gateway.toml (docs/auth.md), bind 127.0.0.1, or, if a proxy in front authenticates, set [auth] allow_unauthenticated_network = true"
+    )]
+    Unauthenticated(SocketAddr),
+}
+
+/// The authenticator `gateway serve` puts at the MCP listener's front door,
+/// refusing the unsafe combination: HTTP on a non-loopback address with
+/// nobody asked, unless `allow_unauthenticated_network` says so out loud.
+pub fn authenticator(
+    auth: &crate::settings::AuthSettings,
+    transport: Transport,
+    addr: SocketAddr,
+) -> Result<crate::auth::Authenticator, AuthSetupError> {
+    use crate::auth::{Authenticator, keys::KeyStore};
+    use crate::settings::AuthMode;
+    match auth.mode {
+        AuthMode::None => {
+            if transport == Transport::Http && !addr.ip().is_loopback() {
+                if !auth.allow_unauthenticated_network {
+                    return Err(ServeError::Unauthenticated(addr).into());
+                }
+                tracing::warn!(
+                    %addr,
+                    "serving without authentication on a non-loopback address ([auth] allow_unauthenticated_network = true): every tool is open to whoever reaches it"
+                );
+            }
+            Ok(Authenticator::None)
+        }
+        AuthMode::Keys => Ok(Authenticator::Keys(KeyStore::open(&auth.keys_file)?)),
+        AuthMode::OAuth => Err(AuthSetupError::NotAvailable("oauth")),
+    }
+}
+
+/// Why the authenticator could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthSetupError {
+    /// The settings refuse to serve.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// The keys file cannot be used.
+    #[error(transparent)]
+    Keys(#[from] crate::auth::keys::KeyError),
+    /// A mode this build does not offer yet.
+    #[error("[auth] mode = {0:?} is not available in this build")]
+    NotAvailable(&'static str),
 }
 
 /// What the command line and the environment say (clap has already put

@@ -354,6 +354,18 @@ struct RawSettings {
     tools: BTreeMap<String, RawToolOverride>,
     #[serde(default)]
     integrations: BTreeMap<String, RawIntegrationGrant>,
+    #[serde(default)]
+    auth: RawAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    #[serde(default)]
+    mode: AuthMode,
+    keys_file: Option<PathBuf>,
+    #[serde(default)]
+    allow_unauthenticated_network: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -442,6 +454,36 @@ fn check_grant(vars: &[String]) -> Result<BTreeSet<String>, Problem> {
     Ok(out)
 }
 
+/// The team keys file's name when `[auth] keys_file` does not say.
+pub const DEFAULT_KEYS_FILE: &str = "keys.toml";
+
+/// How the MCP listener knows who is calling (`[auth] mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Nobody is asked: only for loopback (or with
+    /// `allow_unauthenticated_network`, said out loud).
+    #[default]
+    None,
+    /// Team keys from the keys file (`gateway keys`).
+    Keys,
+    /// OAuth 2.1 access tokens (MCP authorization).
+    #[serde(rename = "oauth")]
+    OAuth,
+}
+
+/// `[auth]`: who may call the MCP listener (see `docs/auth.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// The mode.
+    pub mode: AuthMode,
+    /// The team keys file [default: `keys.toml` beside `gateway.toml`].
+    pub keys_file: PathBuf,
+    /// Serve a non-loopback address without authentication. Off by
+    /// default: `gateway serve` refuses to, and warns at every start when on.
+    pub allow_unauthenticated_network: bool,
+}
+
 /// Validated gateway settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -459,6 +501,8 @@ pub struct Settings {
     pub tool_config: BTreeMap<String, BTreeMap<String, String>>,
     /// Which environment variables each tool may bind as secrets.
     pub secret_grants: SecretGrants,
+    /// Who may call the MCP listener.
+    pub auth: AuthSettings,
     /// `gateway serve` settings.
     pub server: ServerSettings,
     /// The admin API's settings.
@@ -477,6 +521,10 @@ impl Default for Settings {
             timeouts: Timeouts::default(),
             tool_config: BTreeMap::new(),
             secret_grants: SecretGrants::default(),
+            auth: AuthSettings {
+                keys_file: PathBuf::from(DEFAULT_KEYS_FILE),
+                ..AuthSettings::default()
+            },
             server: ServerSettings::default(),
             admin: AdminSettings::default(),
             runtime: RuntimeSettings::default(),
@@ -577,6 +625,15 @@ impl Settings {
             timeouts,
             tool_config: raw.tools.into_iter().map(|(k, v)| (k, v.config)).collect(),
             secret_grants,
+            auth: AuthSettings {
+                mode: raw.auth.mode,
+                keys_file: base.join(
+                    raw.auth
+                        .keys_file
+                        .unwrap_or_else(|| PathBuf::from(DEFAULT_KEYS_FILE)),
+                ),
+                allow_unauthenticated_network: raw.auth.allow_unauthenticated_network,
+            },
             server: raw.server,
             admin: raw.admin,
             runtime,

@@ -7,6 +7,7 @@
 //! [`Scope`] the one question [`Scope::allows`]. A tool outside the scope is
 //! indistinguishable from a tool that does not exist.
 
+pub mod keys;
 pub mod scope;
 
 use std::fmt;
@@ -105,5 +106,139 @@ impl AuthError {
             AuthError::Invalid | AuthError::Expired => Some("invalid_token"),
             AuthError::InsufficientScope => Some("insufficient_scope"),
         }
+    }
+}
+
+tokio::task_local! {
+    /// The caller of the HTTP request being handled, for code that runs in
+    /// the request's own task without access to its extensions (rmcp's
+    /// tool lookup for `Mcp-Param-*` header checks).
+    pub static CURRENT: Caller;
+}
+
+/// How the MCP listener authenticates requests.
+pub enum Authenticator {
+    /// Nobody is asked: every request is [`Caller::local`].
+    None,
+    /// Team keys.
+    Keys(keys::KeyStore),
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Authenticator::None => "Authenticator::None",
+            Authenticator::Keys(_) => "Authenticator::Keys",
+        })
+    }
+}
+
+/// The query parameter RFC 6750 §2.3 defines for tokens, refused here: URLs
+/// end up in logs, proxies and browser history.
+const QUERY_TOKEN: &str = "access_token";
+
+impl Authenticator {
+    /// Whether requests must carry credentials.
+    pub fn required(&self) -> bool {
+        !matches!(self, Authenticator::None)
+    }
+
+    /// The caller a request's headers (and query) stand for.
+    pub async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Caller, AuthError> {
+        if !self.required() {
+            return Ok(Caller::local());
+        }
+        let in_query = query.is_some_and(|q| {
+            q.split('&')
+                .any(|pair| pair.split('=').next() == Some(QUERY_TOKEN))
+        });
+        if in_query {
+            return Err(AuthError::InQuery);
+        }
+        let credential = bearer(headers)?;
+        match self {
+            Authenticator::None => Ok(Caller::local()),
+            Authenticator::Keys(store) => store.authenticate(credential),
+        }
+    }
+
+    /// The `WWW-Authenticate` value for a refusal (RFC 6750 §3).
+    pub fn challenge(&self, error: &AuthError) -> http::HeaderValue {
+        let mut value = String::from("Bearer realm=\"agent-gateway\"");
+        if let Some(code) = error.oauth_code() {
+            value.push_str(&format!(", error=\"{code}\""));
+        }
+        http::HeaderValue::from_str(&value)
+            .unwrap_or_else(|_| http::HeaderValue::from_static("Bearer"))
+    }
+}
+
+/// The one bearer credential of a request's `Authorization` header.
+fn bearer(headers: &http::HeaderMap) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::Missing)?;
+    if values.next().is_some() {
+        return Err(AuthError::Malformed);
+    }
+    let text = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, credential) = text.split_once(' ').ok_or(AuthError::Malformed)?;
+    let credential = credential.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || credential.is_empty() || credential.contains(' ') {
+        return Err(AuthError::Malformed);
+    }
+    Ok(credential)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for v in values {
+            map.append(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_str(v).expect("header"),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_credentials_are_read_strictly() {
+        assert_eq!(bearer(&headers(&["Bearer agw_x"])), Ok("agw_x"));
+        assert_eq!(bearer(&headers(&["bearer agw_x"])), Ok("agw_x"));
+        assert_eq!(bearer(&headers(&[])), Err(AuthError::Missing));
+        for bad in [
+            &["Basic dXNlcjpwYXNz"][..],
+            &["Bearer"],
+            &["Bearer a b"],
+            &["Bearer a", "Bearer b"],
+        ] {
+            assert_eq!(bearer(&headers(bad)), Err(AuthError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_in_the_query_are_refused_and_no_auth_is_local() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys.toml");
+        let (key, _) = keys::create(&path, "ops", &["*".to_owned()], None).expect("create");
+        let auth = Authenticator::Keys(keys::KeyStore::open(&path).expect("open"));
+        let ok = headers(&[&format!("Bearer {key}")]);
+        assert!(auth.authenticate(&ok, None).await.is_ok());
+        assert_eq!(
+            auth.authenticate(&ok, Some(&format!("sessionId=1&access_token={key}")))
+                .await,
+            Err(AuthError::InQuery)
+        );
+        assert_eq!(
+            Authenticator::None.authenticate(&headers(&[]), None).await,
+            Ok(Caller::local())
+        );
     }
 }

@@ -37,6 +37,8 @@ pub struct FrontDoor {
     pub allowed_origins: Vec<String>,
     /// Caps on sessions and event streams.
     pub limits: StreamLimits,
+    /// Who may call (the MCP listener only; the admin API has its key).
+    pub auth: Arc<crate::auth::Authenticator>,
 }
 
 impl Default for FrontDoor {
@@ -50,6 +52,7 @@ impl Default for FrontDoor {
             ],
             allowed_origins: Vec::new(),
             limits: StreamLimits::default(),
+            auth: Arc::new(crate::auth::Authenticator::None),
         }
     }
 }
@@ -163,9 +166,38 @@ pub async fn guard(State(door): State<Arc<FrontDoor>>, request: Request, next: N
         };
         return (status, refusal.to_string()).into_response();
     }
+    let caller = match door
+        .auth
+        .authenticate(request.headers(), request.uri().query())
+        .await
+    {
+        Ok(caller) => caller,
+        Err(error) => return refused(&door.auth, &error),
+    };
     let deadline = door.limits.body_read_timeout;
-    let request = request.map(|body| Body::new(Deadline::new(body, deadline)));
-    next.run(request).await
+    let mut request = request.map(|body| Body::new(Deadline::new(body, deadline)));
+    request.extensions_mut().insert(caller.clone());
+    crate::auth::CURRENT.scope(caller, next.run(request)).await
+}
+
+/// 401 (or 400 for a malformed request, 403 for a missing scope) with the
+/// challenge RFC 6750 asks for; the body says what, never which key.
+fn refused(auth: &crate::auth::Authenticator, error: &crate::auth::AuthError) -> Response {
+    use crate::auth::AuthError;
+    let status = match error {
+        AuthError::Malformed | AuthError::InQuery => StatusCode::BAD_REQUEST,
+        AuthError::InsufficientScope => StatusCode::FORBIDDEN,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    let body = serde_json::json!({
+        "error": error.oauth_code().unwrap_or("unauthorized"),
+        "error_description": error.to_string(),
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, auth.challenge(error));
+    response
 }
 
 #[cfg(test)]

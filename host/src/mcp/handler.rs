@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::Gateway;
 use super::builtin::{self, BuiltinError};
+use crate::auth::{Caller, Principal, Scope};
 use crate::capability::log::{Level, LogLine};
 use crate::fields::{self, Registry};
 use crate::runtime::LoadedTool;
@@ -30,6 +31,13 @@ use crate::runtime::LoadedTool;
 pub struct GatewayHandler {
     gateway: Arc<Gateway>,
     log_level: Arc<Mutex<Option<LoggingLevel>>>,
+    /// The caller a legacy SSE session was opened by (its messages carry
+    /// no request of their own to the handler).
+    bound: Option<Caller>,
+    /// Who this session belongs to: the first authenticated caller. A
+    /// request from anyone else is refused, so a leaked session id is
+    /// worth nothing without that caller's own credentials.
+    owner: Arc<Mutex<Option<Principal>>>,
 }
 
 impl std::fmt::Debug for GatewayHandler {
@@ -46,7 +54,50 @@ impl GatewayHandler {
         Self {
             gateway,
             log_level: Arc::new(Mutex::new(None)),
+            bound: None,
+            owner: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// A handler for a legacy SSE session opened by `caller`.
+    pub fn for_caller(gateway: Arc<Gateway>, caller: Caller) -> Self {
+        Self {
+            bound: Some(caller),
+            ..Self::new(gateway)
+        }
+    }
+
+    /// Who sent the request: the caller the front door put in its HTTP
+    /// extensions, the SSE session's, or the request task's. Without any
+    /// (stdio), the local operator, unless this gateway requires
+    /// authentication: then nobody, and only the built-in tools are seen.
+    fn caller(&self, extensions: &rmcp::model::Extensions) -> Caller {
+        extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Caller>())
+            .cloned()
+            .or_else(|| self.bound.clone())
+            .or_else(|| crate::auth::CURRENT.try_with(Caller::clone).ok())
+            .unwrap_or_else(|| self.gateway.unauthenticated())
+    }
+
+    /// The caller, if this session is theirs (the first caller owns it).
+    fn session_caller(&self, extensions: &rmcp::model::Extensions) -> Result<Caller, McpError> {
+        let caller = self.caller(extensions);
+        let Ok(mut owner) = self.owner.lock() else {
+            return Err(McpError::internal_error("session state unavailable", None));
+        };
+        match owner.as_ref() {
+            None => *owner = Some(caller.principal.clone()),
+            Some(p) if *p == caller.principal => {}
+            Some(_) => {
+                return Err(McpError::invalid_request(
+                    "this session belongs to another caller",
+                    None,
+                ));
+            }
+        }
+        Ok(caller)
     }
 
     async fn call_promoted(
@@ -147,33 +198,87 @@ fn failure(code: &str, error: &dyn std::fmt::Display) -> CallToolResult {
 /// still there when nothing changes.
 const PEER_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Changes to what `tools/list` answers: the catalog and the field registry.
+/// Changes to what `tools/list` answers one caller: the catalog and the
+/// field registry, as far as they change the tools that caller sees.
 struct ListChanges {
+    gateway: Arc<Gateway>,
+    caller: Caller,
+    seen: u64,
     catalog: tokio::sync::watch::Receiver<u64>,
     fields: Option<tokio::sync::watch::Receiver<Arc<Registry>>>,
 }
 
 impl ListChanges {
-    fn new(gateway: &Gateway) -> Self {
+    fn new(gateway: &Arc<Gateway>, caller: Caller) -> Self {
         let mut catalog = gateway.catalog.subscribe();
         catalog.mark_unchanged();
         let mut fields = gateway.fields.subscribe();
         if let Some(fields) = fields.as_mut() {
             fields.mark_unchanged();
         }
-        Self { catalog, fields }
-    }
-
-    /// Waits for the next change; false once nothing can change any more.
-    async fn next(&mut self) -> bool {
-        match self.fields.as_mut() {
-            Some(fields) => tokio::select! {
-                r = self.catalog.changed() => r.is_ok(),
-                r = fields.changed() => r.is_ok(),
-            },
-            None => self.catalog.changed().await.is_ok(),
+        Self {
+            seen: fingerprint(&visible_tools(gateway, &caller)),
+            gateway: Arc::clone(gateway),
+            caller,
+            catalog,
+            fields,
         }
     }
+
+    /// Waits until the caller's list differs from the last one announced;
+    /// false once nothing can change any more.
+    async fn next(&mut self) -> bool {
+        loop {
+            let changed = match self.fields.as_mut() {
+                Some(fields) => tokio::select! {
+                    r = self.catalog.changed() => r.is_ok(),
+                    r = fields.changed() => r.is_ok(),
+                },
+                None => self.catalog.changed().await.is_ok(),
+            };
+            if !changed {
+                return false;
+            }
+            let now = fingerprint(&visible_tools(&self.gateway, &self.caller));
+            if now != self.seen {
+                self.seen = now;
+                return true;
+            }
+        }
+    }
+}
+
+/// The `tools/list` answer for `caller`: every definition its scope allows.
+/// A list narrowed to a caller is marked private to caches.
+fn visible_tools(gateway: &Gateway, caller: &Caller) -> ListToolsResult {
+    let all = gateway.definitions();
+    if caller.scope == Scope::all() {
+        return ListToolsResult::with_all_items(all.all().to_vec());
+    }
+    let mine = all
+        .all()
+        .iter()
+        .filter(|tool| caller.allows(&tool.name))
+        .cloned()
+        .collect();
+    ListToolsResult::with_all_items(mine).with_cache_scope(rmcp::model::CacheScope::Private)
+}
+
+/// A digest of a list's definitions, to tell whether it changed.
+fn fingerprint(list: &ListToolsResult) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for tool in &list.tools {
+        serde_json::to_string(tool)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// The answer for a tool that does not exist, or not for this caller.
+fn unknown_tool(name: &str) -> McpError {
+    McpError::invalid_params(format!("unknown tool: {name}"), None)
 }
 
 fn builtin_failure(error: &BuiltinError) -> CallToolResult {
@@ -221,14 +326,23 @@ impl ServerHandler for GatewayHandler {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(
-            self.gateway.definitions().all().to_vec(),
-        ))
+        let caller = self.session_caller(&context.extensions)?;
+        Ok(visible_tools(&self.gateway, &caller))
     }
 
+    /// rmcp's lookup for `Mcp-Param-*` header checks, in the request's own
+    /// task: a tool outside the caller's scope is not found here either.
     fn get_tool(&self, name: &str) -> Option<Tool> {
+        let caller = crate::auth::CURRENT
+            .try_with(Caller::clone)
+            .ok()
+            .or_else(|| self.bound.clone())
+            .unwrap_or_else(|| self.gateway.unauthenticated());
+        if !caller.allows(name) {
+            return None;
+        }
         self.gateway.definitions().get(name).cloned()
     }
 
@@ -237,6 +351,11 @@ impl ServerHandler for GatewayHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let caller = self.session_caller(&context.extensions)?;
+        // Outside the caller's scope is exactly like not existing.
+        if !caller.allows(&request.name) {
+            return Err(unknown_tool(&request.name));
+        }
         // The version current now serves this call to its end, whatever
         // is swapped in meanwhile.
         if let Some(tool) = self.gateway.catalog.current().get(&request.name).cloned() {
@@ -252,10 +371,7 @@ impl ServerHandler for GatewayHandler {
         ) {
             Some(Ok(value)) => Ok(success(value).into()),
             Some(Err(error)) => Ok(builtin_failure(&error).into()),
-            None => Err(McpError::invalid_params(
-                format!("unknown tool: {}", request.name),
-                None,
-            )),
+            None => Err(unknown_tool(&request.name)),
         }
     }
 
@@ -263,7 +379,8 @@ impl ServerHandler for GatewayHandler {
     /// every tool added, changed or removed, and every field registry edit
     /// (output schemas carry its text), until the client goes away.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let mut changes = ListChanges::new(&self.gateway);
+        let caller = self.caller(&context.extensions);
+        let mut changes = ListChanges::new(&self.gateway, caller);
         let peer = context.peer;
         tokio::spawn(async move {
             let mut check = tokio::time::interval(PEER_CHECK);
@@ -298,7 +415,8 @@ impl ServerHandler for GatewayHandler {
     }
 
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), McpError> {
-        let mut changes = ListChanges::new(&self.gateway);
+        let caller = self.session_caller(&subscription.request_context().extensions)?;
+        let mut changes = ListChanges::new(&self.gateway, caller);
         loop {
             tokio::select! {
                 () = subscription.cancelled() => return Ok(()),

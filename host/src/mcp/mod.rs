@@ -44,6 +44,9 @@ pub struct Gateway {
     pub name: String,
     /// The definitions as served, for the registry they were built with.
     definitions: ArcSwapOption<definitions::Definitions>,
+    /// Whether HTTP callers must authenticate: then a request that somehow
+    /// carries no caller sees only the built-in tools.
+    auth_required: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
@@ -60,6 +63,31 @@ impl Gateway {
             fields,
             name: name.into(),
             definitions: ArcSwapOption::empty(),
+            auth_required: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Marks HTTP callers as required to authenticate (`gateway serve` with
+    /// `[auth]` on).
+    pub fn require_auth(&self) {
+        self.auth_required
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The caller of a request no authentication vouched for: the local
+    /// operator, or nobody when this gateway requires authentication.
+    pub fn unauthenticated(&self) -> crate::auth::Caller {
+        if self
+            .auth_required
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            crate::auth::Caller {
+                principal: crate::auth::Principal::Local,
+                team: None,
+                scope: crate::auth::Scope::none(),
+            }
+        } else {
+            crate::auth::Caller::local()
         }
     }
 }

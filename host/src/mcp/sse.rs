@@ -88,6 +88,8 @@ struct Session {
     to_server: mpsc::Sender<ClientJsonRpcMessage>,
     ledger: Arc<Ledger>,
     last_used: Arc<Mutex<Instant>>,
+    /// Who opened the stream: only they may post into it.
+    owner: crate::auth::Principal,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -111,7 +113,11 @@ pub struct SseState {
 
 /// `GET /sse`: a new session whose server runs until the stream closes;
 /// past the cap, 503 with [`TOO_MANY_STREAMS`].
-pub async fn open(State(state): State<SseState>) -> Response {
+pub async fn open(
+    State(state): State<SseState>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
+) -> Response {
+    let caller = caller.map_or_else(|| state.gateway.unauthenticated(), |c| c.0);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(SESSION_QUEUE);
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(SESSION_QUEUE);
@@ -140,6 +146,7 @@ pub async fn open(State(state): State<SseState>) -> Response {
             to_server,
             ledger: Arc::clone(&ledger),
             last_used: Arc::clone(&last_used),
+            owner: caller.principal.clone(),
         };
         sessions.insert(id.clone(), session);
     }
@@ -153,7 +160,7 @@ pub async fn open(State(state): State<SseState>) -> Response {
     let stream = futures::stream::unfold(from_client, |mut rx| async move {
         rx.recv().await.map(|m| (m, rx))
     });
-    let handler = GatewayHandler::new(Arc::clone(&state.gateway));
+    let handler = GatewayHandler::for_caller(Arc::clone(&state.gateway), caller);
     let sessions = state.sessions.clone();
     let session_id = id.clone();
     let session_end = end.clone();
@@ -245,8 +252,10 @@ pub struct SessionQuery {
 pub async fn post(
     State(state): State<SseState>,
     Query(query): Query<SessionQuery>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
     body: axum::body::Body,
 ) -> Response {
+    let caller = caller.map_or_else(|| state.gateway.unauthenticated(), |c| c.0);
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(e) if timed_out(&e) => return body_timed_out(),
@@ -258,7 +267,8 @@ pub async fn post(
         .lock()
         .ok()
         .and_then(|s| s.get(&query.session_id).cloned());
-    let Some(session) = session else {
+    // Another caller's session is answered like one that does not exist.
+    let Some(session) = session.filter(|s| s.owner == caller.principal) else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
     };
     if let Ok(mut last_used) = session.last_used.lock() {
