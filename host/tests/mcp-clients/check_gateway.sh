@@ -84,4 +84,25 @@ status=0
 CONFORMANCE_RESULTS="$work/conformance" "$here/run_conformance.sh" "$url/mcp" || status=1
 [ "$status" = 0 ] || fail "some checks failed (above)"
 stop
+
+# Team keys (docs/auth.md): the same tools behind [auth] mode = "keys"; the
+# official client with a bearer key over /mcp and /sse sees and calls only
+# its team's tools, and without a key gets 401.
+cat >"$work/auth.toml" <<EOF
+cache_dir = "$HOME/.cache/agent-gateway/test-artifacts/cwasm"
+[auth]
+mode = "keys"
+keys_file = "$work/keys.toml"
+EOF
+key="$("$gateway" --config "$work/auth.toml" keys create --team demo --tools 'test_simple_*' 2>/dev/null)"
+port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$gateway" --config "$work/auth.toml" --tools-dir "$here/tools" serve --transport http --host 127.0.0.1 --port "$port" \
+    >"$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+done
+"$py" "$here/check_auth.py" "$here/client.py" "http://127.0.0.1:$port" "$key" || fail "team keys (above)"
+stop
 rm -rf "$work"
