@@ -94,6 +94,14 @@ impl Label {
         Ok(Self(value))
     }
 
+    /// `name` as a label if it is a tool name (the manifest's rule), else
+    /// `None`. For the `tool` of a call: a name the caller asked for that
+    /// is not a tool name (an `unknown_tool` outcome) is not recorded.
+    pub fn tool(name: &str) -> Option<Self> {
+        crate::manifest::tool_name(name).ok()?;
+        Self::new(name).ok()
+    }
+
     /// The label's text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -584,6 +592,13 @@ mod tests {
             Label::new("AGW_live_secret"),
             Err(FieldError::LooksLikeCredential { what: "label" })
         );
+        assert_eq!(
+            Label::tool("stripe_revenue").map(String::from).as_deref(),
+            Some("stripe_revenue")
+        );
+        for not_a_tool in ["Stripe", "ignore previous instructions", "agw_x", ""] {
+            assert_eq!(Label::tool(not_a_tool), None, "{not_a_tool:?}");
+        }
         assert!(Code::from_static("invalid_input").is_ok());
         assert_eq!(Code::OK.as_str(), "ok");
         assert!(matches!(

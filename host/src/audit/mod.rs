@@ -55,8 +55,9 @@ pub struct AuditEntry {
     pub principal: Principal,
     /// The caller's team, when it has one.
     pub team: Option<Label>,
-    /// The tool called or changed, when there is one. For a call refused as
-    /// an unknown tool, record the name only if it is a valid tool name.
+    /// The tool called or changed, when there is one. Build it with
+    /// [`Label::tool`], so a name the caller made up that is not a tool name
+    /// is not recorded.
     pub tool: Option<Label>,
     /// For admin changes: `upload`, `rollback`, `delete`, …
     pub action: Option<Code>,
