@@ -10,9 +10,11 @@
 //! folder use), [`frontdoor`] (who may reach the HTTP listeners, shared by
 //! both), [`admin`] (the admin HTTP API), [`mcp`] (what agents see),
 //! [`record`] (fixtures recorded from a tool's real upstream),
+//! [`audit`] (the hash-chained record of calls and admin changes),
 //! [`server`] (`gateway serve` assembled in one place).
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 mod bindings;
 pub mod build;

@@ -85,6 +85,20 @@ enum Command {
     /// Record a tool's upstream answers, or serve them as a mock upstream on 127.0.0.1.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+    /// Check audit trails (docs/audit.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check that every line of an audit file is a record chained to the
+    /// one before; prints `ok: N lines, last <hash>` and exits 0, or names
+    /// the first bad line and exits 1.
+    Verify {
+        /// The audit file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -463,6 +477,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => gateway::record::Mode::Create,
             };
             record(&settings, &dir, &input, mode).await
+        }
+        Command::Audit(AuditCommand::Verify { file }) => {
+            let summary = gateway::audit::verify(&file)?;
+            let last = summary.last_hash.short();
+            writeln!(
+                std::io::stdout(),
+                "ok: {} lines, last {last}",
+                summary.lines
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

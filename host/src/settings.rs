@@ -85,6 +85,9 @@ pub enum Problem {
     /// An `allow_private` entry that is not an address or network.
     #[error(transparent)]
     AllowPrivate(#[from] AddrError),
+    /// A path that cannot name a file (empty, or ending in `/`, `.` or `..`).
+    #[error("{0:?} does not name a file")]
+    NotAFile(PathBuf),
 }
 
 /// The upstream timeout ceilings live with the outbound door that enforces them.
@@ -336,6 +339,48 @@ impl RawRuntime {
     }
 }
 
+/// `[audit]`: the audit trail (docs/audit.md). Off unless `file` is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// The audit file, resolved against the settings file's folder.
+    pub file: Option<PathBuf>,
+    /// When lines are synced to disk [default: never while serving].
+    pub fsync: crate::audit::FsyncPolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    file: Option<PathBuf>,
+    #[serde(default)]
+    fsync: crate::audit::FsyncPolicy,
+}
+
+impl RawAudit {
+    fn check(self, base: &Path) -> Result<AuditSettings, (&'static str, Problem)> {
+        let file = match self.file {
+            None => None,
+            Some(file) => {
+                let bytes = file.as_os_str().as_encoded_bytes();
+                let names_a_file = !bytes.ends_with(b"/")
+                    && !bytes.ends_with(b"/.")
+                    && matches!(
+                        file.components().next_back(),
+                        Some(std::path::Component::Normal(_))
+                    );
+                if !names_a_file {
+                    return Err(("audit.file", Problem::NotAFile(file)));
+                }
+                Some(base.join(file))
+            }
+        };
+        Ok(AuditSettings {
+            file,
+            fsync: self.fsync,
+        })
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -348,6 +393,8 @@ struct RawSettings {
     admin: AdminSettings,
     #[serde(default)]
     runtime: RawRuntime,
+    #[serde(default)]
+    audit: RawAudit,
     #[serde(default)]
     outbound: RawOutbound,
     #[serde(default)]
@@ -509,6 +556,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     /// The sandbox runtime's settings.
     pub runtime: RuntimeSettings,
+    /// The audit trail's settings.
+    pub audit: AuditSettings,
 }
 
 impl Default for Settings {
@@ -528,6 +577,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             admin: AdminSettings::default(),
             runtime: RuntimeSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -598,6 +648,7 @@ impl Settings {
         raw.admin.check().map_err(|(key, p)| invalid(&key, p))?;
         raw.server.check().map_err(|(key, p)| invalid(&key, p))?;
         let runtime = raw.runtime.check().map_err(|(key, p)| invalid(key, p))?;
+        let audit = raw.audit.check(base).map_err(|(key, p)| invalid(key, p))?;
         let mut secret_grants = SecretGrants::default();
         for (name, tool) in &raw.tools {
             crate::manifest::tool_name(name)
@@ -637,6 +688,7 @@ impl Settings {
             server: raw.server,
             admin: raw.admin,
             runtime,
+            audit,
         })
     }
 
@@ -661,6 +713,51 @@ mod tests {
         assert_eq!(s.timeouts, Timeouts::default());
         assert!(s.tool_config.is_empty());
         assert_eq!(s.runtime.memory_budget_bytes, None);
+        assert_eq!(s.audit, AuditSettings::default());
+        assert_eq!(s.audit.file, None);
+    }
+
+    #[test]
+    fn the_audit_file_resolves_against_the_settings_folder() {
+        let s = Settings::parse(
+            Path::new("/srv/gw/gateway.toml"),
+            "[audit]\nfile = \"audit/calls.jsonl\"\nfsync = \"batch\"\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            s.audit.file.as_deref(),
+            Some(Path::new("/srv/gw/audit/calls.jsonl"))
+        );
+        assert_eq!(s.audit.fsync, crate::audit::FsyncPolicy::Batch);
+        let s = Settings::parse(
+            Path::new("/srv/gw/gateway.toml"),
+            "[audit]\nfile = \"/var/log/gw/audit.jsonl\"\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            s.audit.file.as_deref(),
+            Some(Path::new("/var/log/gw/audit.jsonl"))
+        );
+        assert_eq!(s.audit.fsync, crate::audit::FsyncPolicy::Never);
+        for bad in ["", "logs/", ".", "logs/.", "logs/..", "/"] {
+            let text = format!("[audit]\nfile = {bad:?}\n");
+            match Settings::parse(Path::new("g.toml"), &text) {
+                Err(SettingsError::Invalid { key, problem, .. }) => {
+                    assert_eq!(key, "audit.file", "{bad:?}");
+                    assert_eq!(problem, Problem::NotAFile(PathBuf::from(bad)), "{bad:?}");
+                }
+                other => panic!("expected Invalid for {bad:?}, got {other:?}"),
+            }
+        }
+        for bad in ["[audit]\nfsync = \"always\"\n", "[audit]\nrotate = true\n"] {
+            assert!(
+                matches!(
+                    Settings::parse(Path::new("g.toml"), bad),
+                    Err(SettingsError::Parse { line: 2, .. })
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -55,6 +55,7 @@ async fn every_command_has_help() {
         &["fixtures", "serve", "--help"],
         &["fixtures", "record", "--help"],
         &["fields", "lint", "--help"],
+        &["audit", "verify", "--help"],
     ] {
         let out = run(args(cmd), vec![]).await;
         assert!(out.status.success(), "{cmd:?}");

@@ -3,6 +3,7 @@
 //! 127.0.0.1, typed outcomes only.
 
 mod admin;
+mod audit;
 mod auth;
 mod cli;
 mod errors;
