@@ -793,6 +793,13 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         eprintln!("skipped: {}", terminal_safe(&e.to_string()));
     }
     let gateway = assembled.gateway;
+    // The audit trail (docs/audit.md): every call and admin change, one line each.
+    let audit = gateway::audit::AuditLog::from_settings(&settings.audit)?;
+    if let Some(log) = &audit {
+        let _ = gateway.audit.set(log.clone());
+        let _ = assembled.loader.audit.set(log.clone());
+        eprintln!("audit trail: {}", log.path().display());
+    }
     let catalog = gateway.catalog.current();
     let registry = gateway.fields.current();
     for tool in catalog.iter() {
@@ -862,6 +869,9 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
                 shutdown.clone(),
             );
             let outcome = gateway::shutdown::run(&shutdown, server, signals, config.grace).await?;
+            if let Some(log) = audit {
+                log.close().await?;
+            }
             Ok(outcome.exit_code())
         }
     }

@@ -201,13 +201,66 @@ where
     tokio::spawn(change).await?
 }
 
-/// Logs an admin action (who, what, old and new definition hash) and answers.
+/// An admin change's audit line in the making (when `[audit] file` is set).
+struct Audit {
+    log: Option<crate::audit::AuditLog>,
+    started: std::time::Instant,
+}
+
+impl Audit {
+    fn start(admin: &Admin) -> Self {
+        Self {
+            log: admin.loader.audit.get().cloned(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn record(
+        self,
+        actor: &Actor,
+        action: &'static str,
+        name: &ToolName,
+        result: &Result<Outcome, AdminError>,
+    ) {
+        use crate::audit::{AuditEntry, Code, HexDigest, Kind, Label, Principal};
+        let Some(log) = self.log else {
+            return;
+        };
+        let Ok(id) = Label::new(uuid::Uuid::new_v4().simple().to_string()) else {
+            return;
+        };
+        let principal = Principal::parse(&actor.key).unwrap_or(Principal::Local);
+        let mut entry = AuditEntry::new(Kind::Admin, id, principal);
+        entry.tool = Label::tool(name.as_str());
+        entry.action = Code::from_static(action).ok();
+        entry.duration = self.started.elapsed();
+        match result {
+            Ok(outcome) => {
+                if let Some(tool) = &outcome.tool {
+                    entry.definition_sha256 = HexDigest::parse(&tool.definition_sha256).ok();
+                    entry.component_sha256 = HexDigest::parse(&tool.component_sha256).ok();
+                }
+            }
+            Err(e) => {
+                if let Ok(code) = Code::from_static(e.code()) {
+                    entry.outcome = code;
+                }
+            }
+        }
+        log.record(entry);
+    }
+}
+
+/// Logs an admin action (who, what, old and new definition hash), records
+/// it in the audit trail, and answers.
 fn answer(
     actor: &Actor,
-    action: &str,
+    action: &'static str,
     name: &ToolName,
     result: Result<Outcome, AdminError>,
+    audit: Audit,
 ) -> Response {
+    audit.record(actor, action, name, &result);
     match result {
         Ok(outcome) => {
             let hash = |v: Option<&str>| v.unwrap_or("-").to_owned();
@@ -258,6 +311,7 @@ async fn upload(
     path: Result<axum::extract::Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
+    let audit = Audit::start(&admin);
     let name = match tool_name(path) {
         Ok(name) => name,
         Err(e) => return e.into_response(),
@@ -278,7 +332,7 @@ async fn upload(
         to_completion(async move { admin.install(&name, staged).await }).await
     }
     .await;
-    answer(&actor, "upload", &name, result)
+    answer(&actor, "upload", &name, result, audit)
 }
 
 async fn remove(
@@ -311,6 +365,7 @@ async fn named_change(
     path: Result<axum::extract::Path<String>, PathRejection>,
     action: Action,
 ) -> Response {
+    let audit = Audit::start(&admin);
     let name = match tool_name(path) {
         Ok(name) => name,
         Err(e) => return e.into_response(),
@@ -327,5 +382,5 @@ async fn named_change(
         Action::Delete => "delete",
         Action::Rollback => "rollback",
     };
-    answer(&actor, label, &name, result)
+    answer(&actor, label, &name, result, audit)
 }

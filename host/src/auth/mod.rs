@@ -45,6 +45,24 @@ impl fmt::Display for Principal {
     }
 }
 
+impl Principal {
+    /// The principal as the audit trail records it. A subject the trail
+    /// refuses (too long, or shaped like a token) is recorded by its digest.
+    pub fn audited(&self) -> crate::audit::Principal {
+        use crate::audit::Principal as Audited;
+        match self {
+            Principal::Local => Audited::Local,
+            Principal::Key { id } => Audited::key(id.clone()).unwrap_or(Audited::Local),
+            Principal::Token { subject, .. } => {
+                Audited::subject(subject.clone()).unwrap_or_else(|_| {
+                    let digest = crate::audit::HexDigest::of(subject.as_bytes()).short();
+                    Audited::subject(format!("sha256-{digest}")).unwrap_or(Audited::Local)
+                })
+            }
+        }
+    }
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {

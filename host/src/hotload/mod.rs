@@ -140,6 +140,8 @@ pub struct Loader {
     budget: CompileBudget,
     /// One change at a time, so two changes never build on the same catalog.
     changing: tokio::sync::Mutex<()>,
+    /// Where admin changes are recorded, when `[audit] file` is set.
+    pub audit: std::sync::OnceLock<crate::audit::AuditLog>,
 }
 
 impl std::fmt::Debug for Loader {
@@ -158,6 +160,7 @@ impl Loader {
             catalog,
             budget,
             changing: tokio::sync::Mutex::new(()),
+            audit: std::sync::OnceLock::new(),
         }
     }
 

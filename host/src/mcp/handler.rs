@@ -105,9 +105,14 @@ impl GatewayHandler {
         tool: &LoadedTool,
         arguments: Option<JsonObject>,
         context: &RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> (CallToolResult, Measured) {
         let input = Value::Object(arguments.unwrap_or_default()).to_string();
         let report = self.gateway.runtime.call(tool, &input).await;
+        let measured = Measured {
+            outcome: report.result.as_ref().map_or_else(|e| e.code(), |_| "ok"),
+            upstream: report.upstream_bytes,
+            output: report.output_bytes as u64,
+        };
         self.forward_logs(&tool.definition.name, &report.logs, context)
             .await;
         tracing::debug!(
@@ -118,13 +123,14 @@ impl GatewayHandler {
             output_bytes = report.output_bytes,
             "call"
         );
-        match report.result {
+        let result = match report.result {
             Ok(mut value) => {
                 self.check_fields(tool, &mut value);
                 success(value)
             }
             Err(error) => failure(error.code(), &error),
-        }
+        };
+        (result, measured)
     }
 
     /// The validation wrapper: a result of a tool whose manifest names an
@@ -173,6 +179,46 @@ impl GatewayHandler {
             );
             param.logger = Some(tool.to_string());
             super::sessions::send_log(context, param).await;
+        }
+    }
+}
+
+/// What the audit trail keeps of a promoted tool's call.
+struct Measured {
+    outcome: &'static str,
+    upstream: u64,
+    output: u64,
+}
+
+/// One call's audit line, recorded when the call ends, if the gateway has
+/// an audit trail. It holds no argument, result or credential.
+struct Audit<'a> {
+    log: Option<&'a crate::audit::AuditLog>,
+    entry: Option<crate::audit::AuditEntry>,
+}
+
+impl<'a> Audit<'a> {
+    fn new(gateway: &'a Gateway, caller: &Caller, tool: &str) -> Self {
+        use crate::audit::{AuditEntry, Kind, Label};
+        let log = gateway.audit.get();
+        let entry = log.and_then(|_| {
+            let id = Label::new(uuid::Uuid::new_v4().simple().to_string()).ok()?;
+            let mut entry = AuditEntry::new(Kind::Call, id, caller.principal.audited());
+            entry.team = caller.team.as_deref().and_then(|t| Label::new(t).ok());
+            entry.tool = Label::tool(tool);
+            Some(entry)
+        });
+        Self { log, entry }
+    }
+
+    fn finish(&mut self, started: std::time::Instant, outcome: &'static str) {
+        if let (Some(log), Some(mut entry)) = (self.log, self.entry.take()) {
+            entry.time = crate::audit::Timestamp::now();
+            entry.duration = started.elapsed();
+            if let Ok(code) = crate::audit::Code::from_static(outcome) {
+                entry.outcome = code;
+            }
+            log.record(entry);
         }
     }
 }
@@ -352,26 +398,45 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let caller = self.session_caller(&context.extensions)?;
+        let started = std::time::Instant::now();
+        let mut audit = Audit::new(&self.gateway, &caller, &request.name);
         // Outside the caller's scope is exactly like not existing.
         if !caller.allows(&request.name) {
+            audit.finish(started, "unknown_tool");
             return Err(unknown_tool(&request.name));
         }
         // The version current now serves this call to its end, whatever
         // is swapped in meanwhile.
         if let Some(tool) = self.gateway.catalog.current().get(&request.name).cloned() {
-            return Ok(self
-                .call_promoted(&tool, request.arguments, &context)
-                .await
-                .into());
+            let (result, report) = self.call_promoted(&tool, request.arguments, &context).await;
+            if let Some(entry) = audit.entry.as_mut() {
+                entry.definition_sha256 =
+                    crate::audit::HexDigest::parse(&tool.definition_sha256).ok();
+                entry.component_sha256 =
+                    crate::audit::HexDigest::parse(&tool.component_sha256).ok();
+                entry.upstream_bytes = report.upstream;
+                entry.output_bytes = report.output;
+            }
+            audit.finish(started, report.outcome);
+            return Ok(result.into());
         }
         match builtin::call(
             &self.gateway,
             &request.name,
             request.arguments.unwrap_or_default(),
         ) {
-            Some(Ok(value)) => Ok(success(value).into()),
-            Some(Err(error)) => Ok(builtin_failure(&error).into()),
-            None => Err(unknown_tool(&request.name)),
+            Some(Ok(value)) => {
+                audit.finish(started, "ok");
+                Ok(success(value).into())
+            }
+            Some(Err(error)) => {
+                audit.finish(started, error.code());
+                Ok(builtin_failure(&error).into())
+            }
+            None => {
+                audit.finish(started, "unknown_tool");
+                Err(unknown_tool(&request.name))
+            }
         }
     }
 

@@ -47,6 +47,8 @@ pub struct Gateway {
     /// Whether HTTP callers must authenticate: then a request that somehow
     /// carries no caller sees only the built-in tools.
     auth_required: std::sync::atomic::AtomicBool,
+    /// Where every call is recorded, when `[audit] file` is set.
+    pub audit: std::sync::OnceLock<crate::audit::AuditLog>,
 }
 
 impl Gateway {
@@ -64,6 +66,7 @@ impl Gateway {
             name: name.into(),
             definitions: ArcSwapOption::empty(),
             auth_required: std::sync::atomic::AtomicBool::new(false),
+            audit: std::sync::OnceLock::new(),
         }
     }
 

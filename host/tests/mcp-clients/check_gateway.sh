@@ -93,6 +93,8 @@ cache_dir = "$HOME/.cache/agent-gateway/test-artifacts/cwasm"
 [auth]
 mode = "keys"
 keys_file = "$work/keys.toml"
+[audit]
+file = "$work/audit.jsonl"
 EOF
 key="$("$gateway" --config "$work/auth.toml" keys create --team demo --tools 'test_simple_*' 2>/dev/null)"
 port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -105,4 +107,19 @@ for _ in $(seq 300); do
 done
 "$py" "$here/check_auth.py" "$here/client.py" "http://127.0.0.1:$port" "$key" || fail "team keys (above)"
 stop
+# The audit trail of those calls: one line each, chained, without the key.
+"$gateway" audit verify "$work/audit.jsonl" || fail "the audit trail does not verify"
+"$py" - "$work/audit.jsonl" "$key" <<'PY' || fail "the audit trail (above)"
+import json, sys
+path, key = sys.argv[1:]
+text = open(path).read()
+calls = [(l["principal"].split(":")[0], l["team"], l["tool"], l["outcome"])
+         for l in map(json.loads, text.splitlines()) if l["kind"] == "call"]
+want = [("key", "demo", "test_simple_text", "ok"), ("key", "demo", "test_logging_tool", "unknown_tool")] * 2
+ok = calls == want and key not in text and "agw_" not in text
+print(("ok    " if ok else "FAIL  ") + "audit: one line per call, the key id only")
+if not ok:
+    print(f"audit: got {calls!r}, want {want!r}", file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
 rm -rf "$work"
