@@ -19,6 +19,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use super::Gateway;
+use super::admission::{admitted_over_http, current_team, mcp_error};
 use super::builtin::{self, BuiltinError};
 use crate::capability::log::{Level, LogLine};
 use crate::fields::{self, Registry};
@@ -239,7 +240,27 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<CallToolResponse, McpError> {
         // The version current now serves this call to its end, whatever
         // is swapped in meanwhile.
-        if let Some(tool) = self.gateway.catalog.current().get(&request.name).cloned() {
+        let promoted = self.gateway.catalog.current().get(&request.name).cloned();
+        // A call of a tool that exists is admitted under the limits here,
+        // unless the `/mcp` guard already did (admission.rs); it holds its
+        // place under the cap until its result is handed to the transport.
+        let known = promoted.is_some() || builtin::is_builtin(&request.name);
+        let _slot = if known && !admitted_over_http(&context) {
+            let admitted = self
+                .gateway
+                .limits
+                .admit(current_team(&context), &request.name);
+            match admitted {
+                Ok(slot) => Some(slot),
+                Err(limited) => {
+                    tracing::debug!(tool = %request.name, code = limited.code(), scope = limited.scope.as_str(), "tool call refused: {limited}");
+                    return Err(mcp_error(&limited));
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(tool) = promoted {
             return Ok(self
                 .call_promoted(&tool, request.arguments, &context)
                 .await
