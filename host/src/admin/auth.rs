@@ -400,7 +400,7 @@ pub(super) async fn guard(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let address = peer.map(|p| p.ip());
+    let address = peer.map(|p| super::ratelimit::client_network(p.ip()));
     // Before any comparison: a locked-out address learns nothing more.
     if let Err(retry_after_secs) = admin.failures.check(address) {
         return AdminError::TooManyFailures { retry_after_secs }.into_response();
