@@ -95,6 +95,62 @@ async fn a_burst_past_the_bucket_gets_a_typed_error_and_other_tools_keep_theirs(
     assert_eq!(status, StatusCode::OK);
     assert!(ran(&body), "{body}");
 
+    // A 2025 session over /mcp spends from the same budget: its call is
+    // refused before any stream opens.
+    let post = |session: Option<&str>, body: Value| {
+        let mut builder = Request::post("/mcp")
+            .header("host", "127.0.0.1:8000")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(session) = session {
+            builder = builder
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-06-18");
+        }
+        builder.body(Body::from(body.to_string())).expect("request")
+    };
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
+    let opened = app
+        .clone()
+        .oneshot(post(None, init))
+        .await
+        .expect("initialize");
+    assert_eq!(opened.status(), StatusCode::OK);
+    let session = opened
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_owned();
+    drop(opened);
+    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+    let status = app
+        .clone()
+        .oneshot(post(Some(&session), initialized))
+        .await
+        .expect("initialized")
+        .status();
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let in_session = json!({"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"edge","arguments":{}}});
+    let response = app
+        .clone()
+        .oneshot(post(Some(&session), in_session))
+        .await
+        .expect("call");
+    assert!(response.headers().contains_key(http::header::RETRY_AFTER));
+    let (status, body) = json_body(response).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["id"], json!(11));
+    assert_eq!(body["error"]["data"]["code"], json!("rate_limited"));
+    let other = json!({"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"other","arguments":{}}});
+    let status = app
+        .clone()
+        .oneshot(post(Some(&session), other))
+        .await
+        .expect("call")
+        .status();
+    assert_eq!(status, StatusCode::OK, "the other tool's second token");
+
     // An unknown tool is answered as unknown however often it is called,
     // and takes no budget: only the two tools called have a bucket.
     for id in 5..10 {
@@ -112,7 +168,7 @@ async fn a_burst_past_the_bucket_gets_a_typed_error_and_other_tools_keep_theirs(
         .expect("request");
     let mut stream = app.clone().oneshot(open).await.expect("sse").into_body();
     let endpoint = next_event(&mut stream, "endpoint").await;
-    let post = |body: Value| {
+    let post_sse = |body: Value| {
         Request::post(endpoint.as_str())
             .header("host", "127.0.0.1:8000")
             .header("content-type", "application/json")
@@ -127,7 +183,7 @@ async fn a_burst_past_the_bucket_gets_a_typed_error_and_other_tools_keep_theirs(
     ] {
         let status = app
             .clone()
-            .oneshot(post(message))
+            .oneshot(post_sse(message))
             .await
             .expect("post")
             .status();
