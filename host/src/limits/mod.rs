@@ -157,8 +157,9 @@ impl Limited {
 }
 
 /// The cap on tool calls in flight, over every transport. Entering is one
-/// atomic add (and one more to back out past the cap); the count shares its
-/// cache line with the `Arc`'s own counter, which each slot also touches.
+/// atomic add on the shared count (and one more to back out past the cap),
+/// plus the `Arc` count of the slot, which sits next to it in memory: all
+/// calls share these two words, as they share the one cap.
 #[derive(Debug, Clone)]
 pub struct CallSlots(Arc<SlotCount>);
 

@@ -271,6 +271,62 @@ async fn the_cap_on_calls_in_flight_refuses_the_next_call_at_once() {
     );
 }
 
+/// `[limits]` in `gateway.toml` reaches `gateway serve`: the second call
+/// of a one-call burst is refused over a real socket.
+#[tokio::test]
+async fn gateway_serve_applies_the_limits_from_its_config() {
+    use http_body_util::{BodyExt, Full};
+
+    // deployment() writes this after `[server]`.
+    let config = "\n[limits]\ncalls_per_second = 0.001\nburst = 1\nmax_calls_in_flight = 8\n";
+    let (served, addr) = crate::shutdown::Served::http(config, &[], &[]).await;
+    let meta = json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}});
+    let mut answers = Vec::new();
+    for id in 1..=2 {
+        let body = json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":meta}});
+        let request = Request::post("/mcp")
+            .header("host", addr.to_string())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "echo")
+            .body(Full::new(bytes::Bytes::from(body.to_string())))
+            .expect("request");
+        let mut conn = crate::shutdown::connect(addr).await;
+        let response = conn.send_request(request).await.expect("call");
+        let status = response.status();
+        let retry_after = response.headers().get(http::header::RETRY_AFTER).cloned();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        answers.push((status, retry_after.is_some(), body));
+    }
+    assert_eq!(
+        answers[0].0,
+        StatusCode::OK,
+        "{}\n{}",
+        answers[0].2,
+        served.log()
+    );
+    assert_eq!(
+        answers[0].2["result"]["structuredContent"],
+        json!({"text": "x"})
+    );
+    assert_eq!(
+        answers[1].0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        answers[1].2
+    );
+    assert!(answers[1].1, "Retry-After");
+    assert_eq!(answers[1].2["error"]["data"]["code"], json!("rate_limited"));
+}
+
 /// `gateway serve` with the admin key in a file: the status of an admin
 /// request with `key`.
 async fn admin_status(addr: &str, key: &str) -> u16 {
