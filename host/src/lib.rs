@@ -8,7 +8,8 @@
 //! tool folder into a component), [`hotload`] (changing tools while
 //! serving), [`debounce`] (the folder watcher both the tools and the fields
 //! folder use), [`frontdoor`] (who may reach the HTTP listeners, shared by
-//! both), [`admin`] (the admin HTTP API), [`mcp`] (what agents see),
+//! both), [`admin`] (the admin HTTP API), [`limits`] (call rates and the cap on
+//! calls in flight), [`mcp`] (what agents see),
 //! [`record`] (fixtures recorded from a tool's real upstream),
 //! [`audit`] (the hash-chained record of calls and admin changes),
 //! [`server`] (`gateway serve` assembled in one place).
@@ -25,6 +26,7 @@ pub mod fields;
 pub mod fixtures;
 pub mod frontdoor;
 pub mod hotload;
+pub mod limits;
 pub mod manifest;
 pub mod mcp;
 pub mod outbound;

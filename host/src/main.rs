@@ -125,8 +125,8 @@ struct ServeArgs {
     /// before the gateway exits anyway, in ms [default: 25000].
     #[arg(long, env = "GATEWAY_SHUTDOWN_GRACE_MS")]
     shutdown_grace_ms: Option<u64>,
-    /// Admin API address, served only when GATEWAY_ADMIN_KEY is set
-    /// [default: 127.0.0.1:8001].
+    /// Admin API address, served only when GATEWAY_ADMIN_KEY or
+    /// GATEWAY_ADMIN_KEY_FILE is set [default: 127.0.0.1:8001].
     #[arg(long, env = "GATEWAY_ADMIN_LISTEN")]
     admin_listen: Option<std::net::SocketAddr>,
 }
@@ -221,7 +221,8 @@ struct PromoteArgs {
     #[arg(long, default_value = "local-workspace/fields")]
     workspace_fields: PathBuf,
     /// Admin API of a running gateway (repeatable); the key is read from
-    /// GATEWAY_ADMIN_KEY. Without one, a gateway watching the tools folder
+    /// GATEWAY_ADMIN_KEY, or the file GATEWAY_ADMIN_KEY_FILE names. Without
+    /// one, a gateway watching the tools folder
     /// picks the tools up itself.
     #[arg(long = "admin-url")]
     admin_urls: Vec<String>,
@@ -581,6 +582,23 @@ async fn qa(settings: Settings, args: QaArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The admin key for `gateway promote --admin-url`: GATEWAY_ADMIN_KEY, or
+/// the first line of the file GATEWAY_ADMIN_KEY_FILE names (not both).
+fn admin_key_from_env() -> anyhow::Result<Option<String>> {
+    use gateway::admin::auth::{KEY_ENV, KEY_FILE_ENV};
+    let key = std::env::var(KEY_ENV).ok().filter(|k| !k.is_empty());
+    let Some(file) = std::env::var_os(KEY_FILE_ENV) else {
+        return Ok(key);
+    };
+    anyhow::ensure!(
+        key.is_none(),
+        "{KEY_ENV} and {KEY_FILE_ENV} are both set: set one"
+    );
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("{KEY_FILE_ENV} {}", Path::new(&file).display()))?;
+    Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()).filter(|k| !k.is_empty()))
+}
+
 /// `gateway promote`: what it did on stdout, progress on stderr; 1 when a
 /// gateway did not take a tool.
 async fn promote(settings: Settings, args: PromoteArgs) -> anyhow::Result<ExitCode> {
@@ -589,9 +607,7 @@ async fn promote(settings: Settings, args: PromoteArgs) -> anyhow::Result<ExitCo
         skills: args.skills,
         workspace_fields: args.workspace_fields,
         admin_urls: args.admin_urls,
-        admin_key: std::env::var("GATEWAY_ADMIN_KEY")
-            .ok()
-            .filter(|k| !k.is_empty()),
+        admin_key: admin_key_from_env()?,
         settings,
     };
     let started = std::time::Instant::now();

@@ -223,7 +223,8 @@ pub async fn assemble(
     let (catalog, skipped) = Catalog::load(&runtime, tools_dir).await?;
     let live = Arc::new(LiveCatalog::new(catalog));
     let loader = Arc::new(Loader::new(Arc::clone(&runtime), Arc::clone(&live), budget));
-    let gateway = Arc::new(Gateway::new(runtime, live, fields, name));
+    let limits = crate::limits::Limits::new(&runtime.settings().limits);
+    let gateway = Arc::new(Gateway::new(runtime, live, fields, name).with_limits(limits));
     Ok(Assembled {
         gateway,
         loader,

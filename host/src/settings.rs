@@ -85,6 +85,18 @@ pub enum Problem {
     /// An `allow_private` entry that is not an address or network.
     #[error(transparent)]
     AllowPrivate(#[from] AddrError),
+    /// A call rate the gateway cannot keep (`[limits]`).
+    #[error("{0} is outside {min}..={max} calls per second", min = crate::limits::MIN_CALLS_PER_SECOND, max = crate::limits::MAX_CALLS_PER_SECOND)]
+    CallsPerSecond(String),
+    /// A `burst` without the `calls_per_second` it is a burst of.
+    #[error("burst needs calls_per_second in the same table")]
+    BurstWithoutRate,
+    /// A `[limits.teams.NAME]` or `[limits.tools.NAME]` table without its rate.
+    #[error("set calls_per_second (and optionally burst) in this table")]
+    MissingRate,
+    /// A team name that is not one.
+    #[error("{0:?} is not a team name (1 to 64 of A-Z a-z 0-9 _ - .)")]
+    TeamName(String),
     /// A path that cannot name a file (empty, or ending in `/`, `.` or `..`).
     #[error("{0:?} does not name a file")]
     NotAFile(PathBuf),
@@ -381,6 +393,114 @@ impl RawAudit {
     }
 }
 
+/// `[limits]`, as written (docs/limits.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_calls_in_flight: Option<u64>,
+    calls_per_second: Option<f64>,
+    burst: Option<u64>,
+    #[serde(default)]
+    teams: BTreeMap<String, RawRate>,
+    #[serde(default)]
+    tools: BTreeMap<String, RawRate>,
+}
+
+/// `[limits.teams.NAME]` and `[limits.tools.NAME]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRate {
+    calls_per_second: Option<f64>,
+    burst: Option<u64>,
+}
+
+/// Whether `name` may name a team in `[limits.teams]`.
+fn is_team_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+impl RawRate {
+    /// The rate of the table at `key`: `None` when neither value is set.
+    fn check(&self, key: &str) -> Result<Option<crate::limits::Rate>, (String, Problem)> {
+        use crate::limits::{MAX_BURST, Rate, RateError};
+        let Some(calls_per_second) = self.calls_per_second else {
+            return match self.burst {
+                Some(_) => Err((format!("{key}.burst"), Problem::BurstWithoutRate)),
+                None => Ok(None),
+            };
+        };
+        let burst = match self.burst {
+            None => None,
+            Some(0) => return Err((format!("{key}.burst"), Problem::Zero)),
+            Some(b) => Some(u32::try_from(b).unwrap_or(u32::MAX)),
+        };
+        match Rate::new(calls_per_second, burst) {
+            Ok(rate) => Ok(Some(rate)),
+            Err(RateError::CallsPerSecond(v)) => Err((
+                format!("{key}.calls_per_second"),
+                Problem::CallsPerSecond(v.to_string()),
+            )),
+            Err(_) => Err((
+                format!("{key}.burst"),
+                Problem::OutOfRange {
+                    value: self.burst.unwrap_or_default(),
+                    max: u64::from(MAX_BURST),
+                },
+            )),
+        }
+    }
+}
+
+impl RawLimits {
+    fn check(&self) -> Result<crate::limits::LimitSettings, (String, Problem)> {
+        use crate::limits::{LimitSettings, MAX_CALLS_IN_FLIGHT, RateSettings};
+        let max_calls_in_flight = match self.max_calls_in_flight {
+            None => None,
+            Some(0) => return Err(("limits.max_calls_in_flight".into(), Problem::Zero)),
+            Some(n) if n > MAX_CALLS_IN_FLIGHT as u64 => {
+                return Err((
+                    "limits.max_calls_in_flight".into(),
+                    Problem::OutOfRange {
+                        value: n,
+                        max: MAX_CALLS_IN_FLIGHT as u64,
+                    },
+                ));
+            }
+            Some(n) => usize::try_from(n).ok(),
+        };
+        let per_tool = RawRate {
+            calls_per_second: self.calls_per_second,
+            burst: self.burst,
+        }
+        .check("limits")?;
+        let mut rates = RateSettings {
+            per_tool,
+            ..RateSettings::default()
+        };
+        for (team, raw) in &self.teams {
+            let key = format!("limits.teams.{team}");
+            if !is_team_name(team) {
+                return Err((key, Problem::TeamName(team.clone())));
+            }
+            let rate = raw.check(&key)?.ok_or((key, Problem::MissingRate))?;
+            rates.teams.insert(team.clone(), rate);
+        }
+        for (tool, raw) in &self.tools {
+            let key = format!("limits.tools.{tool}");
+            crate::manifest::tool_name(tool).map_err(|p| (key.clone(), p.into()))?;
+            let rate = raw.check(&key)?.ok_or((key, Problem::MissingRate))?;
+            rates.tools.insert(tool.clone(), rate);
+        }
+        Ok(LimitSettings {
+            max_calls_in_flight,
+            rates,
+        })
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -395,6 +515,8 @@ struct RawSettings {
     runtime: RawRuntime,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    limits: RawLimits,
     #[serde(default)]
     outbound: RawOutbound,
     #[serde(default)]
@@ -556,6 +678,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     /// The sandbox runtime's settings.
     pub runtime: RuntimeSettings,
+    /// Call rates and the cap on calls in flight (`[limits]`).
+    pub limits: crate::limits::LimitSettings,
     /// The audit trail's settings.
     pub audit: AuditSettings,
 }
@@ -577,6 +701,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             admin: AdminSettings::default(),
             runtime: RuntimeSettings::default(),
+            limits: crate::limits::LimitSettings::default(),
             audit: AuditSettings::default(),
         }
     }
@@ -648,6 +773,7 @@ impl Settings {
         raw.admin.check().map_err(|(key, p)| invalid(&key, p))?;
         raw.server.check().map_err(|(key, p)| invalid(&key, p))?;
         let runtime = raw.runtime.check().map_err(|(key, p)| invalid(key, p))?;
+        let limits = raw.limits.check().map_err(|(key, p)| invalid(&key, p))?;
         let audit = raw.audit.check(base).map_err(|(key, p)| invalid(key, p))?;
         let mut secret_grants = SecretGrants::default();
         for (name, tool) in &raw.tools {
@@ -688,6 +814,7 @@ impl Settings {
             server: raw.server,
             admin: raw.admin,
             runtime,
+            limits,
             audit,
         })
     }
@@ -1042,5 +1169,135 @@ secrets = ["HUBSPOT_ACCESS_TOKEN"]
             (s.admin.auth_failure_burst, s.admin.auth_failure_refill_ms),
             (Some(3), Some(11))
         );
+    }
+    #[test]
+    fn the_limits_table_sets_rates_per_team_and_tool_and_the_cap() {
+        use crate::limits::Rate;
+        let s = Settings::parse(Path::new("g.toml"), "").expect("parses");
+        assert_eq!(s.limits, crate::limits::LimitSettings::default());
+        assert!(s.limits.rates.is_unlimited());
+
+        let s = Settings::parse(
+            Path::new("g.toml"),
+            r#"
+[limits]
+max_calls_in_flight = 64
+calls_per_second = 10
+burst = 20
+[limits.teams.finance]
+calls_per_second = 50
+[limits.tools.stripe_revenue]
+calls_per_second = 0.5
+burst = 2
+"#,
+        )
+        .expect("parses");
+        let rate = |cps, burst| Rate::new(cps, burst).expect("rate");
+        assert_eq!(s.limits.max_calls_in_flight, Some(64));
+        assert_eq!(s.limits.rates.per_tool, Some(rate(10.0, Some(20))));
+        assert_eq!(s.limits.rates.teams["finance"], rate(50.0, None));
+        assert_eq!(s.limits.rates.teams["finance"].burst(), 50);
+        assert_eq!(s.limits.rates.tools["stripe_revenue"], rate(0.5, Some(2)));
+    }
+
+    #[test]
+    fn limit_mistakes_name_their_key_and_problem() {
+        let invalid = |text: &str| match Settings::parse(Path::new("g.toml"), text) {
+            Err(SettingsError::Invalid { key, problem, .. }) => (key, problem),
+            other => panic!("expected Invalid for {text:?}, got {other:?}"),
+        };
+        let cases = [
+            (
+                "[limits]\ncalls_per_second = 0\n",
+                (
+                    "limits.calls_per_second",
+                    Problem::CallsPerSecond("0".into()),
+                ),
+            ),
+            (
+                "[limits]\ncalls_per_second = -1.5\n",
+                (
+                    "limits.calls_per_second",
+                    Problem::CallsPerSecond("-1.5".into()),
+                ),
+            ),
+            (
+                "[limits]\ncalls_per_second = nan\n",
+                (
+                    "limits.calls_per_second",
+                    Problem::CallsPerSecond("NaN".into()),
+                ),
+            ),
+            (
+                "[limits]\nburst = 5\n",
+                ("limits.burst", Problem::BurstWithoutRate),
+            ),
+            (
+                "[limits]\ncalls_per_second = 1\nburst = 0\n",
+                ("limits.burst", Problem::Zero),
+            ),
+            (
+                "[limits]\ncalls_per_second = 1\nburst = 4294967296\n",
+                (
+                    "limits.burst",
+                    Problem::OutOfRange {
+                        value: 4_294_967_296,
+                        max: u64::from(crate::limits::MAX_BURST),
+                    },
+                ),
+            ),
+            (
+                "[limits]\nmax_calls_in_flight = 0\n",
+                ("limits.max_calls_in_flight", Problem::Zero),
+            ),
+            (
+                "[limits]\nmax_calls_in_flight = 10000000\n",
+                (
+                    "limits.max_calls_in_flight",
+                    Problem::OutOfRange {
+                        value: 10_000_000,
+                        max: crate::limits::MAX_CALLS_IN_FLIGHT as u64,
+                    },
+                ),
+            ),
+            (
+                "[limits.teams.finance]\n",
+                ("limits.teams.finance", Problem::MissingRate),
+            ),
+            (
+                "[limits.teams.\"two words\"]\ncalls_per_second = 1\n",
+                (
+                    "limits.teams.two words",
+                    Problem::TeamName("two words".into()),
+                ),
+            ),
+            (
+                "[limits.tools.echo]\nburst = 3\n",
+                ("limits.tools.echo.burst", Problem::BurstWithoutRate),
+            ),
+            (
+                "[limits.tools.Echo]\ncalls_per_second = 1\n",
+                (
+                    "limits.tools.Echo",
+                    Problem::Name(crate::manifest::NameError::Tool("Echo".into())),
+                ),
+            ),
+        ];
+        for (text, (key, problem)) in cases {
+            assert_eq!(invalid(text), (key.to_owned(), problem), "{text:?}");
+        }
+        for text in [
+            "[limits]\nrate = 5\n",
+            "[limits.tools.echo]\ncalls_per_minute = 5\n",
+            "[limits]\nmax_calls_in_flight = -1\n",
+        ] {
+            assert!(
+                matches!(
+                    Settings::parse(Path::new("g.toml"), text),
+                    Err(SettingsError::Parse { .. })
+                ),
+                "{text:?}"
+            );
+        }
     }
 }

@@ -313,6 +313,10 @@ impl IntoResponse for AdminError {
         {
             body["error"]["variable"] = json!(var);
         }
+        if let AdminError::TooManyFailures { retry_after_secs } = &self {
+            // As the MCP limits answer (docs/limits.md): seconds to wait.
+            body["error"]["retryAfter"] = json!(retry_after_secs);
+        }
         let mut response = (status, axum::Json(body)).into_response();
         if let AdminError::TooManyFailures { retry_after_secs } = self {
             response.headers_mut().insert(

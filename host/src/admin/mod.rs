@@ -1,7 +1,7 @@
 //! The admin HTTP API: upload, list, remove and roll back tools while the
 //! gateway serves. It is never an MCP tool: agents cannot load code.
 //!
-//! Off unless `GATEWAY_ADMIN_KEY` is set; on its own listener (loopback
+//! Off unless `GATEWAY_ADMIN_KEY` (or `GATEWAY_ADMIN_KEY_FILE`) is set; on its own listener (loopback
 //! 127.0.0.1:8001 by default), never the agent-facing MCP port. Every
 //! request passes the [`auth`] checks (the [`crate::frontdoor`]'s one
 //! allowed Host and no browsers, then the admin key, failed keys limited
@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router, middleware};
 
-use self::auth::{Actor, AdminKey, KEY_ENV, KeyError};
+use self::auth::{Actor, KEY_ENV, KEY_FILE_ENV, KeySource, KeySourceError};
 use self::changes::{Outcome, ToolInfo};
 use self::error::AdminError;
 use self::store::{Store, ToolName};
@@ -42,8 +42,8 @@ use crate::settings::{AdminSettings, DEFAULT_ADMIN_LISTEN};
 /// How the admin API is set up.
 #[derive(Debug)]
 pub struct AdminConfig {
-    /// The one key that opens it.
-    pub key: AdminKey,
+    /// The one key that opens it, or the file it is read from.
+    pub key: KeySource,
     /// Largest request body (the whole multipart upload).
     pub max_upload_bytes: u64,
     /// Previous versions kept per tool for rollback.
@@ -58,9 +58,9 @@ pub struct AdminConfig {
 
 impl AdminConfig {
     /// `key` with the `[admin]` settings (defaults where unset).
-    pub fn new(key: AdminKey, settings: &AdminSettings) -> Self {
+    pub fn new(key: impl Into<KeySource>, settings: &AdminSettings) -> Self {
         Self {
-            key,
+            key: key.into(),
             max_upload_bytes: settings.max_upload_bytes(),
             keep_versions: settings.keep_versions(),
             allowed_hosts: settings.allowed_hosts.clone(),
@@ -80,7 +80,7 @@ impl AdminConfig {
 pub struct Admin {
     loader: Arc<Loader>,
     store: Store,
-    key: AdminKey,
+    key: KeySource,
     door: FrontDoor,
     failures: ratelimit::FailureLimiter,
     max_upload_bytes: u64,
@@ -133,9 +133,9 @@ pub fn app(loader: Arc<Loader>, config: AdminConfig) -> Router {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    /// The key in the environment is unfit.
+    /// No usable key in the environment (or its file).
     #[error(transparent)]
-    Key(#[from] KeyError),
+    Key(#[from] KeySourceError),
     /// The listener could not bind.
     #[error("admin API: cannot listen on {addr}: {source}")]
     Bind {
@@ -146,20 +146,23 @@ pub enum StartError {
     },
 }
 
-/// Starts the admin API for `gateway serve` when `GATEWAY_ADMIN_KEY` is set:
-/// checks the key, binds `listen` (else `[admin] listen`, else
-/// 127.0.0.1:8001) and serves in the background. Returns the address, or
-/// `None` when no key is set (the API is off).
+/// Starts the admin API for `gateway serve` when `GATEWAY_ADMIN_KEY` or
+/// `GATEWAY_ADMIN_KEY_FILE` is set (both: an error): checks the key, binds
+/// `listen` (else `[admin] listen`, else 127.0.0.1:8001) and serves in the
+/// background. Returns the address, or `None` when no key is set (the API
+/// is off).
 pub async fn start(
     loader: Arc<Loader>,
     settings: &AdminSettings,
     listen: Option<SocketAddr>,
 ) -> Result<Option<SocketAddr>, StartError> {
-    let Some(key) = std::env::var_os(KEY_ENV) else {
-        tracing::info!("admin API off ({KEY_ENV} is not set)");
+    let Some(key) = KeySource::from_env()? else {
+        tracing::info!("admin API off (neither {KEY_ENV} nor {KEY_FILE_ENV} is set)");
         return Ok(None);
     };
-    let key = AdminKey::new(key.to_str().ok_or(KeyError::NotPrintable)?)?;
+    if let KeySource::File(file) = &key {
+        tracing::info!(file = %file.path().display(), "admin key read from a file; re-read when it changes");
+    }
     let addr = listen.or(settings.listen).unwrap_or(DEFAULT_ADMIN_LISTEN);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -1,4 +1,5 @@
-//! Failed admin-key checks, limited per client address with a token bucket:
+//! Failed admin-key checks, limited per client address (an IPv6 client's
+//! /64 network, [`client_network`]) with a token bucket:
 //! each address may fail [`DEFAULT_BURST`] times in a row, then once more
 //! per [`DEFAULT_REFILL_MS`]. Past that, its requests are answered 429
 //! before any key comparison, so guessing the key costs time even from one
@@ -8,7 +9,7 @@
 //! one through.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,20 @@ pub const DEFAULT_REFILL_MS: u64 = 6_000;
 /// grow the table without bound. Full buckets are forgotten first; past it,
 /// failures from new addresses are answered 429 (correct keys still pass).
 const MAX_TRACKED: usize = 10_000;
+
+/// The address a client's failures are counted under: an IPv4 address
+/// (an IPv4-mapped IPv6 one read as IPv4), or an IPv6 address's /64
+/// network, the smallest block a site or a single host is usually given:
+/// a client must not get a fresh budget from each of its 2^64 addresses.
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
 
 /// The failures of each client address.
 #[derive(Debug)]
@@ -103,6 +118,32 @@ mod tests {
         assert!(limiter.check(one).is_err_and(|wait| wait > 0));
         assert_eq!(limiter.check(two), Ok(()));
         assert_eq!(limiter.check(None), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_network() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(
+            client_network(ip("2001:db8:1:2:aaaa::1")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            client_network(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            ip("2001:db8:1:2::")
+        );
+        assert_ne!(client_network(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_network(ip("::ffff:10.0.0.1")), ip("10.0.0.1"));
+        assert_eq!(client_network(ip("10.0.0.1")), ip("10.0.0.1"));
+        let limiter = FailureLimiter::new(1, Duration::from_secs(3600));
+        assert_eq!(
+            limiter.failed(Some(client_network(ip("2001:db8::1")))),
+            Ok(())
+        );
+        assert!(
+            limiter
+                .check(Some(client_network(ip("2001:db8::2"))))
+                .is_err()
+        );
     }
 
     #[test]

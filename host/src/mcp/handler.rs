@@ -19,6 +19,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use super::Gateway;
+use super::admission::{admitted_over_http, mcp_error};
 use super::builtin::{self, BuiltinError};
 use crate::auth::{Caller, Principal, Scope};
 use crate::capability::log::{Level, LogLine};
@@ -407,7 +408,28 @@ impl ServerHandler for GatewayHandler {
         }
         // The version current now serves this call to its end, whatever
         // is swapped in meanwhile.
-        if let Some(tool) = self.gateway.catalog.current().get(&request.name).cloned() {
+        let promoted = self.gateway.catalog.current().get(&request.name).cloned();
+        // A call of a tool that exists is admitted under the limits here,
+        // unless the `/mcp` guard already did (admission.rs); it holds its
+        // place under the cap until its result is handed to the transport.
+        let known = promoted.is_some() || builtin::is_builtin(&request.name);
+        let _slot = if known && !admitted_over_http(&context) {
+            match self
+                .gateway
+                .limits
+                .admit(caller.team.as_deref(), &request.name)
+            {
+                Ok(slot) => Some(slot),
+                Err(limited) => {
+                    tracing::debug!(tool = %request.name, code = limited.code(), scope = limited.scope.as_str(), "tool call refused: {limited}");
+                    audit.finish(started, limited.code());
+                    return Err(mcp_error(&limited));
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(tool) = promoted {
             let (result, report) = self.call_promoted(&tool, request.arguments, &context).await;
             if let Some(entry) = audit.entry.as_mut() {
                 entry.definition_sha256 =

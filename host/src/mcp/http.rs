@@ -3,8 +3,10 @@
 //! (Host and Origin allow-lists, body cap and deadline, connection
 //! limits). Each POST to `/mcp` is judged by the JSON-RPC guard
 //! ([`super::jsonrpc`]) before rmcp sees it; new sessions are refused past
-//! their cap, and a `tools/call` counts in flight until its response has
-//! been sent, so a graceful shutdown lets it deliver its result.
+//! their cap; a `tools/call` is admitted under the [`crate::limits`] (or
+//! answered 429 at once, [`super::admission`]) and counts in flight until
+//! its response has been sent, so a graceful shutdown lets it deliver its
+//! result.
 
 use std::cell::Cell;
 use std::pin::Pin;
@@ -24,13 +26,15 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::net::TcpListener;
 
 use super::Gateway;
+use super::admission::{self, Admitted, request_team};
 use super::handler::GatewayHandler;
-use super::jsonrpc::check_jsonrpc;
+use super::jsonrpc::{check_jsonrpc, request_id};
 use super::sessions::{REFUSED_AT_CAP, RequestSessions};
 use super::sse::{self, MESSAGES_PATH, Sessions, SseState};
 use crate::frontdoor::limits::{TOO_MANY_SESSIONS, body_timed_out, over_capacity, timed_out};
 use crate::frontdoor::listener::ConnectionLimits;
 use crate::frontdoor::{self, FrontDoor, MAX_BODY_BYTES};
+use crate::limits::CallSlot;
 use crate::shutdown::{CallGuard, InFlight, Shutdown};
 
 /// What the JSON-RPC guard needs.
@@ -38,13 +42,19 @@ use crate::shutdown::{CallGuard, InFlight, Shutdown};
 struct GuardState {
     calls: InFlight,
     sessions: Arc<RequestSessions>,
+    gateway: Arc<Gateway>,
 }
 
 /// Validates POSTed JSON-RPC before the transport sees it, refuses a new
-/// session past the cap, and counts a `tools/call` in flight until its
+/// session past the cap, admits a `tools/call` of a served tool under the
+/// limits (or answers 429 at once), and counts it in flight until its
 /// response body has been sent.
 async fn jsonrpc_guard(
-    State(GuardState { calls, sessions }): State<GuardState>,
+    State(GuardState {
+        calls,
+        sessions,
+        gateway,
+    }): State<GuardState>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -65,7 +75,36 @@ async fn jsonrpc_guard(
     if opens_session && sessions.full() {
         return sessions_full(&sessions);
     }
-    let call = accepted.tool_call.then(|| calls.enter());
+    let mut parts = parts;
+    // An unknown tool, or one outside the caller's scope, is left to the
+    // handler's answer (the same for both), and takes no budget.
+    let in_scope = |tool: &str| {
+        parts.extensions.get::<crate::auth::Caller>().map_or_else(
+            || gateway.unauthenticated().allows(tool),
+            |c| c.allows(tool),
+        )
+    };
+    let slot = match accepted.tool.as_deref() {
+        Some(tool) if in_scope(tool) && gateway.definitions().get(tool).is_some() => {
+            match gateway.limits.admit(request_team(&parts), tool) {
+                Ok(slot) => {
+                    parts.extensions.insert(Admitted);
+                    Some(slot)
+                }
+                Err(limited) => {
+                    tracing::debug!(
+                        tool,
+                        code = limited.code(),
+                        scope = limited.scope.as_str(),
+                        "tool call refused: {limited}"
+                    );
+                    return admission::http_response(&limited, request_id(&bytes));
+                }
+            }
+        }
+        _ => None,
+    };
+    let call = accepted.tool_call.then(|| (calls.enter(), slot));
     let request = Request::from_parts(parts, Body::from(bytes));
     // Creating the session checks the cap again, under its lock: a request
     // that lost the race for the last place is told so here.
@@ -106,11 +145,12 @@ fn sessions_full(sessions: &RequestSessions) -> Response {
     )
 }
 
-/// A response body that counts its call in flight until the last frame has
-/// been taken (or the client has gone and the body is dropped).
+/// A response body that counts its call in flight, and holds its place
+/// under the cap on calls in flight, until the last frame has been taken
+/// (or the client has gone and the body is dropped).
 struct Counted {
     body: Body,
-    call: Option<CallGuard>,
+    call: Option<(CallGuard, Option<CallSlot>)>,
 }
 
 impl http_body::Body for Counted {
@@ -167,6 +207,7 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router
     let guard_state = GuardState {
         calls: shutdown.calls().clone(),
         sessions,
+        gateway: Arc::clone(&gateway),
     };
     let sse_state = SseState {
         gateway,

@@ -71,10 +71,12 @@ fn invalid(why: &str) -> Rejected {
 }
 
 /// What the guard learned about a message it let through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     /// A `tools/call` request: a call in flight until its response is sent.
     pub tool_call: bool,
+    /// The tool a `tools/call` request names, for its limits.
+    pub tool: Option<Box<str>>,
     /// An `initialize` request: it opens a session on the session transports.
     pub initialize: bool,
 }
@@ -183,8 +185,9 @@ pub fn check_jsonrpc(body: &[u8]) -> Result<Accepted, Rejected> {
             "nested deeper than {MAX_DEPTH} levels"
         )));
     }
+    let mut tool = None;
     if is_call && let Some(method) = method.as_deref() {
-        check_params(method, envelope.params).map_err(invalid_params)?;
+        tool = check_params(method, envelope.params).map_err(invalid_params)?;
     }
     if params_too_deep {
         return Err(invalid(&format!("nested deeper than {MAX_DEPTH} levels")));
@@ -193,23 +196,30 @@ pub fn check_jsonrpc(body: &[u8]) -> Result<Accepted, Rejected> {
         return Err(invalid("\"params\" must be an object"));
     }
     let request = is_call && envelope.id.is_some();
+    let tool_call = request && method.as_deref() == Some("tools/call");
     Ok(Accepted {
-        tool_call: request && method.as_deref() == Some("tools/call"),
+        tool_call,
+        tool: tool.filter(|_| tool_call),
         initialize: request && method.as_deref() == Some("initialize"),
     })
+}
+
+/// The `id` of the JSON-RPC request in `body`, when it has a readable one
+/// (answering a request the guard refuses after accepting it).
+pub fn request_id(body: &[u8]) -> Option<serde_json::Value> {
+    let envelope: Envelope<'_> = serde_json::from_slice(body).ok()?;
+    serde_json::from_str(envelope.id?.get()).ok()
 }
 
 /// Parses the `params` of the tool methods with rmcp's own types; other
 /// methods are left to the transport. `initialize` and `logging/setLevel`
 /// are among them: a 2026-07-28 request must get 404 and -32601 for those
 /// removed methods, whatever their params, and only rmcp knows the
-/// request's revision.
-fn check_params(method: &str, params: Option<&RawValue>) -> Result<(), String> {
-    fn required<T: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Result<(), String> {
+/// request's revision. Answers the tool a `tools/call` names.
+fn check_params(method: &str, params: Option<&RawValue>) -> Result<Option<Box<str>>, String> {
+    fn required<T: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Result<T, String> {
         let params = params.ok_or("this method needs \"params\"")?;
-        serde_json::from_str::<T>(params.get())
-            .map(drop)
-            .map_err(|e| e.to_string())
+        serde_json::from_str::<T>(params.get()).map_err(|e| e.to_string())
     }
     fn optional<T: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Result<(), String> {
         params.map_or(Ok(()), |p| {
@@ -229,12 +239,12 @@ fn check_params(method: &str, params: Option<&RawValue>) -> Result<(), String> {
                 if raw.get().starts_with('{')
                     && memchr::memmem::find(raw.get().as_bytes(), b"\\u").is_none() =>
             {
-                call_shape(raw)
+                call_shape(raw).map(Some)
             }
-            _ => required::<CallToolRequestParams>(params),
+            _ => required::<CallToolRequestParams>(params).map(|p| Some(p.name.as_ref().into())),
         },
-        "tools/list" => optional::<PaginatedRequestParams>(params),
-        _ => Ok(()),
+        "tools/list" => optional::<PaginatedRequestParams>(params).map(|()| None),
+        _ => Ok(None),
     }
 }
 
@@ -245,7 +255,6 @@ fn check_params(method: &str, params: Option<&RawValue>) -> Result<(), String> {
 #[serde(rename_all = "camelCase")]
 struct CallShape<'a> {
     #[serde(borrow)]
-    #[allow(dead_code, reason = "parsed only to check its type")]
     name: Cow<'a, str>,
     #[serde(rename = "_meta", default, borrow)]
     meta: Option<&'a RawValue>,
@@ -258,7 +267,7 @@ struct CallShape<'a> {
     request_state: Option<Cow<'a, str>>,
 }
 
-fn call_shape(raw: &RawValue) -> Result<(), String> {
+fn call_shape(raw: &RawValue) -> Result<Box<str>, String> {
     let shape: CallShape<'_> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
     for (member, value) in [
         ("_meta", shape.meta),
@@ -273,7 +282,7 @@ fn call_shape(raw: &RawValue) -> Result<(), String> {
             return Err(format!("\"{member}\" must be an object"));
         }
     }
-    Ok(())
+    Ok(shape.name.as_ref().into())
 }
 
 /// Measuring nesting without recursion.
@@ -435,6 +444,38 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn a_tool_call_names_its_tool() {
+        for (body, tool) in [
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#,
+                Some("echo"),
+            ),
+            // Escaped text takes the full parse, and is read decoded.
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\u0065cho"}}"#,
+                Some("echo"),
+            ),
+            // A notification is no call, and a list names no tool.
+            (
+                r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo"}}"#,
+                None,
+            ),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, None),
+        ] {
+            assert_eq!(
+                check_jsonrpc(body.as_bytes()).map(|a| a.tool),
+                Ok(tool.map(Into::into)),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            request_id(br#"{"jsonrpc":"2.0","id":"a-1","method":"tools/call"}"#),
+            Some(json!("a-1"))
+        );
+        assert_eq!(request_id(b"{not json"), None);
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! stdio, all through one [`handler::GatewayHandler`].
 //!
 //! By job: [`http`] routes the HTTP transports (behind the
-//! [`crate::frontdoor`]), [`jsonrpc`] judges each POSTed message, [`sse`]
+//! [`crate::frontdoor`]), [`jsonrpc`] judges each POSTed message,
+//! [`admission`] admits each tool call under the [`crate::limits`], [`sse`]
 //! and [`sessions`] keep the legacy streams and the 2025 sessions, [`stdio`]
 //! serves one client on stdin/stdout, [`drain`] counts the calls owed a
 //! result for the graceful shutdown; [`definitions`] builds the tools' MCP
 //! definitions, [`builtin`] declares and runs the built-in tools, and
 //! [`handler`] answers MCP requests with them.
 
+pub mod admission;
 pub mod builtin;
 pub mod definitions;
 pub mod drain;
@@ -28,6 +30,7 @@ pub use definitions::Definitions;
 
 use crate::catalog::LiveCatalog;
 use crate::fields::{LintError, Registry, Watched};
+use crate::limits::Limits;
 use crate::runtime::Runtime;
 
 /// What every MCP session shares: the sandbox, the loaded tools and the
@@ -42,6 +45,8 @@ pub struct Gateway {
     pub fields: FieldSource,
     /// Name announced to clients (`MCP_SERVER_NAME`).
     pub name: String,
+    /// Call rates and the cap on calls in flight, shared by every transport.
+    pub limits: Arc<Limits>,
     /// The definitions as served, for the registry they were built with.
     definitions: ArcSwapOption<definitions::Definitions>,
     /// Whether HTTP callers must authenticate: then a request that somehow
@@ -52,7 +57,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway serving `catalog` with the registry from `fields`.
+    /// A gateway serving `catalog` with the registry from `fields`, with no
+    /// call rate and the default cap on calls in flight
+    /// ([`Gateway::with_limits`] sets others).
     pub fn new(
         runtime: Arc<Runtime>,
         catalog: Arc<LiveCatalog>,
@@ -64,6 +71,7 @@ impl Gateway {
             catalog,
             fields,
             name: name.into(),
+            limits: Arc::new(Limits::default()),
             definitions: ArcSwapOption::empty(),
             auth_required: std::sync::atomic::AtomicBool::new(false),
             audit: std::sync::OnceLock::new(),
@@ -92,6 +100,12 @@ impl Gateway {
         } else {
             crate::auth::Caller::local()
         }
+    }
+
+    /// This gateway under `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Arc::new(limits);
+        self
     }
 }
 

@@ -179,8 +179,8 @@ pub enum PromoteError {
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// Admin URLs were given without `GATEWAY_ADMIN_KEY`.
-    #[error("--admin-url needs the admin key in GATEWAY_ADMIN_KEY")]
+    /// Admin URLs were given without `GATEWAY_ADMIN_KEY` (or its file).
+    #[error("--admin-url needs the admin key in GATEWAY_ADMIN_KEY (or GATEWAY_ADMIN_KEY_FILE)")]
     AdminKeyMissing,
     /// A skill's manifest is invalid.
     #[error(transparent)]

@@ -13,6 +13,7 @@ mod frontdoor;
 mod gitops;
 mod harness;
 mod hotload;
+mod limits;
 mod mcp;
 mod mcp_tools;
 mod memory;

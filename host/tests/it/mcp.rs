@@ -49,6 +49,16 @@ pub(crate) async fn serve_tools_shared(
     tools: &[(&str, String, Vec<u8>)],
     fields: FieldSource,
 ) -> (Router, tempfile::TempDir, Arc<Gateway>) {
+    serve_tools_with(door, tools, fields, |_| {}).await
+}
+
+/// [`serve_tools_shared`] with the settings changed by `edit` first.
+pub(crate) async fn serve_tools_with(
+    door: FrontDoor,
+    tools: &[(&str, String, Vec<u8>)],
+    fields: FieldSource,
+    edit: impl FnOnce(&mut gateway::settings::Settings),
+) -> (Router, tempfile::TempDir, Arc<Gateway>) {
     let dir = tempfile::tempdir().expect("tempdir");
     for (name, manifest, component) in tools {
         let tool = dir.path().join("tools").join(name);
@@ -60,11 +70,12 @@ pub(crate) async fn serve_tools_shared(
         .expect("manifest");
         std::fs::write(tool.join("tool.wasm"), component).expect("component");
     }
-    let settings = gateway::settings::Settings {
+    let mut settings = gateway::settings::Settings {
         cache_dir: dir.path().join("cache"),
         tools_dir: dir.path().join("tools"),
         ..Default::default()
     };
+    edit(&mut settings);
     let runtime = Arc::new(Runtime::new(settings.clone()).expect("runtime"));
     // Built as `gateway serve` builds it.
     let assembled = gateway::server::assemble(

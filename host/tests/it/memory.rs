@@ -19,7 +19,7 @@ use crate::harness::{component, env_with};
 
 const EDGE: &str = "name = \"edge\"\n";
 /// Longest the test waits for a state it polls for; only a hang reaches it.
-const PATIENCE: Duration = Duration::from_secs(120);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(120);
 
 #[tokio::test]
 async fn the_memory_limit_covers_every_memory_of_a_call_together() {
@@ -87,10 +87,10 @@ async fn tables_count_towards_the_memory_limit() {
 
 /// An upstream on 127.0.0.1 that holds every request until `release`, so
 /// calls stay in flight for as long as the test needs, then answers `{}`.
-struct Hold {
-    port: u16,
-    held: Arc<AtomicUsize>,
-    release: watch::Sender<bool>,
+pub(crate) struct Hold {
+    pub(crate) port: u16,
+    pub(crate) held: Arc<AtomicUsize>,
+    pub(crate) release: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -101,7 +101,7 @@ impl Drop for Hold {
 }
 
 impl Hold {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let held = Arc::new(AtomicUsize::new(0));
@@ -138,7 +138,7 @@ impl Hold {
     }
 
     /// Waits until `n` requests are being held.
-    async fn until_held(&self, n: usize) {
+    pub(crate) async fn until_held(&self, n: usize) {
         tokio::time::timeout(PATIENCE, async {
             while self.held.load(Ordering::SeqCst) < n {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -149,7 +149,7 @@ impl Hold {
     }
 }
 
-fn grant_loopback(s: &mut Settings) {
+pub(crate) fn grant_loopback(s: &mut Settings) {
     s.allow_private =
         gateway::outbound::addr::PrivateAllowList::parse(&["127.0.0.1/32"]).expect("allow list");
     s.timeouts.first_byte = PATIENCE;

@@ -55,7 +55,7 @@ fn deployment(server: &str) -> tempfile::TempDir {
 }
 
 /// A `gateway serve` process and its stderr, read as it comes.
-struct Served {
+pub(crate) struct Served {
     child: Child,
     log: Arc<Mutex<String>>,
     _dir: tempfile::TempDir,
@@ -98,7 +98,11 @@ impl Served {
     }
 
     /// Serves over HTTP on a free port.
-    async fn http(server: &str, args: &[&str], envs: &[(&str, &str)]) -> (Self, SocketAddr) {
+    pub(crate) async fn http(
+        server: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> (Self, SocketAddr) {
         let mut all = vec!["--transport", "http", "--port", "0"];
         all.extend_from_slice(args);
         let served = Self::start(server, &all, envs);
@@ -112,7 +116,7 @@ impl Served {
         (served, addr)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().expect("log").clone()
     }
 
@@ -176,7 +180,7 @@ impl Drop for Served {
     }
 }
 
-async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
+pub(crate) async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let (sender, connection) = http1::handshake(TokioIo::new(tcp))
         .await
