@@ -7,6 +7,7 @@
 //! [`Scope`] the one question [`Scope::allows`]. A tool outside the scope is
 //! indistinguishable from a tool that does not exist.
 
+pub mod oauth;
 pub mod scope;
 
 use std::fmt;

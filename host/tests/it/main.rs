@@ -14,6 +14,7 @@ mod hotload;
 mod mcp;
 mod mcp_tools;
 mod memory;
+mod oauth;
 mod outbound;
 mod plain_scripts;
 mod pystdlib;
