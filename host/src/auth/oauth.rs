@@ -164,6 +164,8 @@ pub struct OAuthValidator {
     resource_path: String,
     /// The metadata document's URL (path-inserted form).
     metadata_url: String,
+    /// The claim checks for each accepted algorithm, built once.
+    validations: Vec<(SigningAlgorithm, Validation)>,
 }
 
 impl OAuthValidator {
@@ -199,7 +201,23 @@ impl OAuthValidator {
                 reason: "cannot appear in a WWW-Authenticate header",
             });
         }
+        let validations = oauth
+            .algorithms
+            .iter()
+            .map(|alg| {
+                let mut v = Validation::new(alg.to_jwt());
+                v.leeway = oauth.leeway_s;
+                v.validate_exp = true;
+                v.validate_nbf = true;
+                v.validate_aud = true;
+                v.set_audience(&[&oauth.audience]);
+                v.set_issuer(&[&oauth.issuer]);
+                v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                (*alg, v)
+            })
+            .collect();
         Ok(Self {
+            validations,
             keys: jwks::KeyCache::new(oauth.issuer.clone(), jwks_url),
             teams: settings.teams.clone(),
             settings: oauth,
@@ -238,23 +256,15 @@ impl OAuthValidator {
         // The header is read unverified only to choose the key; `none`, HMAC
         // and every algorithm outside the configured set end here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
-        let alg = SigningAlgorithm::from_jwt(header.alg)
-            .filter(|a| self.settings.algorithms.contains(a))
+        let (alg, validation) = SigningAlgorithm::from_jwt(header.alg)
+            .and_then(|alg| self.validations.iter().find(|(a, _)| *a == alg))
             .ok_or(AuthError::Invalid)?;
         let key = self
             .keys
-            .key_for(header.kid.as_deref(), alg)
+            .key_for(header.kid.as_deref(), *alg)
             .await
             .ok_or(AuthError::Invalid)?;
-        let mut validation = Validation::new(alg.to_jwt());
-        validation.leeway = self.settings.leeway_s;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.validate_aud = true;
-        validation.set_audience(&[&self.settings.audience]);
-        validation.set_issuer(&[&self.settings.issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &validation)
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => AuthError::Expired,
                 _ => AuthError::Invalid,

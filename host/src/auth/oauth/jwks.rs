@@ -4,7 +4,7 @@
 //! [`KID_REFETCH_INTERVAL`], so tokens with made-up key ids cannot make the
 //! gateway hammer the identity provider.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -183,11 +183,18 @@ struct FetchState {
 /// Fetches and caches one issuer's signing keys.
 #[derive(Debug)]
 pub(crate) struct KeyCache {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     issuer: String,
     configured: Option<Url>,
     keys: RwLock<Arc<KeySet>>,
     /// One fetch at a time; waiting callers reuse its result.
     fetch: tokio::sync::Mutex<FetchState>,
+    /// A background refresh is under way.
+    refreshing: AtomicBool,
     fetches: AtomicU64,
 }
 
@@ -195,14 +202,84 @@ impl KeyCache {
     /// A cache for `issuer`'s keys at `jwks_url` (or discovered).
     pub(crate) fn new(issuer: String, jwks_url: Option<Url>) -> Self {
         Self {
-            issuer,
-            configured: jwks_url,
-            keys: RwLock::new(Arc::new(KeySet::default())),
-            fetch: tokio::sync::Mutex::new(FetchState::default()),
-            fetches: AtomicU64::new(0),
+            inner: Arc::new(Inner {
+                issuer,
+                configured: jwks_url,
+                keys: RwLock::new(Arc::new(KeySet::default())),
+                fetch: tokio::sync::Mutex::new(FetchState::default()),
+                refreshing: AtomicBool::new(false),
+                fetches: AtomicU64::new(0),
+            }),
         }
     }
 
+    /// How many fetches of the key set were attempted (for diagnostics).
+    pub(crate) fn fetch_count(&self) -> u64 {
+        self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// The key that verifies a token naming `kid` and signed with `alg`, if
+    /// any. Before the first successful fetch, the fetch happens now; past
+    /// the TTL, it happens in the background while the cached keys keep
+    /// serving (so an identity provider that is slow or down delays no
+    /// request). An unknown `kid` refetches now, within its rate limit.
+    pub(crate) async fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: SigningAlgorithm,
+    ) -> Option<Arc<Key>> {
+        let inner = &self.inner;
+        let mut set = inner.current();
+        let mut fetched = false;
+        if set.stale(Instant::now()) {
+            if set.keys.is_empty() {
+                fetched = inner.refresh(Reason::Stale, set.generation).await.is_ok();
+                set = inner.current();
+            } else {
+                self.refresh_in_background(set.generation);
+            }
+        }
+        match set.lookup(kid, alg) {
+            Lookup::Found(key) => return Some(key),
+            Lookup::Unfit => return None,
+            Lookup::UnknownKid if fetched => return None,
+            Lookup::UnknownKid => {}
+        }
+        if inner
+            .refresh(Reason::UnknownKid, set.generation)
+            .await
+            .is_ok()
+            && let Lookup::Found(key) = inner.current().lookup(kid, alg)
+        {
+            return Some(key);
+        }
+        None
+    }
+
+    /// Fetches the keys now; the number of usable keys.
+    pub(crate) async fn refresh_now(&self) -> Result<usize, OAuthError> {
+        let seen = self.inner.current().generation;
+        self.inner.refresh(Reason::Forced, seen).await?;
+        Ok(self.inner.current().keys.len())
+    }
+
+    /// Starts one background refresh unless one is under way.
+    fn refresh_in_background(&self, seen: u64) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.inner.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::clone(&self.inner);
+        runtime.spawn(async move {
+            let _ = inner.refresh(Reason::Stale, seen).await;
+            inner.refreshing.store(false, Ordering::Release);
+        });
+    }
+}
+
+impl Inner {
     fn current(&self) -> Arc<KeySet> {
         match self.keys.read() {
             Ok(keys) => Arc::clone(&keys),
@@ -220,47 +297,6 @@ impl KeyCache {
             Ok(mut slot) => *slot = set,
             Err(poisoned) => *poisoned.into_inner() = set,
         }
-    }
-
-    /// How many fetches of the key set were attempted (for diagnostics).
-    pub(crate) fn fetch_count(&self) -> u64 {
-        self.fetches.load(Ordering::Relaxed)
-    }
-
-    /// The key that verifies a token naming `kid` and signed with `alg`, if any.
-    pub(crate) async fn key_for(
-        &self,
-        kid: Option<&str>,
-        alg: SigningAlgorithm,
-    ) -> Option<Arc<Key>> {
-        let mut set = self.current();
-        let mut fetched = false;
-        if set.stale(Instant::now()) {
-            fetched = self.refresh(Reason::Stale, set.generation).await.is_ok();
-            set = self.current();
-        }
-        match set.lookup(kid, alg) {
-            Lookup::Found(key) => return Some(key),
-            Lookup::Unfit => return None,
-            Lookup::UnknownKid if fetched => return None,
-            Lookup::UnknownKid => {}
-        }
-        if self
-            .refresh(Reason::UnknownKid, set.generation)
-            .await
-            .is_ok()
-            && let Lookup::Found(key) = self.current().lookup(kid, alg)
-        {
-            return Some(key);
-        }
-        None
-    }
-
-    /// Fetches the keys now; the number of usable keys.
-    pub(crate) async fn refresh_now(&self) -> Result<usize, OAuthError> {
-        let seen = self.current().generation;
-        self.refresh(Reason::Forced, seen).await?;
-        Ok(self.current().keys.len())
     }
 
     /// One fetch for `reason`, unless another caller fetched since this one
