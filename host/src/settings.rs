@@ -623,7 +623,7 @@ impl RawOAuth {
     fn check(self) -> Result<OAuthSettings, (String, Problem)> {
         let at = |key: &str| format!("auth.oauth.{key}");
         crate::auth::oauth::check_url(&self.issuer, false).map_err(|p| (at("issuer"), p))?;
-        crate::auth::oauth::check_url(&self.resource, false).map_err(|p| (at("resource"), p))?;
+        crate::auth::oauth::check_resource(&self.resource).map_err(|p| (at("resource"), p))?;
         if let Some(url) = &self.jwks_url {
             crate::auth::oauth::check_url(url, true).map_err(|p| (at("jwks_url"), p))?;
         }

@@ -38,7 +38,7 @@ use http::HeaderValue;
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde_json::{Map, Value, json};
 
-pub use fetch::check_url;
+pub use fetch::{check_resource, check_url};
 pub use jwks::{DEFAULT_TTL, KID_REFETCH_INTERVAL, MAX_TTL, MIN_TTL};
 
 use super::{AuthError, Caller, Principal, Scope};
@@ -184,7 +184,7 @@ impl OAuthValidator {
             },
         };
         check_url(&oauth.issuer, false).map_err(|p| bad(&oauth.issuer, p))?;
-        let resource = check_url(&oauth.resource, false).map_err(|p| bad(&oauth.resource, p))?;
+        let resource = check_resource(&oauth.resource).map_err(|p| bad(&oauth.resource, p))?;
         let jwks_url = oauth
             .jwks_url
             .as_deref()

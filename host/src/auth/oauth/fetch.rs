@@ -73,6 +73,26 @@ pub fn check_url(value: &str, query_allowed: bool) -> Result<Url, Problem> {
     Ok(url)
 }
 
+/// Checks the resource URI: a URL as [`check_url`] wants (no query), whose
+/// path can be served as a route (no empty segment, none starting with `:`
+/// or `*`, which the router reads as captures).
+pub fn check_resource(value: &str) -> Result<Url, Problem> {
+    let url = check_url(value, false)?;
+    let path = url.path().trim_end_matches('/');
+    if !path.is_empty()
+        && path
+            .split('/')
+            .skip(1)
+            .any(|seg| seg.is_empty() || seg.starts_with(':') || seg.starts_with('*'))
+    {
+        return Err(Problem::BadUrl {
+            value: value.to_owned(),
+            reason: "a path segment is empty or starts with ':' or '*'",
+        });
+    }
+    Ok(url)
+}
+
 /// The `max-age` of a `Cache-Control` value; `no-store` and `no-cache` count
 /// as 0.
 pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
@@ -231,6 +251,28 @@ mod tests {
             check_url("not a url", false),
             Err(Problem::NotAUrl { .. })
         ));
+    }
+
+    #[test]
+    fn resource_paths_must_be_routable() {
+        for ok in [
+            "https://gw.example.com",
+            "https://gw.example.com/",
+            "https://gw.example.com/mcp",
+            "https://gw.example.com/team/mcp/",
+        ] {
+            assert!(check_resource(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://gw.example.com/*x",
+            "https://gw.example.com/a/:id",
+            "https://gw.example.com//mcp",
+        ] {
+            assert!(
+                matches!(check_resource(bad), Err(Problem::BadUrl { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
