@@ -157,6 +157,13 @@ impl Idp {
                 "/broken",
                 get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
             )
+            .route(
+                "/huge",
+                get(|| async {
+                    let pad = "k".repeat(300 << 10);
+                    axum::Json(json!({"keys": [], "pad": pad}))
+                }),
+            )
             .with_state(idp.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         idp
@@ -561,6 +568,14 @@ async fn an_unreachable_or_broken_key_server_fails_closed() {
         v.validate(&mint(&key, &claims(&idp.issuer))).await,
         Err(AuthError::Invalid)
     );
+
+    // A body past the cap is not read whole.
+    let huge = format!("http://{}/huge", idp.addr);
+    let v = OAuthValidator::new(&settings(&idp.issuer, Some(&huge), "")).expect("validator");
+    assert!(matches!(
+        v.refresh_keys().await,
+        Err(OAuthError::Fetch { .. })
+    ));
 
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
