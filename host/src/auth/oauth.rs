@@ -30,6 +30,7 @@ mod jwks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::response::IntoResponse;
@@ -270,6 +271,7 @@ impl OAuthValidator {
                 _ => AuthError::Invalid,
             })?
             .claims;
+        self.check_times(&claims)?;
         // `iss` exactly one string equal to the issuer (the crate also
         // accepts an array sharing one value).
         if claims.get("iss").and_then(Value::as_str) != Some(self.settings.issuer.as_str()) {
@@ -295,6 +297,29 @@ impl OAuthValidator {
             team,
             scope,
         })
+    }
+
+    /// `exp` and `nbf` checked again here, as numbers. jsonwebtoken 9.x
+    /// skips its time check for a claim of the wrong type unless the claim
+    /// is also required (GHSA-h395-gr6q-cpjc, CVE-2026-25537): `exp` is
+    /// required above, but `nbf` is optional, and `"nbf": "9999999999"` must
+    /// not pass.
+    fn check_times(&self, claims: &Map<String, Value>) -> Result<(), AuthError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let leeway = self.settings.leeway_s as f64;
+        match claims.get("exp").map(Value::as_f64) {
+            Some(Some(exp)) if exp + leeway >= now => {}
+            Some(Some(_)) => return Err(AuthError::Expired),
+            Some(None) | None => return Err(AuthError::Invalid),
+        }
+        match claims.get("nbf").map(Value::as_f64) {
+            None => Ok(()),
+            Some(Some(nbf)) if nbf <= now + leeway => Ok(()),
+            Some(Some(_)) => Err(AuthError::Expired),
+            Some(None) => Err(AuthError::Invalid),
+        }
     }
 
     /// The first known team of the team claim, and the union of the tools

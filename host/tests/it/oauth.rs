@@ -343,6 +343,28 @@ async fn tokens_outside_their_bounds_are_refused_with_their_error() {
         ),
         ("no issuer", with("iss", Value::Null), AuthError::Invalid),
         ("no expiry", with("exp", Value::Null), AuthError::Invalid),
+        // Wrong types must not skip the time checks (CVE-2026-25537 in
+        // jsonwebtoken 9.x for optional claims).
+        (
+            "nbf as a string",
+            with("nbf", json!((now() + 3600).to_string())),
+            AuthError::Invalid,
+        ),
+        (
+            "nbf as an object",
+            with("nbf", json!({"t": 1})),
+            AuthError::Invalid,
+        ),
+        (
+            "exp as a string",
+            with("exp", json!((now() + 3600).to_string())),
+            AuthError::Invalid,
+        ),
+        (
+            "exp as a float in the past",
+            with("exp", json!((now() - 3600) as f64 + 0.5)),
+            AuthError::Expired,
+        ),
         ("no subject", with("sub", Value::Null), AuthError::Invalid),
         (
             "subject not a string",
