@@ -330,6 +330,12 @@ impl Inner {
             Err(e) => {
                 tracing::warn!(issuer = %self.issuer, error = %e, "fetching the OAuth signing keys failed; keeping the keys cached");
                 state.last_failure = Some(now);
+                // Cached keys stay in use, and count as fresh until the
+                // backoff is over, so requests do not keep asking.
+                let current = self.current();
+                if !current.keys.is_empty() {
+                    self.install(current.keys.clone(), FAILURE_BACKOFF, current.generation);
+                }
                 Err(e)
             }
         }
