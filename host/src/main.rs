@@ -792,6 +792,15 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
     let config = ServeConfig::resolve(&settings.server, args.into_overrides())?;
     // Before anything loads: an unsafe listener is refused at once.
     let auth = gateway::server::authenticator(&settings.auth, config.transport, config.addr)?;
+    if let gateway::auth::Authenticator::OAuth(validator) = &auth {
+        // A wrong issuer or key URL shows at start, not at the first call.
+        match validator.refresh_keys().await {
+            Ok(n) => tracing::info!(keys = n, "OAuth signing keys fetched"),
+            Err(e) => eprintln!(
+                "warning: OAuth signing keys not fetched yet: {e}; every token is refused until they are"
+            ),
+        }
+    }
 
     let runtime = std::sync::Arc::new(Runtime::new(settings.clone())?);
     let fields = field_source(&settings.fields_dir)?;

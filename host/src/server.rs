@@ -91,7 +91,9 @@ pub fn authenticator(
             Ok(Authenticator::None)
         }
         AuthMode::Keys => Ok(Authenticator::Keys(KeyStore::open(&auth.keys_file)?)),
-        AuthMode::OAuth => Err(AuthSetupError::NotAvailable("oauth")),
+        AuthMode::OAuth => Ok(Authenticator::OAuth(std::sync::Arc::new(
+            crate::auth::oauth::OAuthValidator::new(auth)?,
+        ))),
     }
 }
 
@@ -105,9 +107,9 @@ pub enum AuthSetupError {
     /// The keys file cannot be used.
     #[error(transparent)]
     Keys(#[from] crate::auth::keys::KeyError),
-    /// A mode this build does not offer yet.
-    #[error("[auth] mode = {0:?} is not available in this build")]
-    NotAvailable(&'static str),
+    /// The OAuth settings cannot be used.
+    #[error(transparent)]
+    OAuth(#[from] crate::auth::oauth::OAuthError),
 }
 
 /// What the command line and the environment say (clap has already put

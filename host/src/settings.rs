@@ -97,6 +97,54 @@ pub enum Problem {
     /// A team name that is not one.
     #[error("{0:?} is not a team name (1 to 64 of A-Z a-z 0-9 _ - .)")]
     TeamName(String),
+    /// A number above the largest accepted (where 0 is fine).
+    #[error("{value} is more than {max}")]
+    AboveMax {
+        /// The value given.
+        value: u64,
+        /// The largest accepted.
+        max: u64,
+    },
+    /// An empty string or list where a value is needed.
+    #[error("must not be empty")]
+    Empty,
+    /// A table the chosen mode requires.
+    #[error("required when {0}")]
+    Required(&'static str),
+    /// A table the chosen mode never reads (a likely mistake).
+    #[error("only read when {0}")]
+    Unused(&'static str),
+    /// Not an absolute URL.
+    #[error("{value:?} is not an absolute URL: {reason}")]
+    NotAUrl {
+        /// The value given.
+        value: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A URL the gateway will not fetch from or publish.
+    #[error("{value:?}: {reason}")]
+    BadUrl {
+        /// The value given.
+        value: String,
+        /// Why (plain http to a non-loopback host, a fragment, …).
+        reason: &'static str,
+    },
+    /// A token signing algorithm the gateway does not accept.
+    #[error("{0:?} is not an accepted signing algorithm (RS256, ES256, EdDSA)")]
+    Algorithm(String),
+    /// A value listed twice.
+    #[error("{0:?} is listed twice")]
+    Duplicate(String),
+    /// An OAuth scope value that is not one scope token (RFC 6749 §3.3).
+    #[error("{0:?} is not one OAuth scope (printable ASCII without spaces, quotes or backslashes)")]
+    ScopeToken(String),
+    /// A claim or team name with control characters or of absurd length.
+    #[error("{0:?}: names are 1 to 256 characters without control characters")]
+    BadName(String),
+    /// A tool pattern that is not one.
+    #[error(transparent)]
+    Pattern(#[from] crate::auth::PatternError),
     /// A path that cannot name a file (empty, or ending in `/`, `.` or `..`).
     #[error("{0:?} does not name a file")]
     NotAFile(PathBuf),
@@ -529,16 +577,6 @@ struct RawSettings {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawAuth {
-    #[serde(default)]
-    mode: AuthMode,
-    keys_file: Option<PathBuf>,
-    #[serde(default)]
-    allow_unauthenticated_network: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawOutbound {
     #[serde(default)]
     allow_private: Vec<String>,
@@ -623,35 +661,234 @@ fn check_grant(vars: &[String]) -> Result<BTreeSet<String>, Problem> {
     Ok(out)
 }
 
-/// The team keys file's name when `[auth] keys_file` does not say.
-pub const DEFAULT_KEYS_FILE: &str = "keys.toml";
-
-/// How the MCP listener knows who is calling (`[auth] mode`).
+/// `[auth] mode`: how callers of the MCP transports authenticate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
-    /// Nobody is asked: only for loopback (or with
-    /// `allow_unauthenticated_network`, said out loud).
+    /// No authentication: every caller is the local operator.
     #[default]
     None,
-    /// Team keys from the keys file (`gateway keys`).
+    /// Team keys (`gateway keys create`).
     Keys,
-    /// OAuth 2.1 access tokens (MCP authorization).
+    /// OAuth 2.1 access tokens from an authorization server (`[auth.oauth]`).
     #[serde(rename = "oauth")]
     OAuth,
 }
 
-/// `[auth]`: who may call the MCP listener (see `docs/auth.md`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `[auth]`: who may call, and which tools each team sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
-    /// The mode.
+    /// How callers authenticate [default: none].
     pub mode: AuthMode,
+    /// `[auth.oauth]`: present exactly when `mode = "oauth"`.
+    pub oauth: Option<OAuthSettings>,
+    /// `[auth.teams.NAME] tools = [...]`: the tools each team may list and
+    /// call, by team name (an OAuth team claim value).
+    pub teams: BTreeMap<String, crate::auth::Scope>,
     /// The team keys file [default: `keys.toml` beside `gateway.toml`].
     pub keys_file: PathBuf,
     /// Serve a non-loopback address without authentication. Off by
     /// default: `gateway serve` refuses to, and warns at every start when on.
     pub allow_unauthenticated_network: bool,
 }
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::None,
+            oauth: None,
+            teams: BTreeMap::new(),
+            keys_file: PathBuf::from(DEFAULT_KEYS_FILE),
+            allow_unauthenticated_network: false,
+        }
+    }
+}
+
+/// Largest clock skew accepted on `exp` and `nbf`, in seconds.
+pub const MAX_LEEWAY_S: u64 = 600;
+/// Default clock skew accepted on `exp` and `nbf`, in seconds.
+pub const DEFAULT_LEEWAY_S: u64 = 60;
+
+/// `[auth.oauth]`: this gateway as an OAuth 2.1 resource server (the MCP
+/// authorization spec; see `docs/auth.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// The authorization server's issuer identifier, compared byte for byte
+    /// with each token's `iss`.
+    pub issuer: String,
+    /// This gateway's canonical resource URI (e.g.
+    /// `https://gateway.example.com/mcp`), published in the protected
+    /// resource metadata.
+    pub resource: String,
+    /// The value a token's `aud` must contain [default: `resource`]
+    /// (RFC 8707 audience binding; Entra v2 tokens carry the API's client id).
+    pub audience: String,
+    /// Where the signing keys are [default: discovered from the issuer's
+    /// metadata].
+    pub jwks_url: Option<String>,
+    /// The signing algorithms accepted [default: all three].
+    pub algorithms: Vec<crate::auth::oauth::SigningAlgorithm>,
+    /// The claim whose value (a string or an array of strings) names the
+    /// caller's teams.
+    pub team_claim: Option<String>,
+    /// A scope every token must carry (`scope` or `scp`) [default: none checked].
+    pub required_scope: Option<String>,
+    /// Clock skew accepted on `exp` and `nbf`, in seconds [default: 60].
+    pub leeway_s: u64,
+    /// The tools of a caller whose token names no known team [default: none,
+    /// the built-in tools only].
+    pub default_tools: crate::auth::Scope,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    #[serde(default)]
+    mode: AuthMode,
+    oauth: Option<RawOAuth>,
+    #[serde(default)]
+    teams: BTreeMap<String, RawTeam>,
+    keys_file: Option<PathBuf>,
+    #[serde(default)]
+    allow_unauthenticated_network: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOAuth {
+    issuer: String,
+    resource: String,
+    audience: Option<String>,
+    jwks_url: Option<String>,
+    algorithms: Option<Vec<String>>,
+    team_claim: Option<String>,
+    required_scope: Option<String>,
+    leeway_s: Option<u64>,
+    #[serde(default)]
+    default_tools: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTeam {
+    tools: Vec<String>,
+}
+
+impl RawAuth {
+    fn check(self, base: &Path) -> Result<AuthSettings, (String, Problem)> {
+        let oauth = match (self.mode, self.oauth) {
+            (AuthMode::OAuth, Some(raw)) => Some(raw.check()?),
+            (AuthMode::OAuth, None) => {
+                return Err((
+                    "auth.oauth".into(),
+                    Problem::Required("auth.mode = \"oauth\""),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err((
+                    "auth.oauth".into(),
+                    Problem::Unused("auth.mode = \"oauth\""),
+                ));
+            }
+            (_, None) => None,
+        };
+        let mut teams = BTreeMap::new();
+        for (name, team) in self.teams {
+            let key = format!("auth.teams.{name}");
+            check_name(&name).map_err(|p| (key.clone(), p))?;
+            let scope = crate::auth::Scope::from_patterns(&team.tools)
+                .map_err(|p| (format!("{key}.tools"), p.into()))?;
+            teams.insert(name, scope);
+        }
+        Ok(AuthSettings {
+            mode: self.mode,
+            oauth,
+            teams,
+            keys_file: base.join(
+                self.keys_file
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_KEYS_FILE)),
+            ),
+            allow_unauthenticated_network: self.allow_unauthenticated_network,
+        })
+    }
+}
+
+impl RawOAuth {
+    fn check(self) -> Result<OAuthSettings, (String, Problem)> {
+        let at = |key: &str| format!("auth.oauth.{key}");
+        crate::auth::oauth::check_url(&self.issuer, false).map_err(|p| (at("issuer"), p))?;
+        crate::auth::oauth::check_resource(&self.resource).map_err(|p| (at("resource"), p))?;
+        if let Some(url) = &self.jwks_url {
+            crate::auth::oauth::check_url(url, true).map_err(|p| (at("jwks_url"), p))?;
+        }
+        let audience = self.audience.unwrap_or_else(|| self.resource.clone());
+        if audience.is_empty() {
+            return Err((at("audience"), Problem::Empty));
+        }
+        let algorithms = match self.algorithms {
+            None => crate::auth::oauth::SigningAlgorithm::ALL.to_vec(),
+            Some(names) => {
+                if names.is_empty() {
+                    return Err((at("algorithms"), Problem::Empty));
+                }
+                let mut out = Vec::new();
+                for name in names {
+                    let alg = crate::auth::oauth::SigningAlgorithm::from_name(&name)
+                        .ok_or_else(|| (at("algorithms"), Problem::Algorithm(name.clone())))?;
+                    if out.contains(&alg) {
+                        return Err((at("algorithms"), Problem::Duplicate(name)));
+                    }
+                    out.push(alg);
+                }
+                out
+            }
+        };
+        if let Some(claim) = &self.team_claim {
+            check_name(claim).map_err(|p| (at("team_claim"), p))?;
+        }
+        if let Some(scope) = &self.required_scope {
+            let token_char =
+                |c: char| c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c);
+            if scope.is_empty() || !scope.chars().all(token_char) {
+                return Err((at("required_scope"), Problem::ScopeToken(scope.clone())));
+            }
+        }
+        let leeway_s = self.leeway_s.unwrap_or(DEFAULT_LEEWAY_S);
+        if leeway_s > MAX_LEEWAY_S {
+            return Err((
+                at("leeway_s"),
+                Problem::AboveMax {
+                    value: leeway_s,
+                    max: MAX_LEEWAY_S,
+                },
+            ));
+        }
+        let default_tools = crate::auth::Scope::from_patterns(&self.default_tools)
+            .map_err(|p| (at("default_tools"), p.into()))?;
+        Ok(OAuthSettings {
+            issuer: self.issuer,
+            resource: self.resource,
+            audience,
+            jwks_url: self.jwks_url,
+            algorithms,
+            team_claim: self.team_claim,
+            required_scope: self.required_scope,
+            leeway_s,
+            default_tools,
+        })
+    }
+}
+
+/// A claim or team name: 1 to 256 characters, no control characters.
+fn check_name(name: &str) -> Result<(), Problem> {
+    if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
+        return Err(Problem::BadName(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// The team keys file's name when `[auth] keys_file` does not say.
+pub const DEFAULT_KEYS_FILE: &str = "keys.toml";
 
 /// Validated gateway settings.
 #[derive(Debug, Clone)]
@@ -694,10 +931,7 @@ impl Default for Settings {
             timeouts: Timeouts::default(),
             tool_config: BTreeMap::new(),
             secret_grants: SecretGrants::default(),
-            auth: AuthSettings {
-                keys_file: PathBuf::from(DEFAULT_KEYS_FILE),
-                ..AuthSettings::default()
-            },
+            auth: AuthSettings::default(),
             server: ServerSettings::default(),
             admin: AdminSettings::default(),
             runtime: RuntimeSettings::default(),
@@ -771,6 +1005,7 @@ impl Settings {
             )?,
         };
         raw.admin.check().map_err(|(key, p)| invalid(&key, p))?;
+        let auth = raw.auth.check(base).map_err(|(key, p)| invalid(&key, p))?;
         raw.server.check().map_err(|(key, p)| invalid(&key, p))?;
         let runtime = raw.runtime.check().map_err(|(key, p)| invalid(key, p))?;
         let limits = raw.limits.check().map_err(|(key, p)| invalid(&key, p))?;
@@ -802,15 +1037,7 @@ impl Settings {
             timeouts,
             tool_config: raw.tools.into_iter().map(|(k, v)| (k, v.config)).collect(),
             secret_grants,
-            auth: AuthSettings {
-                mode: raw.auth.mode,
-                keys_file: base.join(
-                    raw.auth
-                        .keys_file
-                        .unwrap_or_else(|| PathBuf::from(DEFAULT_KEYS_FILE)),
-                ),
-                allow_unauthenticated_network: raw.auth.allow_unauthenticated_network,
-            },
+            auth,
             server: raw.server,
             admin: raw.admin,
             runtime,
@@ -1299,5 +1526,148 @@ burst = 2
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_auth_table_configures_oauth_and_teams() {
+        let s = Settings::parse(Path::new("g.toml"), "").expect("parses");
+        assert_eq!(s.auth, AuthSettings::default());
+        assert_eq!(s.auth.mode, AuthMode::None);
+
+        let s = Settings::parse(
+            Path::new("g.toml"),
+            r#"
+[auth]
+mode = "oauth"
+[auth.oauth]
+issuer = "https://kc.example.com/realms/acme"
+resource = "https://gateway.example.com/mcp"
+team_claim = "groups"
+required_scope = "mcp:tools"
+[auth.teams.finance]
+tools = ["stripe_*", "hubspot_*"]
+"#,
+        )
+        .expect("parses");
+        assert_eq!(s.auth.mode, AuthMode::OAuth);
+        let oauth = s.auth.oauth.as_ref().expect("oauth");
+        assert_eq!(oauth.audience, "https://gateway.example.com/mcp");
+        assert_eq!(oauth.algorithms, crate::auth::oauth::SigningAlgorithm::ALL);
+        assert_eq!(oauth.leeway_s, DEFAULT_LEEWAY_S);
+        assert_eq!(oauth.jwks_url, None);
+        assert_eq!(oauth.default_tools, crate::auth::Scope::none());
+        assert!(s.auth.teams["finance"].allows("stripe_revenue"));
+        assert!(!s.auth.teams["finance"].allows("github_repo_summary"));
+
+        for mode in ["none", "keys"] {
+            let s = Settings::parse(Path::new("g.toml"), &format!("[auth]\nmode = \"{mode}\"\n"))
+                .expect("parses");
+            assert!(s.auth.oauth.is_none());
+        }
+        assert!(matches!(
+            Settings::parse(Path::new("g.toml"), "[auth]\nmode = \"magic\"\n"),
+            Err(SettingsError::Parse { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn oauth_mistakes_name_their_key_and_problem() {
+        let base = "[auth]\nmode = \"oauth\"\n[auth.oauth]\nissuer = \"https://idp.example.com\"\nresource = \"https://gw.example.com/mcp\"\n";
+        let fail =
+            |extra: &str| match Settings::parse(Path::new("g.toml"), &format!("{base}{extra}")) {
+                Err(SettingsError::Invalid { key, problem, .. }) => (key, problem),
+                other => panic!("expected Invalid for {extra:?}, got {other:?}"),
+            };
+        let cases: Vec<(&str, &str, Problem)> = vec![
+            (
+                "algorithms = [\"HS256\"]\n",
+                "auth.oauth.algorithms",
+                Problem::Algorithm("HS256".into()),
+            ),
+            (
+                "algorithms = [\"none\"]\n",
+                "auth.oauth.algorithms",
+                Problem::Algorithm("none".into()),
+            ),
+            ("algorithms = []\n", "auth.oauth.algorithms", Problem::Empty),
+            (
+                "algorithms = [\"ES256\", \"ES256\"]\n",
+                "auth.oauth.algorithms",
+                Problem::Duplicate("ES256".into()),
+            ),
+            (
+                "leeway_s = 601\n",
+                "auth.oauth.leeway_s",
+                Problem::AboveMax {
+                    value: 601,
+                    max: MAX_LEEWAY_S,
+                },
+            ),
+            (
+                "required_scope = \"two scopes\"\n",
+                "auth.oauth.required_scope",
+                Problem::ScopeToken("two scopes".into()),
+            ),
+            ("audience = \"\"\n", "auth.oauth.audience", Problem::Empty),
+            (
+                "jwks_url = \"http://idp.example.com/keys\"\n",
+                "auth.oauth.jwks_url",
+                Problem::BadUrl {
+                    value: "http://idp.example.com/keys".into(),
+                    reason: "plain http is accepted only to a loopback address",
+                },
+            ),
+            (
+                "default_tools = [\"Bad\"]\n",
+                "auth.oauth.default_tools",
+                Problem::Pattern(crate::auth::PatternError::Characters("Bad".into())),
+            ),
+            (
+                "[auth.teams.finance]\ntools = [\"\"]\n",
+                "auth.teams.finance.tools",
+                Problem::Pattern(crate::auth::PatternError::Empty),
+            ),
+        ];
+        for (extra, key, problem) in cases {
+            assert_eq!(fail(extra), (key.to_owned(), problem), "{extra:?}");
+        }
+        let whole = |text: &str| match Settings::parse(Path::new("g.toml"), text) {
+            Err(SettingsError::Invalid { key, problem, .. }) => (key, problem),
+            other => panic!("expected Invalid for {text:?}, got {other:?}"),
+        };
+        assert_eq!(
+            whole("[auth]\nmode = \"oauth\"\n"),
+            (
+                "auth.oauth".to_owned(),
+                Problem::Required("auth.mode = \"oauth\"")
+            )
+        );
+        assert_eq!(
+            whole(
+                "[auth.oauth]\nissuer = \"https://i.example\"\nresource = \"https://r.example\"\n"
+            ),
+            (
+                "auth.oauth".to_owned(),
+                Problem::Unused("auth.mode = \"oauth\"")
+            )
+        );
+        let (key, problem) = whole(
+            "[auth]\nmode = \"oauth\"\n[auth.oauth]\nissuer = \"http://idp.example.com\"\nresource = \"https://r.example\"\n",
+        );
+        assert_eq!(key, "auth.oauth.issuer");
+        assert!(matches!(problem, Problem::BadUrl { .. }));
+        let (key, problem) = whole(
+            "[auth]\nmode = \"oauth\"\n[auth.oauth]\nissuer = \"https://i.example\"\nresource = \"https://r.example/mcp#frag\"\n",
+        );
+        assert_eq!(key, "auth.oauth.resource");
+        assert!(matches!(problem, Problem::BadUrl { .. }));
+        // A missing required key is a parse error on its table's line.
+        assert!(matches!(
+            Settings::parse(
+                Path::new("g.toml"),
+                "[auth]\nmode = \"oauth\"\n[auth.oauth]\nissuer = \"https://i.example\"\n"
+            ),
+            Err(SettingsError::Parse { .. })
+        ));
     }
 }

@@ -8,6 +8,7 @@
 //! indistinguishable from a tool that does not exist.
 
 pub mod keys;
+pub mod oauth;
 pub mod scope;
 
 use std::fmt;
@@ -140,6 +141,8 @@ pub enum Authenticator {
     None,
     /// Team keys.
     Keys(keys::KeyStore),
+    /// OAuth 2.1 access tokens.
+    OAuth(std::sync::Arc<oauth::OAuthValidator>),
 }
 
 impl fmt::Debug for Authenticator {
@@ -147,6 +150,7 @@ impl fmt::Debug for Authenticator {
         f.write_str(match self {
             Authenticator::None => "Authenticator::None",
             Authenticator::Keys(_) => "Authenticator::Keys",
+            Authenticator::OAuth(_) => "Authenticator::OAuth",
         })
     }
 }
@@ -181,11 +185,15 @@ impl Authenticator {
         match self {
             Authenticator::None => Ok(Caller::local()),
             Authenticator::Keys(store) => store.authenticate(credential),
+            Authenticator::OAuth(validator) => validator.validate(credential).await,
         }
     }
 
     /// The `WWW-Authenticate` value for a refusal (RFC 6750 §3).
     pub fn challenge(&self, error: &AuthError) -> http::HeaderValue {
+        if let Authenticator::OAuth(validator) = self {
+            return validator.www_authenticate(error);
+        }
         let mut value = String::from("Bearer realm=\"agent-gateway\"");
         if let Some(code) = error.oauth_code() {
             value.push_str(&format!(", error=\"{code}\""));

@@ -166,6 +166,11 @@ pub async fn guard(State(door): State<Arc<FrontDoor>>, request: Request, next: N
         };
         return (status, refusal.to_string()).into_response();
     }
+    // The protected resource metadata is how a client learns where to get
+    // a token: it is public (RFC 9728).
+    if request.uri().path().starts_with("/.well-known/") {
+        return next.run(request).await;
+    }
     let caller = match door
         .auth
         .authenticate(request.headers(), request.uri().query())

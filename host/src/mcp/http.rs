@@ -221,9 +221,11 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router
     let streamable = Router::new()
         .nest_service("/mcp", streamable)
         .layer(middleware::from_fn_with_state(guard_state, jsonrpc_guard));
-    Router::new()
-        .merge(streamable)
-        .merge(legacy)
+    let mut router = Router::new().merge(streamable).merge(legacy);
+    if let crate::auth::Authenticator::OAuth(validator) = door.auth.as_ref() {
+        router = router.merge(crate::auth::oauth::routes(Arc::clone(validator)));
+    }
+    router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(door, frontdoor::guard))
 }

@@ -17,6 +17,7 @@ mod limits;
 mod mcp;
 mod mcp_tools;
 mod memory;
+mod oauth;
 mod outbound;
 mod plain_scripts;
 mod pystdlib;
