@@ -9,7 +9,10 @@
 //! ```
 //!
 //! `GATEWAY_BENCH_BIN=path/to/gateway` measures another build of the gateway
-//! (to compare two builds against the same FastMCP run).
+//! (to compare two builds against the same FastMCP run). A second gateway
+//! with team keys (`[auth] mode = "keys"`, every request carrying its key)
+//! runs beside the open one, to measure authentication in the same run;
+//! `GATEWAY_BENCH_AUTH=0` leaves it out (for builds without `[auth]`).
 //!
 //! Every request carries a unique JSON-RPC id and every response body is
 //! parsed and checked (`isError: false`, the echoed text), since a failing
@@ -49,6 +52,8 @@ struct Target {
     host: http::HeaderValue,
     tool: &'static str,
     dialect: Dialect,
+    /// The `Authorization` header every request carries, if any.
+    auth: Option<http::HeaderValue>,
 }
 
 struct Guard(Child);
@@ -83,6 +88,10 @@ fn request(target: &Target, id: u64) -> http::Request<Full<Bytes>> {
             .header("mcp-method", "tools/call")
             .header("mcp-name", target.tool),
         Dialect::Stateless2025 => builder.header("mcp-protocol-version", "2025-06-18"),
+    };
+    let builder = match &target.auth {
+        Some(key) => builder.header(http::header::AUTHORIZATION, key.clone()),
+        None => builder,
     };
     builder.body(Full::new(Bytes::from(body))).expect("request")
 }
@@ -254,29 +263,45 @@ async fn run() -> anyhow::Result<()> {
         ),
     )?;
 
+    let bin = std::env::var_os("GATEWAY_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_gateway").into());
+    let serve = |config: &Path, port: u16| -> anyhow::Result<Guard> {
+        Ok(Guard(
+            Command::new(&bin)
+                .args(["--config"])
+                .arg(config)
+                .args(["--tools-dir"])
+                .arg(&tools_dir)
+                .args(["serve", "--transport", "http", "--port", &port.to_string()])
+                .env("GATEWAY_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .context("starting gateway serve")?,
+        ))
+    };
     let gw_port = free_port()?;
-    let gateway = Guard(
-        Command::new(
-            std::env::var_os("GATEWAY_BENCH_BIN")
-                .unwrap_or_else(|| env!("CARGO_BIN_EXE_gateway").into()),
-        )
-        .args(["--config"])
-        .arg(&config)
-        .args(["--tools-dir"])
-        .arg(&tools_dir)
-        .args([
-            "serve",
-            "--transport",
-            "http",
-            "--port",
-            &gw_port.to_string(),
-        ])
-        .env("GATEWAY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting gateway serve")?,
-    );
+    let gateway = serve(&config, gw_port)?;
+    // The same gateway behind team keys, each request carrying its key.
+    let with_auth = std::env::var_os("GATEWAY_BENCH_AUTH").is_none_or(|v| v != "0");
+    let keyed = if with_auth {
+        let keys_file = work.path().join("keys.toml");
+        let (key, _) = gateway::auth::keys::create(&keys_file, "bench", &["*".to_owned()], None)?;
+        let keyed_config = work.path().join("gateway-keys.toml");
+        std::fs::write(
+            &keyed_config,
+            format!(
+                "{}[auth]\nmode = \"keys\"\nkeys_file = {:?}\n",
+                std::fs::read_to_string(&config)?,
+                keys_file
+            ),
+        )?;
+        let port = free_port()?;
+        let guard = serve(&keyed_config, port)?;
+        Some((guard, ([127, 0, 0, 1], port).into(), key))
+    } else {
+        None
+    };
     let fm_port = free_port()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fastmcp_echo.py");
     let fastmcp = Guard(
@@ -292,21 +317,36 @@ async fn run() -> anyhow::Result<()> {
     let fm_addr: SocketAddr = ([127, 0, 0, 1], fm_port).into();
     wait_ready(gw_addr).await?;
     wait_ready(fm_addr).await?;
+    if let Some((_, addr, _)) = &keyed {
+        wait_ready(*addr).await?;
+    }
 
-    let targets = [
-        Target {
-            label: "gateway serve, Rust tool (echo)",
-            addr: gw_addr,
-            host: host(gw_addr),
+    let mut targets = vec![Target {
+        label: "gateway serve, Rust tool (echo)",
+        addr: gw_addr,
+        host: host(gw_addr),
+        tool: "echo",
+        dialect: Dialect::Stateless2026,
+        auth: None,
+    }];
+    if let Some((_, addr, key)) = &keyed {
+        targets.push(Target {
+            label: "gateway serve + team key, Rust tool (echo)",
+            addr: *addr,
+            host: host(*addr),
             tool: "echo",
             dialect: Dialect::Stateless2026,
-        },
+            auth: Some(http::HeaderValue::from_str(&format!("Bearer {key}"))?),
+        });
+    }
+    targets.extend([
         Target {
             label: "FastMCP 4.1.6, Python function (echo)",
             addr: fm_addr,
             host: host(fm_addr),
             tool: "echo",
             dialect: Dialect::Stateless2025,
+            auth: None,
         },
         Target {
             label: "gateway serve, Python tool (py_echo)",
@@ -314,8 +354,9 @@ async fn run() -> anyhow::Result<()> {
             host: host(gw_addr),
             tool: "py_echo",
             dialect: Dialect::Stateless2026,
+            auth: None,
         },
-    ];
+    ]);
     let ids = Arc::new(AtomicU64::new(1));
     let mut rows = Vec::new();
     for target in targets {
@@ -326,7 +367,7 @@ async fn run() -> anyhow::Result<()> {
         eprintln!("{}: {:.0} calls/s", target.label, many.calls_per_s);
         rows.push((target.label, many, one));
     }
-    drop((gateway, fastmcp));
+    drop((gateway, fastmcp, keyed));
 
     println!("| server | calls/s ({CONNECTIONS} conns) | p50 ms | p99 ms | p50 ms (1 conn) |");
     println!("|---|---|---|---|---|");
@@ -339,10 +380,17 @@ async fn run() -> anyhow::Result<()> {
     println!();
     println!(
         "gateway (Rust tool) / FastMCP throughput: {:.1}x; {}s windows after {}s warm-up; load generator in-process on the same 2 cores",
-        rows[0].1.calls_per_s / rows[1].1.calls_per_s,
+        rows[0].1.calls_per_s / rows[rows.len() - 2].1.calls_per_s,
         WINDOW.as_secs(),
         WARMUP.as_secs()
     );
+    if with_auth {
+        println!(
+            "team key / no authentication, same run: {:.1}% of calls/s, p99 {:+.2} ms",
+            rows[1].1.calls_per_s / rows[0].1.calls_per_s * 100.0,
+            rows[1].1.p99_ms - rows[0].1.p99_ms
+        );
+    }
     Ok(())
 }
 
