@@ -318,3 +318,84 @@ async fn gateway_serve_refuses_a_public_address_without_authentication() {
         .expect("gateway runs");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A POST to `/mcp` in a 2025-06-18 `session` (or opening one), with `key`.
+fn in_session(body: Value, session: Option<&str>, key: &str) -> Request<Body> {
+    let builder = Request::post("/mcp")
+        .header("host", "127.0.0.1:8000")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header(http::header::AUTHORIZATION, format!("Bearer {key}"));
+    let builder = match session {
+        Some(id) => builder
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", "2025-06-18"),
+        None => builder,
+    };
+    builder.body(Body::from(body.to_string())).expect("request")
+}
+
+/// The JSON-RPC message of a session's answer (an SSE event's data).
+fn message(body: &Value) -> Value {
+    body.as_str()
+        .and_then(|text| {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .find(|d| d.starts_with('{'))
+        })
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_else(|| body.clone())
+}
+
+#[tokio::test]
+async fn a_session_answers_only_the_caller_that_opened_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("keys.toml");
+    let (alice, _) = keys::create(&file, "finance", &["*".to_owned()], None).expect("key");
+    let (mallory, _) = keys::create(&file, "support", &["*".to_owned()], None).expect("key");
+    let (app, _tools) = keyed_router(&file).await;
+
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
+    let response = app
+        .clone()
+        .oneshot(in_session(init, None, &alice))
+        .await
+        .expect("initialize");
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_owned();
+    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+    let response = app
+        .clone()
+        .oneshot(in_session(initialized, Some(&id), &alice))
+        .await
+        .expect("initialized");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let list = json!({"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}});
+    let (status, own) = json_body(
+        app.clone()
+            .oneshot(in_session(list.clone(), Some(&id), &alice))
+            .await
+            .expect("list"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let own = message(&own);
+    assert!(own["result"]["tools"].is_array(), "{own}");
+    // Another team's valid key with the same session id gets nothing.
+    let (_, theirs) = json_body(
+        app.clone()
+            .oneshot(in_session(list, Some(&id), &mallory))
+            .await
+            .expect("list"),
+    )
+    .await;
+    let theirs = message(&theirs);
+    assert_eq!(theirs["error"]["code"], json!(-32600), "{theirs}");
+    assert_eq!(theirs.get("result"), None);
+}
