@@ -224,6 +224,12 @@ impl<'a> Audit<'a> {
     }
 }
 
+/// Records a `tools/call` refused before the handler saw it (the `/mcp`
+/// guard's limits) in the audit trail, as one line like any other call.
+pub(crate) fn audit_refusal(gateway: &Gateway, caller: &Caller, tool: &str, outcome: &'static str) {
+    Audit::new(gateway, caller, tool).finish(std::time::Instant::now(), outcome);
+}
+
 /// A successful call: the JSON as text (for clients that read content) and
 /// as `structuredContent`.
 fn success(value: Value) -> CallToolResult {

@@ -98,6 +98,12 @@ async fn jsonrpc_guard(
                         scope = limited.scope.as_str(),
                         "tool call refused: {limited}"
                     );
+                    let caller = parts
+                        .extensions
+                        .get::<crate::auth::Caller>()
+                        .cloned()
+                        .unwrap_or_else(|| gateway.unauthenticated());
+                    super::handler::audit_refusal(&gateway, &caller, tool, limited.code());
                     return admission::http_response(&limited, request_id(&bytes));
                 }
             }

@@ -430,3 +430,56 @@ async fn the_admin_key_file_rotates_without_a_restart_and_a_bad_rotation_keeps_t
 
     child.kill().await.expect("kill");
 }
+
+/// Every call is one audit line, a call refused by a limit before the
+/// handler saw it included (outcome `rate_limited`), and the chain verifies.
+#[tokio::test]
+async fn calls_refused_by_a_limit_are_in_the_audit_trail() {
+    let tools = [("edge", String::new(), gateway_test_programs::wat::echo())];
+    let (app, dir, gateway) =
+        serve_tools_with(FrontDoor::default(), &tools, FieldSource::empty(), |s| {
+            s.limits = LimitSettings {
+                max_calls_in_flight: None,
+                rates: RateSettings {
+                    per_tool: Some(Rate::new(0.001, Some(1)).expect("rate")),
+                    ..RateSettings::default()
+                },
+            };
+        })
+        .await;
+    let file = dir.path().join("audit.jsonl");
+    let log = gateway::audit::AuditLog::open(&file).expect("audit log");
+    gateway.audit.set(log.clone()).expect("set once");
+
+    let (status, _, body) = call(&app, "edge", json!({"secret": "do-not-log"}), 1).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ran(&body), "{body}");
+    let (status, _, _) = call(&app, "edge", json!({}), 2).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    log.close().await.expect("close");
+
+    let text = std::fs::read_to_string(&file).expect("read");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let seen: Vec<(&str, &str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap_or_default(),
+                l["tool"].as_str().unwrap_or_default(),
+                l["outcome"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("call", "edge", "ok"), ("call", "edge", "rate_limited")]
+    );
+    assert!(
+        !text.contains("do-not-log"),
+        "arguments never reach the trail"
+    );
+    assert_eq!(gateway::audit::verify(&file).map(|s| s.lines).ok(), Some(2));
+}
