@@ -114,13 +114,17 @@ pub enum AuthError {
     /// A valid token without the scope this server requires.
     #[error("insufficient scope")]
     InsufficientScope,
+    /// Credentials cannot be checked right now (the identity provider's
+    /// signing keys could not be fetched): retry later.
+    #[error("authentication is temporarily unavailable; retry shortly")]
+    Unavailable,
 }
 
 impl AuthError {
     /// The OAuth error code for `WWW-Authenticate` (RFC 6750 §3.1), if any.
     pub fn oauth_code(&self) -> Option<&'static str> {
         match self {
-            AuthError::Missing => None,
+            AuthError::Missing | AuthError::Unavailable => None,
             AuthError::Malformed | AuthError::InQuery => Some("invalid_request"),
             AuthError::Invalid | AuthError::Expired => Some("invalid_token"),
             AuthError::InsufficientScope => Some("insufficient_scope"),

@@ -260,11 +260,16 @@ impl OAuthValidator {
         let (alg, validation) = SigningAlgorithm::from_jwt(header.alg)
             .and_then(|alg| self.validations.iter().find(|(a, _)| *a == alg))
             .ok_or(AuthError::Invalid)?;
-        let key = self
-            .keys
-            .key_for(header.kid.as_deref(), *alg)
-            .await
-            .ok_or(AuthError::Invalid)?;
+        let Some(key) = self.keys.key_for(header.kid.as_deref(), *alg).await else {
+            // With no keys at all, no token could be checked: a temporary
+            // failure of the gateway's, not a bad token (clients retry
+            // rather than sign in again).
+            return Err(if self.keys.has_no_keys() {
+                AuthError::Unavailable
+            } else {
+                AuthError::Invalid
+            });
+        };
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => AuthError::Expired,

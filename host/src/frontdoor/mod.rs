@@ -192,13 +192,23 @@ fn refused(auth: &crate::auth::Authenticator, error: &crate::auth::AuthError) ->
     let status = match error {
         AuthError::Malformed | AuthError::InQuery => StatusCode::BAD_REQUEST,
         AuthError::InsufficientScope => StatusCode::FORBIDDEN,
+        AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::UNAUTHORIZED,
     };
     let body = serde_json::json!({
-        "error": error.oauth_code().unwrap_or("unauthorized"),
+        "error": error.oauth_code().unwrap_or(match error {
+            AuthError::Unavailable => "temporarily_unavailable",
+            _ => "unauthorized",
+        }),
         "error_description": error.to_string(),
     });
     let mut response = (status, axum::Json(body)).into_response();
+    if *error == AuthError::Unavailable {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+        return response;
+    }
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, auth.challenge(error));

@@ -571,7 +571,7 @@ async fn the_jwks_url_is_discovered_from_the_issuer_metadata() {
     ));
     assert_eq!(
         v.validate(&mint(&key, &claims(&liar.issuer))).await,
-        Err(AuthError::Invalid)
+        Err(AuthError::Unavailable)
     );
     assert_eq!(liar.hits(), 0);
 }
@@ -588,7 +588,7 @@ async fn an_unreachable_or_broken_key_server_fails_closed() {
     ));
     assert_eq!(
         v.validate(&mint(&key, &claims(&idp.issuer))).await,
-        Err(AuthError::Invalid)
+        Err(AuthError::Unavailable)
     );
 
     // A body past the cap is not read whole.
@@ -611,7 +611,7 @@ async fn an_unreachable_or_broken_key_server_fails_closed() {
     ));
     assert_eq!(
         v.validate(&mint(&key, &claims(&idp.issuer))).await,
-        Err(AuthError::Invalid)
+        Err(AuthError::Unavailable)
     );
 }
 
@@ -796,4 +796,41 @@ async fn the_front_door_in_oauth_mode_lists_a_tokens_team_tools() {
         .await
         .expect("list");
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// With no signing key fetched, the front door answers 503 with a retry
+/// hint: a token cannot be judged, which is not the client's fault.
+#[tokio::test]
+async fn an_unreachable_identity_provider_is_503_not_401() {
+    use gateway::auth::Authenticator;
+    use gateway::frontdoor::FrontDoor;
+    use gateway::mcp::FieldSource;
+    use tower::ServiceExt;
+
+    let key = ed25519("ed");
+    let idp = Idp::start("", None, &[&key]).await;
+    let broken = format!("http://{}/broken", idp.addr);
+    let v = OAuthValidator::new(&settings(&idp.issuer, Some(&broken), "")).expect("validator");
+    let door = FrontDoor {
+        auth: Arc::new(Authenticator::OAuth(Arc::new(v))),
+        ..FrontDoor::default()
+    };
+    let tools = [("edge", String::new(), gateway_test_programs::wat::echo())];
+    let (app, _dir) = crate::mcp::serve_tools(door, &tools, FieldSource::empty()).await;
+    let mut request = crate::mcp::stateless("tools/list", json!({}), 1);
+    request.headers_mut().insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {}", mint(&key, &claims(&idp.issuer)))
+            .parse()
+            .expect("header"),
+    );
+    let response = app.oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+        Some("10")
+    );
 }

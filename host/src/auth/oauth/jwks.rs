@@ -256,6 +256,12 @@ impl KeyCache {
         None
     }
 
+    /// Whether no signing key has ever been fetched: the identity provider
+    /// is unreachable or misconfigured, which is not the caller's fault.
+    pub(crate) fn has_no_keys(&self) -> bool {
+        self.inner.current().keys.is_empty()
+    }
+
     /// Fetches the keys now; the number of usable keys.
     pub(crate) async fn refresh_now(&self) -> Result<usize, OAuthError> {
         let seen = self.inner.current().generation;
