@@ -95,7 +95,8 @@ class TemplateTest(unittest.TestCase):
     def test_mcp_json_points_at_the_gateway(self):
         mcp = json.loads((self.out / "local-workspace" / ".mcp.json").read_text())
         server = mcp["mcpServers"]["agent-gateway"]
-        self.assertEqual(server, {"type": "http", "url": "${GATEWAY_MCP_URL:-https://gateway.acme.example/mcp}"})
+        self.assertEqual(server, {"type": "http", "url": "${GATEWAY_MCP_URL:-https://gateway.acme.example/mcp}",
+                                  "headers": {"Authorization": "Bearer ${GATEWAY_KEY:-none}"}})
 
     def test_gateway_toml_names_the_project_and_host(self):
         config = tomllib.loads((self.out / "gateway.toml").read_text())
