@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Default failed checks an address may make in a row: room for an
@@ -43,6 +44,9 @@ pub struct FailureLimiter {
     burst: f64,
     refill: Duration,
     buckets: Mutex<HashMap<Option<IpAddr>, Bucket>>,
+    /// Addresses in the table: while it is 0 (nobody has failed, or every
+    /// failure has been paid back), a check takes no lock at all.
+    tracked: AtomicUsize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +62,7 @@ impl FailureLimiter {
             burst: f64::from(burst.max(1)),
             refill: refill.max(Duration::from_millis(1)),
             buckets: Mutex::new(HashMap::new()),
+            tracked: AtomicUsize::new(0),
         }
     }
 
@@ -70,12 +75,21 @@ impl FailureLimiter {
     /// `Err(seconds to wait)` when `peer` may not be checked now. `None`
     /// (no socket: in-process tests) is one address of its own.
     pub fn check(&self, peer: Option<IpAddr>) -> Result<(), u64> {
+        if self.tracked.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
         let now = Instant::now();
-        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         match buckets.get(&peer) {
             Some(&bucket) if self.tokens(bucket, now) < 1.0 => {
                 let missing = 1.0 - self.tokens(bucket, now);
                 Err((missing * self.refill.as_secs_f64()).ceil().max(1.0) as u64)
+            }
+            Some(&bucket) if self.tokens(bucket, now) >= self.burst => {
+                // Paid back in full: forgotten, so quiet times cost no lock.
+                buckets.remove(&peer);
+                self.tracked.store(buckets.len(), Ordering::Relaxed);
+                Ok(())
             }
             _ => Ok(()),
         }
@@ -98,6 +112,7 @@ impl FailureLimiter {
         });
         bucket.tokens = (self.tokens(*bucket, now) - 1.0).max(0.0);
         bucket.at = now;
+        self.tracked.store(buckets.len(), Ordering::Relaxed);
         Ok(())
     }
 }

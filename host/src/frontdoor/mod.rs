@@ -39,6 +39,9 @@ pub struct FrontDoor {
     pub limits: StreamLimits,
     /// Who may call (the MCP listener only; the admin API has its key).
     pub auth: Arc<crate::auth::Authenticator>,
+    /// Failed credentials per client address: past the budget, an address
+    /// is answered 429 before its credential is looked at.
+    pub failures: Arc<crate::admin::ratelimit::FailureLimiter>,
 }
 
 impl Default for FrontDoor {
@@ -53,6 +56,10 @@ impl Default for FrontDoor {
             allowed_origins: Vec::new(),
             limits: StreamLimits::default(),
             auth: Arc::new(crate::auth::Authenticator::None),
+            failures: Arc::new(crate::admin::ratelimit::FailureLimiter::new(
+                crate::admin::ratelimit::DEFAULT_BURST,
+                std::time::Duration::from_millis(crate::admin::ratelimit::DEFAULT_REFILL_MS),
+            )),
         }
     }
 }
@@ -171,18 +178,57 @@ pub async fn guard(State(door): State<Arc<FrontDoor>>, request: Request, next: N
     if request.uri().path().starts_with("/.well-known/") {
         return next.run(request).await;
     }
+    // An address that keeps presenting bad credentials waits, before its
+    // next one is even looked at (no lock while nobody is failing).
+    let address = door.auth.required().then(|| {
+        request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| crate::admin::ratelimit::client_network(c.0.ip()))
+    });
+    if let Some(address) = address
+        && let Err(retry_after) = door.failures.check(address)
+    {
+        return too_many_failures(retry_after);
+    }
     let caller = match door
         .auth
         .authenticate(request.headers(), request.uri().query())
         .await
     {
         Ok(caller) => caller,
-        Err(error) => return refused(&door.auth, &error),
+        Err(error) => {
+            use crate::auth::AuthError;
+            let guess = matches!(
+                error,
+                AuthError::Invalid | AuthError::Expired | AuthError::Malformed | AuthError::InQuery
+            );
+            if let Some(address) = address.filter(|_| guess)
+                && let Err(retry_after) = door.failures.failed(address)
+            {
+                return too_many_failures(retry_after);
+            }
+            return refused(&door.auth, &error);
+        }
     };
     let deadline = door.limits.body_read_timeout;
     let mut request = request.map(|body| Body::new(Deadline::new(body, deadline)));
     request.extensions_mut().insert(caller.clone());
     crate::auth::CURRENT.scope(caller, next.run(request)).await
+}
+
+/// 429 for an address past its failed-credential budget.
+fn too_many_failures(retry_after: u64) -> Response {
+    let body = serde_json::json!({
+        "error": "too_many_failures",
+        "error_description": "too many failed credentials from this address; wait before trying again",
+        "retryAfter": retry_after,
+    });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+    response
 }
 
 /// 401 (or 400 for a malformed request, 403 for a missing scope) with the

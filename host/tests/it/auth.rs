@@ -399,3 +399,49 @@ async fn a_session_answers_only_the_caller_that_opened_it() {
     assert_eq!(theirs["error"]["code"], json!(-32600), "{theirs}");
     assert_eq!(theirs.get("result"), None);
 }
+
+#[tokio::test]
+async fn an_address_that_keeps_failing_waits_before_its_next_credential_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("keys.toml");
+    let (key, _) = keys::create(&file, "ops", &["*".to_owned()], None).expect("key");
+    let (app, _tools) = keyed_router(&file).await;
+    let status = |credential: String| {
+        let app = app.clone();
+        async move {
+            let request = with_key(stateless("tools/list", json!({}), 1), &credential);
+            let response = app.oneshot(request).await.expect("response");
+            (
+                response.status(),
+                response.headers().get(http::header::RETRY_AFTER).is_some(),
+            )
+        }
+    };
+    // A missing credential is how clients discover authentication: free.
+    for _ in 0..20 {
+        let response = app
+            .clone()
+            .oneshot(stateless("tools/list", json!({}), 1))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Wrong keys spend the address's budget (10 in a row)...
+    for _ in 0..gateway::admin::ratelimit::DEFAULT_BURST - 1 {
+        assert_eq!(
+            status("agw_k_000000000000_x".into()).await,
+            (StatusCode::UNAUTHORIZED, false)
+        );
+    }
+    assert_eq!(
+        status("agw_k_000000000000_x".into()).await,
+        (StatusCode::UNAUTHORIZED, false)
+    );
+    // ...then the address waits, the right key included: a 429 that only
+    // marked wrong guesses would still let the right one through.
+    assert_eq!(
+        status("agw_k_000000000000_x".into()).await,
+        (StatusCode::TOO_MANY_REQUESTS, true)
+    );
+    assert_eq!(status(key).await, (StatusCode::TOO_MANY_REQUESTS, true));
+}
