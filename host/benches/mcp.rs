@@ -302,6 +302,30 @@ async fn run() -> anyhow::Result<()> {
     } else {
         None
     };
+    // And behind OAuth: an identity provider on loopback publishing one
+    // Ed25519 key, and a token signed with it on every request.
+    let oauth = if with_auth {
+        let (jwks_port, token_for) = identity_provider().await?;
+        let port = free_port()?;
+        let resource = format!("http://127.0.0.1:{port}/mcp");
+        let issuer = format!("http://127.0.0.1:{jwks_port}");
+        let oauth_config = work.path().join("gateway-oauth.toml");
+        std::fs::write(
+            &oauth_config,
+            format!(
+                "{}[auth]\nmode = \"oauth\"\n[auth.oauth]\nissuer = \"{issuer}\"\nresource = \"{resource}\"\njwks_url = \"{issuer}/jwks\"\nteam_claim = \"groups\"\n[auth.teams.bench]\ntools = [\"*\"]\n",
+                std::fs::read_to_string(&config)?,
+            ),
+        )?;
+        let guard = serve(&oauth_config, port)?;
+        Some((
+            guard,
+            ([127, 0, 0, 1], port).into(),
+            token_for(&issuer, &resource)?,
+        ))
+    } else {
+        None
+    };
     let fm_port = free_port()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fastmcp_echo.py");
     let fastmcp = Guard(
@@ -317,7 +341,7 @@ async fn run() -> anyhow::Result<()> {
     let fm_addr: SocketAddr = ([127, 0, 0, 1], fm_port).into();
     wait_ready(gw_addr).await?;
     wait_ready(fm_addr).await?;
-    if let Some((_, addr, _)) = &keyed {
+    for (_, addr, _) in keyed.iter().chain(&oauth) {
         wait_ready(*addr).await?;
     }
 
@@ -337,6 +361,16 @@ async fn run() -> anyhow::Result<()> {
             tool: "echo",
             dialect: Dialect::Stateless2026,
             auth: Some(http::HeaderValue::from_str(&format!("Bearer {key}"))?),
+        });
+    }
+    if let Some((_, addr, token)) = &oauth {
+        targets.push(Target {
+            label: "gateway serve + OAuth token (EdDSA), Rust tool (echo)",
+            addr: *addr,
+            host: host(*addr),
+            tool: "echo",
+            dialect: Dialect::Stateless2026,
+            auth: Some(http::HeaderValue::from_str(&format!("Bearer {token}"))?),
         });
     }
     targets.extend([
@@ -367,7 +401,7 @@ async fn run() -> anyhow::Result<()> {
         eprintln!("{}: {:.0} calls/s", target.label, many.calls_per_s);
         rows.push((target.label, many, one));
     }
-    drop((gateway, fastmcp, keyed));
+    drop((gateway, fastmcp, keyed, oauth));
 
     println!("| server | calls/s ({CONNECTIONS} conns) | p50 ms | p99 ms | p50 ms (1 conn) |");
     println!("|---|---|---|---|---|");
@@ -390,8 +424,51 @@ async fn run() -> anyhow::Result<()> {
             rows[1].1.calls_per_s / rows[0].1.calls_per_s * 100.0,
             rows[1].1.p99_ms - rows[0].1.p99_ms
         );
+        println!(
+            "OAuth token / no authentication, same run: {:.1}% of calls/s, p99 {:+.2} ms",
+            rows[2].1.calls_per_s / rows[0].1.calls_per_s * 100.0,
+            rows[2].1.p99_ms - rows[0].1.p99_ms
+        );
     }
     Ok(())
+}
+
+/// A JWKS endpoint on loopback with one fresh Ed25519 key; returns its port
+/// and a function minting a token for (issuer, resource) with that key.
+type Mint = Box<dyn Fn(&str, &str) -> anyhow::Result<String>>;
+
+async fn identity_provider() -> anyhow::Result<(u16, Mint)> {
+    use base64::Engine as _;
+    use ring::signature::{Ed25519KeyPair, KeyPair as _};
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .map_err(|_| anyhow::anyhow!("generating a key"))?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| anyhow::anyhow!("reading the key"))?;
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig",
+        "alg": "EdDSA", "kid": "bench", "x": x}]});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let encoding = jsonwebtoken::EncodingKey::from_ed_der(pkcs8.as_ref());
+    let mint: Mint = Box::new(move |issuer, resource| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some("bench".into());
+        let claims = serde_json::json!({"iss": issuer, "sub": "bench", "aud": resource,
+            "iat": now, "exp": now + 3600, "groups": ["bench"]});
+        Ok(jsonwebtoken::encode(&header, &claims, &encoding)?)
+    });
+    Ok((port, mint))
 }
 
 fn main() -> anyhow::Result<()> {
