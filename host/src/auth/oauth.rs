@@ -167,6 +167,50 @@ pub struct OAuthValidator {
     metadata_url: String,
     /// The claim checks for each accepted algorithm, built once.
     validations: Vec<(SigningAlgorithm, Validation)>,
+    /// Tokens already verified, by their SHA-256 (see [`Verified`]).
+    verified: Verified,
+}
+
+/// How long a verified token is trusted without verifying it again, at most
+/// (never past its `exp`): bounds how long a key withdrawn from the key set
+/// keeps vouching for tokens it signed.
+pub const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Verified tokens remembered at most (the table is emptied when full).
+const VERIFIED_MAX: usize = 10_000;
+
+/// A client sends the same token on every request until it expires: after
+/// the first, its signature and claims are not checked again, only looked
+/// up by the token's SHA-256 (a failed token is never remembered).
+#[derive(Debug, Default)]
+struct Verified {
+    tokens: std::sync::RwLock<std::collections::HashMap<[u8; 32], (Caller, std::time::Instant)>>,
+}
+
+impl Verified {
+    fn get(&self, digest: &[u8; 32]) -> Option<Caller> {
+        let tokens = self.tokens.read().ok()?;
+        let (caller, until) = tokens.get(digest)?;
+        (std::time::Instant::now() < *until).then(|| caller.clone())
+    }
+
+    fn put(&self, digest: [u8; 32], caller: &Caller, lifetime: std::time::Duration) {
+        if let Ok(mut tokens) = self.tokens.write() {
+            if tokens.len() >= VERIFIED_MAX {
+                let now = std::time::Instant::now();
+                tokens.retain(|_, (_, until)| *until > now);
+                if tokens.len() >= VERIFIED_MAX {
+                    tokens.clear();
+                }
+            }
+            tokens.insert(
+                digest,
+                (
+                    caller.clone(),
+                    std::time::Instant::now() + lifetime.min(VERIFIED_TTL),
+                ),
+            );
+        }
+    }
 }
 
 impl OAuthValidator {
@@ -218,6 +262,7 @@ impl OAuthValidator {
             })
             .collect();
         Ok(Self {
+            verified: Verified::default(),
             validations,
             keys: jwks::KeyCache::new(oauth.issuer.clone(), jwks_url),
             teams: settings.teams.clone(),
@@ -254,6 +299,21 @@ impl OAuthValidator {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(AuthError::Invalid);
         }
+        let digest: [u8; 32] = {
+            use sha2::Digest as _;
+            sha2::Sha256::digest(token.as_bytes()).into()
+        };
+        if let Some(caller) = self.verified.get(&digest) {
+            return Ok(caller);
+        }
+        let (caller, lifetime) = self.verify(token).await?;
+        self.verified.put(digest, &caller, lifetime);
+        Ok(caller)
+    }
+
+    /// Checks a token's signature and claims; the caller, and how long the
+    /// token has left before its `exp`.
+    async fn verify(&self, token: &str) -> Result<(Caller, std::time::Duration), AuthError> {
         // The header is read unverified only to choose the key; `none`, HMAC
         // and every algorithm outside the configured set end here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
@@ -294,14 +354,25 @@ impl OAuthValidator {
             return Err(AuthError::InsufficientScope);
         }
         let (team, scope) = self.team_and_scope(&claims);
-        Ok(Caller {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let left = claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .map_or(0.0, |exp| (exp - now).max(0.0));
+        let caller = Caller {
             principal: Principal::Token {
                 issuer: self.settings.issuer.clone(),
                 subject,
             },
             team,
             scope,
-        })
+        };
+        Ok((
+            caller,
+            std::time::Duration::from_secs_f64(left.min(86_400.0)),
+        ))
     }
 
     /// `exp` and `nbf` checked again here, as numbers. jsonwebtoken 9.x

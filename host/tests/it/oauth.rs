@@ -834,3 +834,26 @@ async fn an_unreachable_identity_provider_is_503_not_401() {
         Some("10")
     );
 }
+
+/// A verified token is remembered by its digest, never past its `exp`; a
+/// different token (even one character) is verified from scratch.
+#[tokio::test]
+async fn a_remembered_token_still_expires_and_others_are_verified() {
+    let key = ed25519("ed");
+    let idp = Idp::start("", None, &[&key]).await;
+    let v = validator(&idp, "leeway_s = 0\n");
+    let mut short = claims(&idp.issuer);
+    short["exp"] = json!(now() + 2);
+    let token = mint(&key, &short);
+    assert!(v.validate(&token).await.is_ok());
+    assert!(v.validate(&token).await.is_ok(), "remembered");
+    let mut tampered = token.clone();
+    let last = tampered.pop().expect("a character");
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(v.validate(&tampered).await, Err(AuthError::Invalid));
+    // Past its exp, the remembered token is checked again, and refused.
+    while now() <= short["exp"].as_i64().unwrap_or(0) {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(v.validate(&token).await, Err(AuthError::Expired));
+}
