@@ -15,7 +15,7 @@ use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::mcp::{json_body, serve_tools, stateless};
+use crate::mcp::{in_session, json_body, open_session, serve_tools, stateless};
 
 const TOOLS: [&str; 6] = [
     "stripe_revenue",
@@ -319,22 +319,6 @@ async fn gateway_serve_refuses_a_public_address_without_authentication() {
     assert_eq!(out.status.code(), Some(1));
 }
 
-/// A POST to `/mcp` in a 2025-06-18 `session` (or opening one), with `key`.
-fn in_session(body: Value, session: Option<&str>, key: &str) -> Request<Body> {
-    let builder = Request::post("/mcp")
-        .header("host", "127.0.0.1:8000")
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header(http::header::AUTHORIZATION, format!("Bearer {key}"));
-    let builder = match session {
-        Some(id) => builder
-            .header("mcp-session-id", id)
-            .header("mcp-protocol-version", "2025-06-18"),
-        None => builder,
-    };
-    builder.body(Body::from(body.to_string())).expect("request")
-}
-
 /// The JSON-RPC message of a session's answer (an SSE event's data).
 fn message(body: &Value) -> Value {
     body.as_str()
@@ -355,31 +339,16 @@ async fn a_session_answers_only_the_caller_that_opened_it() {
     let (mallory, _) = keys::create(&file, "support", &["*".to_owned()], None).expect("key");
     let (app, _tools) = keyed_router(&file).await;
 
-    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
-    let response = app
-        .clone()
-        .oneshot(in_session(init, None, &alice))
-        .await
-        .expect("initialize");
-    assert_eq!(response.status(), StatusCode::OK);
-    let id = response
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("session id")
-        .to_owned();
-    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
-    let response = app
-        .clone()
-        .oneshot(in_session(initialized, Some(&id), &alice))
-        .await
-        .expect("initialized");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let alice_header = format!("Bearer {alice}");
+    let mallory_header = format!("Bearer {mallory}");
+    let as_alice = [("authorization", alice_header.as_str())];
+    let as_mallory = [("authorization", mallory_header.as_str())];
+    let id = open_session(&app, &as_alice).await;
 
     let list = json!({"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}});
     let (status, own) = json_body(
         app.clone()
-            .oneshot(in_session(list.clone(), Some(&id), &alice))
+            .oneshot(in_session(&list, Some(&id), &as_alice))
             .await
             .expect("list"),
     )
@@ -390,7 +359,7 @@ async fn a_session_answers_only_the_caller_that_opened_it() {
     // Another team's valid key with the same session id gets nothing.
     let (_, theirs) = json_body(
         app.clone()
-            .oneshot(in_session(list, Some(&id), &mallory))
+            .oneshot(in_session(&list, Some(&id), &as_mallory))
             .await
             .expect("list"),
     )

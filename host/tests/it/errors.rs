@@ -53,29 +53,7 @@ const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-0
 
 /// A 2025-06-18 session on `app`: its id.
 async fn session(app: &Router) -> String {
-    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
-    let request = Request::post("/mcp")
-        .header("host", "127.0.0.1:8000")
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(Body::from(init.to_string()))
-        .expect("request");
-    let response = app.clone().oneshot(request).await.expect("initialize");
-    assert_eq!(response.status(), StatusCode::OK);
-    let id = response
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("session id")
-        .to_owned();
-    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
-    let response = app
-        .clone()
-        .oneshot(post(&initialized.to_string(), "", Some(&id)))
-        .await
-        .expect("initialized");
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    id
+    crate::mcp::open_session(app, &[]).await
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::mcp::{json_body, next_event, serve_tools_with, stateless};
+use crate::mcp::{in_session, json_body, next_event, open_session, serve_tools_with, stateless};
 use crate::memory::{Hold, PATIENCE, grant_loopback};
 
 /// One call to `tool` on the stateless path: status, `Retry-After`, body.
@@ -97,44 +97,12 @@ async fn a_burst_past_the_bucket_gets_a_typed_error_and_other_tools_keep_theirs(
 
     // A 2025 session over /mcp spends from the same budget: its call is
     // refused before any stream opens.
-    let post = |session: Option<&str>, body: Value| {
-        let mut builder = Request::post("/mcp")
-            .header("host", "127.0.0.1:8000")
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream");
-        if let Some(session) = session {
-            builder = builder
-                .header("mcp-session-id", session)
-                .header("mcp-protocol-version", "2025-06-18");
-        }
-        builder.body(Body::from(body.to_string())).expect("request")
-    };
-    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
-    let opened = app
-        .clone()
-        .oneshot(post(None, init))
-        .await
-        .expect("initialize");
-    assert_eq!(opened.status(), StatusCode::OK);
-    let session = opened
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("session id")
-        .to_owned();
-    drop(opened);
-    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
-    let status = app
-        .clone()
-        .oneshot(post(Some(&session), initialized))
-        .await
-        .expect("initialized")
-        .status();
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let in_session = json!({"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"edge","arguments":{}}});
+    let post = |session: Option<&str>, body: Value| in_session(&body, session, &[]);
+    let session = open_session(&app, &[]).await;
+    let edge_call = json!({"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"edge","arguments":{}}});
     let response = app
         .clone()
-        .oneshot(post(Some(&session), in_session))
+        .oneshot(post(Some(&session), edge_call))
         .await
         .expect("call");
     assert!(response.headers().contains_key(http::header::RETRY_AFTER));

@@ -125,6 +125,54 @@ pub(crate) fn stateless(method: &str, mut params: Value, id: u64) -> Request<Bod
     builder.body(Body::from(body.to_string())).expect("request")
 }
 
+/// A POST to `/mcp` in a 2025-06-18 `session`, or opening one when `None`,
+/// with `extra` headers (an `Authorization`, say).
+pub(crate) fn in_session(
+    body: &Value,
+    session: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Request<Body> {
+    let mut builder = Request::post("/mcp")
+        .header("host", "127.0.0.1:8000")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    if let Some(session) = session {
+        builder = builder
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-06-18");
+    }
+    for (name, value) in extra {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Body::from(body.to_string())).expect("request")
+}
+
+/// Opens a 2025-06-18 session on `app` (`initialize`, then
+/// `notifications/initialized`) with `extra` headers: its id.
+pub(crate) async fn open_session(app: &Router, extra: &[(&str, &str)]) -> String {
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
+    let response = app
+        .clone()
+        .oneshot(in_session(&init, None, extra))
+        .await
+        .expect("initialize");
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_owned();
+    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+    let response = app
+        .clone()
+        .oneshot(in_session(&initialized, Some(&id), extra))
+        .await
+        .expect("initialized");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    id
+}
+
 pub(crate) async fn json_body(response: axum::response::Response) -> (StatusCode, Value) {
     let status = response.status();
     let bytes = response
