@@ -39,3 +39,4 @@ pub mod settings;
 pub mod shutdown;
 pub mod text;
 pub mod tooltest;
+pub mod upstream;

@@ -1,0 +1,10 @@
+//! Upstream MCP servers behind the gateway (`mcp_connections.json`): a
+//! vendor's whole MCP server served as `<connection>__<tool>`, before
+//! purpose-built tools exist.
+//!
+//! This module holds the connections file so far: its format (the seed's,
+//! plus the gateway's own keys), checked with errors that name the
+//! connection and the field, and `${VAR}` taken from the gateway's
+//! environment.
+
+pub mod config;
