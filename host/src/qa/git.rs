@@ -56,6 +56,14 @@ impl Repo {
         &self.root
     }
 
+    /// `file` (under the top folder) as the repository names it; a file
+    /// elsewhere as it is.
+    pub fn relative(&self, file: &Path) -> PathBuf {
+        file.strip_prefix(&self.root)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| file.to_owned())
+    }
+
     /// The commit `rev` names.
     pub fn resolve(&self, rev: &str) -> Result<String, GitError> {
         let out = run(
@@ -70,24 +78,13 @@ impl Repo {
         Ok(String::from_utf8_lossy(&out).trim().to_owned())
     }
 
-    /// Files that differ between the merge base of `base` and HEAD and the
-    /// work tree (committed, staged, unstaged and untracked), relative to
-    /// the top folder, deleted files included.
-    pub fn changed_since(&self, base: &str) -> Result<Vec<PathBuf>, GitError> {
-        let head = self.resolve("HEAD")?;
-        let base = self.resolve(base)?;
-        let merge_base = run(&self.root, &["merge-base", &base, &head])?;
-        let merge_base = String::from_utf8_lossy(&merge_base).trim().to_owned();
+    /// Files that differ between `commit` (the merge base: see
+    /// [`Repo::merge_base`]) and the work tree (committed, staged, unstaged
+    /// and untracked), relative to the top folder, deleted files included.
+    pub fn changed_since(&self, commit: &str) -> Result<Vec<PathBuf>, GitError> {
         let mut paths = split_z(&run(
             &self.root,
-            &[
-                "diff",
-                "--name-only",
-                "-z",
-                "--no-renames",
-                &merge_base,
-                "--",
-            ],
+            &["diff", "--name-only", "-z", "--no-renames", commit, "--"],
         )?)?;
         paths.extend(split_z(&run(
             &self.root,

@@ -437,13 +437,9 @@ async fn review_tool(
             let temp = tempfile::tempdir().map_err(QaError::Temp)?;
             let copy = temp.path().join(&folder_name);
             repo.export(rev, dir, &copy)?;
-            let caps = match Manifest::load(&copy.join(MANIFEST_FILE)) {
-                Ok(m) => Capabilities::of(&m).ok().map(|mut caps| {
-                    caps.definition_sha256 = None;
-                    (m, caps)
-                }),
-                Err(_) => None,
-            };
+            let caps = Manifest::load(&copy.join(MANIFEST_FILE))
+                .ok()
+                .and_then(|m| Capabilities::of(&m).ok().map(|caps| (m, caps)));
             match caps {
                 Some((manifest, mut caps)) => {
                     caps.definition_sha256 = built_hash(&copy, &manifest, settings).await;
@@ -470,11 +466,7 @@ async fn review_tool(
         return Ok(tool);
     }
     let abs = repo.root().join(dir);
-    let rel = |file: &Path| -> PathBuf {
-        file.strip_prefix(repo.root())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|_| file.to_owned())
-    };
+    let rel = |file: &Path| repo.relative(file);
 
     scan_folder(&abs, &rel, &mut tool.findings);
     check_pairing(&abs, &rel, &mut tool.findings);
@@ -1035,11 +1027,7 @@ fn case_line(text: &str, case: &str) -> Option<usize> {
 
 fn review_field_file(repo: &Repo, file: &Path) -> FieldFileReview {
     let abs = repo.root().join(file);
-    let rel = |f: &Path| -> PathBuf {
-        f.strip_prefix(repo.root())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|_| f.to_owned())
-    };
+    let rel = |f: &Path| repo.relative(f);
     match Integration::read(&abs) {
         Ok(integration) => FieldFileReview {
             file: file.to_owned(),
