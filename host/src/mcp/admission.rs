@@ -27,17 +27,6 @@ use crate::limits::Limited;
 /// (`overloaded`). Stable: agents and clients may match on it.
 pub const LIMITED: i64 = -32029;
 
-/// The team of the caller of an HTTP request to `/mcp`, for its limits,
-/// read by the guard before rmcp sees the request: the team of the
-/// [`crate::auth::Caller`] the front door put in its extensions. `None` for a
-/// caller without a team (every such caller shares one budget per tool).
-pub fn request_team(request: &axum::http::request::Parts) -> Option<&str> {
-    request
-        .extensions
-        .get::<crate::auth::Caller>()
-        .and_then(|caller| caller.team.as_deref())
-}
-
 /// Marks an HTTP request whose `tools/call` the `/mcp` guard has already
 /// admitted: rmcp hands the request's parts to the handler, which then does
 /// not count the call a second time.

@@ -26,7 +26,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::net::TcpListener;
 
 use super::Gateway;
-use super::admission::{self, Admitted, request_team};
+use super::admission::{self, Admitted};
 use super::handler::GatewayHandler;
 use super::jsonrpc::{check_jsonrpc, request_id};
 use super::sessions::{REFUSED_AT_CAP, RequestSessions};
@@ -78,38 +78,39 @@ async fn jsonrpc_guard(
     let mut parts = parts;
     // An unknown tool, or one outside the caller's scope, is left to the
     // handler's answer (the same for both), and takes no budget.
-    let in_scope = |tool: &str| {
-        parts.extensions.get::<crate::auth::Caller>().map_or_else(
-            || gateway.unauthenticated().allows(tool),
-            |c| c.allows(tool),
-        )
-    };
     let slot = match accepted.tool.as_deref() {
-        Some(tool) if in_scope(tool) && gateway.definitions().get(tool).is_some() => {
-            match gateway.limits.admit(request_team(&parts), tool) {
-                Ok(slot) => {
-                    parts.extensions.insert(Admitted);
-                    Some(slot)
+        Some(tool) => {
+            let fallback;
+            let caller = match parts.extensions.get::<crate::auth::Caller>() {
+                Some(caller) => caller,
+                None => {
+                    fallback = gateway.unauthenticated();
+                    &fallback
                 }
-                Err(limited) => {
-                    tracing::debug!(
-                        tool,
-                        code = limited.code(),
-                        scope = limited.scope.as_str(),
-                        "tool call refused: {limited}"
-                    );
-                    let caller = parts
-                        .extensions
-                        .get::<crate::auth::Caller>()
-                        .cloned()
-                        .unwrap_or_else(|| gateway.unauthenticated());
-                    super::handler::audit_refusal(&gateway, &caller, tool, limited.code());
-                    return admission::http_response(&limited, request_id(&bytes));
+            };
+            if caller.allows(tool) && gateway.definitions().get(tool).is_some() {
+                match gateway.limits.admit(caller.team.as_deref(), tool) {
+                    Ok(slot) => Some(slot),
+                    Err(limited) => {
+                        tracing::debug!(
+                            tool,
+                            code = limited.code(),
+                            scope = limited.scope.as_str(),
+                            "tool call refused: {limited}"
+                        );
+                        super::handler::audit_refusal(&gateway, caller, tool, limited.code());
+                        return admission::http_response(&limited, request_id(&bytes));
+                    }
                 }
+            } else {
+                None
             }
         }
-        _ => None,
+        None => None,
     };
+    if slot.is_some() {
+        parts.extensions.insert(Admitted);
+    }
     let call = accepted.tool_call.then(|| (calls.enter(), slot));
     let request = Request::from_parts(parts, Body::from(bytes));
     // Creating the session checks the cap again, under its lock: a request
