@@ -229,9 +229,7 @@ impl Audit {
         let Some(log) = self.log else {
             return;
         };
-        let Ok(id) = Label::new(uuid::Uuid::new_v4().simple().to_string()) else {
-            return;
-        };
+        let id = Label::request_id();
         let principal = Principal::parse(&actor.key).unwrap_or(Principal::Local);
         let mut entry = AuditEntry::new(Kind::Admin, id, principal);
         entry.tool = Label::tool(name.as_str());

@@ -102,6 +102,12 @@ impl Label {
         Self::new(name).ok()
     }
 
+    /// A fresh request id: the gateway's own, a random UUID (32 hex digits,
+    /// always a label).
+    pub fn request_id() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
     /// The label's text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -139,8 +139,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// 128 random bits as hex (two v4 UUIDs' random parts would be 244 bits; one
-/// gives 122, so take two for the secret).
+/// 244 random bits as hex: the random parts of two v4 UUIDs (one alone
+/// gives 122).
 fn random_hex() -> String {
     format!(
         "{}{}",

@@ -72,9 +72,9 @@ impl GatewayHandler {
     /// extensions, the SSE session's, or the request task's. Without any
     /// (stdio), the local operator, unless this gateway requires
     /// authentication: then nobody, and only the built-in tools are seen.
-    fn caller(&self, extensions: &rmcp::model::Extensions) -> Caller {
+    fn caller(&self, extensions: Option<&rmcp::model::Extensions>) -> Caller {
         extensions
-            .get::<axum::http::request::Parts>()
+            .and_then(|e| e.get::<axum::http::request::Parts>())
             .and_then(|parts| parts.extensions.get::<Caller>())
             .cloned()
             .or_else(|| self.bound.clone())
@@ -84,7 +84,7 @@ impl GatewayHandler {
 
     /// The caller, if this session is theirs (the first caller owns it).
     fn session_caller(&self, extensions: &rmcp::model::Extensions) -> Result<Caller, McpError> {
-        let caller = self.caller(extensions);
+        let caller = self.caller(Some(extensions));
         let Ok(mut owner) = self.owner.lock() else {
             return Err(McpError::internal_error("session state unavailable", None));
         };
@@ -202,12 +202,12 @@ impl<'a> Audit<'a> {
     fn new(gateway: &'a Gateway, caller: &Caller, tool: &str) -> Self {
         use crate::audit::{AuditEntry, Kind, Label};
         let log = gateway.audit.get();
-        let entry = log.and_then(|_| {
-            let id = Label::new(uuid::Uuid::new_v4().simple().to_string()).ok()?;
-            let mut entry = AuditEntry::new(Kind::Call, id, caller.principal.audited());
+        let entry = log.map(|_| {
+            let mut entry =
+                AuditEntry::new(Kind::Call, Label::request_id(), caller.principal.audited());
             entry.team = caller.team.as_deref().and_then(|t| Label::new(t).ok());
             entry.tool = Label::tool(tool);
-            Some(entry)
+            entry
         });
         Self { log, entry }
     }
@@ -388,12 +388,7 @@ impl ServerHandler for GatewayHandler {
     /// rmcp's lookup for `Mcp-Param-*` header checks, in the request's own
     /// task: a tool outside the caller's scope is not found here either.
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        let caller = crate::auth::CURRENT
-            .try_with(Caller::clone)
-            .ok()
-            .or_else(|| self.bound.clone())
-            .unwrap_or_else(|| self.gateway.unauthenticated());
-        if !caller.allows(name) {
+        if !self.caller(None).allows(name) {
             return None;
         }
         self.gateway.definitions().get(name).cloned()
@@ -472,7 +467,7 @@ impl ServerHandler for GatewayHandler {
     /// every tool added, changed or removed, and every field registry edit
     /// (output schemas carry its text), until the client goes away.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let caller = self.caller(&context.extensions);
+        let caller = self.caller(Some(&context.extensions));
         let mut changes = ListChanges::new(&self.gateway, caller);
         let peer = context.peer;
         tokio::spawn(async move {
