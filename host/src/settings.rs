@@ -399,6 +399,64 @@ impl RawRuntime {
     }
 }
 
+/// `[upstream]`: upstream MCP servers served through the gateway
+/// (docs/upstreams.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    /// `mcp_connections.json`; a file that does not exist means no upstream
+    /// servers (until it appears: it is watched).
+    pub connections_file: PathBuf,
+    /// Approved upstream tool definitions (`gateway upstream approve`),
+    /// next to the connections file unless set.
+    pub pins_file: PathBuf,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self::beside(PathBuf::from(DEFAULT_CONNECTIONS_FILE))
+    }
+}
+
+impl UpstreamSettings {
+    /// Settings for `connections_file` with the pins file beside it.
+    pub fn beside(connections_file: PathBuf) -> Self {
+        let pins_file = connections_file
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(DEFAULT_PINS_FILE);
+        Self {
+            connections_file,
+            pins_file,
+        }
+    }
+}
+
+/// The connections file's name when `[upstream] connections_file` does not say.
+pub const DEFAULT_CONNECTIONS_FILE: &str = "mcp_connections.json";
+/// The pins file's name when `[upstream] pins_file` does not say.
+pub const DEFAULT_PINS_FILE: &str = "upstream-pins.json";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    connections_file: Option<PathBuf>,
+    pins_file: Option<PathBuf>,
+}
+
+impl RawUpstream {
+    fn check(self, base: &Path) -> UpstreamSettings {
+        let connections = base.join(
+            self.connections_file
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONNECTIONS_FILE)),
+        );
+        let mut settings = UpstreamSettings::beside(connections);
+        if let Some(pins) = self.pins_file {
+            settings.pins_file = base.join(pins);
+        }
+        settings
+    }
+}
+
 /// `[audit]`: the audit trail (docs/audit.md). Off unless `file` is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditSettings {
@@ -563,6 +621,8 @@ struct RawSettings {
     runtime: RawRuntime,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    upstream: RawUpstream,
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
@@ -919,6 +979,8 @@ pub struct Settings {
     pub limits: crate::limits::LimitSettings,
     /// The audit trail's settings.
     pub audit: AuditSettings,
+    /// Upstream MCP servers (`[upstream]`).
+    pub upstream: UpstreamSettings,
 }
 
 impl Default for Settings {
@@ -937,6 +999,7 @@ impl Default for Settings {
             runtime: RuntimeSettings::default(),
             limits: crate::limits::LimitSettings::default(),
             audit: AuditSettings::default(),
+            upstream: UpstreamSettings::default(),
         }
     }
 }
@@ -1010,6 +1073,7 @@ impl Settings {
         let runtime = raw.runtime.check().map_err(|(key, p)| invalid(key, p))?;
         let limits = raw.limits.check().map_err(|(key, p)| invalid(&key, p))?;
         let audit = raw.audit.check(base).map_err(|(key, p)| invalid(key, p))?;
+        let upstream = raw.upstream.check(base);
         let mut secret_grants = SecretGrants::default();
         for (name, tool) in &raw.tools {
             crate::manifest::tool_name(name)
@@ -1043,6 +1107,7 @@ impl Settings {
             runtime,
             limits,
             audit,
+            upstream,
         })
     }
 
@@ -1069,6 +1134,28 @@ mod tests {
         assert_eq!(s.runtime.memory_budget_bytes, None);
         assert_eq!(s.audit, AuditSettings::default());
         assert_eq!(s.audit.file, None);
+    }
+
+    #[test]
+    fn upstream_files_resolve_against_the_settings_folder() {
+        let s = Settings::parse(Path::new("/srv/gw/gateway.toml"), "").expect("parses");
+        assert_eq!(
+            s.upstream.connections_file,
+            Path::new("/srv/gw/mcp_connections.json")
+        );
+        assert_eq!(s.upstream.pins_file, Path::new("/srv/gw/upstream-pins.json"));
+        let s = Settings::parse(
+            Path::new("/srv/gw/gateway.toml"),
+            "[upstream]\nconnections_file = \"up/conn.json\"\n",
+        )
+        .expect("parses");
+        assert_eq!(s.upstream.pins_file, Path::new("/srv/gw/up/upstream-pins.json"));
+        let s = Settings::parse(
+            Path::new("/srv/gw/gateway.toml"),
+            "[upstream]\npins_file = \"/var/lib/gw/pins.json\"\n",
+        )
+        .expect("parses");
+        assert_eq!(s.upstream.pins_file, Path::new("/var/lib/gw/pins.json"));
     }
 
     #[test]
