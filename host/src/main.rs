@@ -60,6 +60,12 @@ enum Command {
     /// gateway.toml) holds hashes only; `gateway serve` follows it live.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Approved definitions of upstream MCP tools (docs/upstream-pins.md):
+    /// status, approve. A tool whose definition is new or changed is not
+    /// served until approved. Exits 1 when an approval is refused, 2 when
+    /// the pins file ([upstream] pins_file) cannot be used.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// Review changed tool folders and field files (safety, security,
     /// quality, tests, output design, pairing, fields) and show the admin
     /// what each tool may now do. Prints the review; exits 1 when it failed.
@@ -277,6 +283,44 @@ enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum UpstreamCommand {
+    /// One line per upstream tool: name, state (approved, pending or
+    /// changed, with what changed), approved and seen hash.
+    Status {
+        /// The whole record of each tool as JSON, full hashes included.
+        #[arg(long)]
+        json: bool,
+        /// The pins file [default: [upstream] pins_file].
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Approve the definition each tool lists now; prints what it approved.
+    #[command(group(
+        clap::ArgGroup::new("which")
+            .required(true)
+            .args(["names", "connection", "all_pending"])
+    ))]
+    Approve {
+        /// Served names (`<connection>__<tool>`).
+        names: Vec<String>,
+        /// Every tool of this connection.
+        #[arg(long)]
+        connection: Option<String>,
+        /// Every tool that is pending or changed.
+        #[arg(long)]
+        all_pending: bool,
+        /// The hash you reviewed (full, or its first 16 hex digits as
+        /// `status` shows them): a tool whose definition has another hash
+        /// now is refused, and nothing is approved.
+        #[arg(long)]
+        hash: Option<String>,
+        /// The pins file [default: [upstream] pins_file].
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ToolsCommand {
     /// One line per tool folder: name, status, integration, hosts.
     List,
@@ -452,6 +496,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Precompile { .. } => Ok(ExitCode::FAILURE),
         Command::Qa(args) => qa(settings, args).await,
         Command::Keys(command) => keys(&settings, command),
+        Command::Upstream(command) => upstream(&settings, command),
         Command::Promote(args) => promote(settings, args).await,
         Command::Fields(FieldsCommand::Lint { dir }) => {
             fields_lint(dir.as_deref().unwrap_or(&settings.fields_dir))
@@ -745,6 +790,116 @@ fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<ExitCode> {
                 "revoked {} (team {}); gateways following the file refuse it from its next request",
                 record.id, record.team
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gateway upstream`: the table or JSON on stdout, approvals on stdout,
+/// refusals on stderr with exit 1, an unusable pins file with exit 2.
+fn upstream(settings: &Settings, command: UpstreamCommand) -> anyhow::Result<ExitCode> {
+    use gateway::upstream::pins::{ApprovalOutcome, PinError, PinStore, Selection, State};
+    let store = |f: Option<PathBuf>| {
+        PinStore::new(f.unwrap_or_else(|| settings.upstream.pins_file.clone()))
+    };
+    // A name or hash from an upstream or the file, on one line of the terminal.
+    let cell = |text: &str| terminal_safe(&text.replace(['\n', '\t'], " ")).into_owned();
+    let short = |hash: &str| {
+        hash.get(..gateway::upstream::pins::MIN_HASH_PREFIX)
+            .unwrap_or(hash)
+            .to_owned()
+    };
+    let refused = |e: PinError| -> ExitCode {
+        eprintln!("error: {}", cell(&e.to_string()));
+        if e.is_file_error() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::FAILURE
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match command {
+        UpstreamCommand::Status { json, file } => {
+            let store = store(file);
+            let rows = match store.status() {
+                Ok(rows) => rows,
+                Err(e) => return Ok(refused(e)),
+            };
+            if json {
+                let doc = serde_json::json!({"file": store.path(), "tools": rows});
+                writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let width = rows
+                .iter()
+                .map(|r| r.name.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(4);
+            writeln!(
+                out,
+                "{:<width$}  {:<8}  {:<16}  {:<16}",
+                "NAME", "STATE", "APPROVED", "SEEN"
+            )?;
+            for row in &rows {
+                let mut line = format!(
+                    "{:<width$}  {:<8}  {:<16}  {:<16}",
+                    cell(&row.name),
+                    row.state.as_str(),
+                    row.approved
+                        .as_deref()
+                        .map_or_else(|| "-".to_owned(), short),
+                    short(&row.seen),
+                );
+                if row.state == State::Changed && !row.changes.is_empty() {
+                    let parts: Vec<&str> = row.changes.iter().map(|p| p.as_str()).collect();
+                    line.push_str(&format!("  changed: {}", parts.join(", ")));
+                }
+                writeln!(out, "{}", line.trim_end())?;
+            }
+            let waiting = rows.iter().filter(|r| r.state != State::Approved).count();
+            if waiting > 0 {
+                eprintln!(
+                    "{waiting} tool(s) not served until approved: review with `gateway upstream status --json`, then `gateway upstream approve NAME --hash SEEN`"
+                );
+            }
+        }
+        UpstreamCommand::Approve {
+            names,
+            connection,
+            all_pending,
+            hash,
+            file,
+        } => {
+            let selection = match (connection, all_pending) {
+                (Some(connection), _) => Selection::Connection(connection),
+                (None, true) => Selection::AllPending,
+                (None, false) => Selection::Tools(names),
+            };
+            let approvals = match store(file).approve(&selection, hash.as_deref()) {
+                Ok(approvals) => approvals,
+                Err(e) => return Ok(refused(e)),
+            };
+            if approvals.is_empty() {
+                eprintln!("nothing to approve");
+            }
+            for a in &approvals {
+                match &a.outcome {
+                    ApprovalOutcome::Approved { previous } => writeln!(
+                        out,
+                        "approved {} {}{}",
+                        cell(&a.name),
+                        a.hash,
+                        previous
+                            .as_deref()
+                            .map(|p| format!(" (was {p})"))
+                            .unwrap_or_default()
+                    )?,
+                    ApprovalOutcome::AlreadyApproved => {
+                        writeln!(out, "already approved {} {}", cell(&a.name), a.hash)?
+                    }
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,8 @@
 //! This module holds the connections file so far: its format (the seed's,
 //! plus the gateway's own keys), checked with errors that name the
 //! connection and the field, and `${VAR}` taken from the gateway's
-//! environment.
+//! environment, and the pins of upstream tool definitions an admin
+//! approved (`pins`).
 
 pub mod config;
+pub mod pins;
