@@ -811,7 +811,8 @@ fn upstream(settings: &Settings, command: UpstreamCommand) -> anyhow::Result<Exi
     };
     let refused = |e: PinError| -> ExitCode {
         eprintln!("error: {}", cell(&e.to_string()));
-        if e.is_file_error() {
+        // A hash that is not one is a usage error, like clap's.
+        if e.is_file_error() || matches!(e, PinError::BadHash(_)) {
             ExitCode::from(2)
         } else {
             ExitCode::FAILURE
@@ -832,14 +833,18 @@ fn upstream(settings: &Settings, command: UpstreamCommand) -> anyhow::Result<Exi
             }
             let width = rows
                 .iter()
-                .map(|r| r.name.chars().count())
+                .map(|r| cell(&r.name).chars().count())
                 .max()
                 .unwrap_or(0)
                 .max(4);
+            if rows.is_empty() {
+                eprintln!("no upstream tool recorded in {}", store.path().display());
+                return Ok(ExitCode::SUCCESS);
+            }
             writeln!(
                 out,
-                "{:<width$}  {:<8}  {:<16}  {:<16}",
-                "NAME", "STATE", "APPROVED", "SEEN"
+                "{:<width$}  {:<8}  {:<16}  SEEN",
+                "NAME", "STATE", "APPROVED"
             )?;
             for row in &rows {
                 let mut line = format!(

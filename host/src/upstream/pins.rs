@@ -285,6 +285,10 @@ pub struct StatusRow {
     /// What differs between the approved and the listed definition (empty
     /// unless `state` is changed).
     pub changes: Vec<Part>,
+    /// The definition listed last, as hashed (what to review).
+    pub definition: Value,
+    /// The definition approved, as hashed.
+    pub approved_definition: Option<Value>,
 }
 
 /// Which tools `approve` approves.
@@ -931,6 +935,8 @@ impl PinStore {
                     first_seen: r.first_seen,
                     seen_changed_at: r.seen_changed_at,
                     changes,
+                    definition: r.definition,
+                    approved_definition: r.approved_definition,
                 }
             })
             .collect())
