@@ -1005,6 +1005,29 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         registry.integrations().len(),
         settings.fields_dir.display()
     );
+    // Upstream MCP servers (docs/upstreams.md): a connections file that
+    // cannot be used stops the start, so a typo never silently drops them.
+    let upstream = &settings.upstream;
+    let connections = gateway::upstream::watch::read_connections(&upstream.connections_file)?;
+    if !connections.is_empty() {
+        eprintln!(
+            "{} upstream connection(s) from {} (approvals in {})",
+            connections.len(),
+            upstream.connections_file.display(),
+            upstream.pins_file.display()
+        );
+    }
+    gateway.upstreams.apply(connections);
+    let _upstream_watcher =
+        match gateway::upstream::watch::UpstreamWatcher::start(&gateway.upstreams, upstream) {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                tracing::error!(
+                    "{e}; upstream connections will not reload until the gateway restarts"
+                );
+                None
+            }
+        };
     // Admin API (docs/admin.md): its own listener, off unless GATEWAY_ADMIN_KEY is set.
     let admin = std::sync::Arc::clone(&assembled.loader);
     if let Some(addr) = gateway::admin::start(admin, &settings.admin, admin_listen).await? {

@@ -226,7 +226,14 @@ pub async fn assemble(
     let live = Arc::new(LiveCatalog::new(catalog));
     let loader = Arc::new(Loader::new(Arc::clone(&runtime), Arc::clone(&live), budget));
     let limits = crate::limits::Limits::new(&runtime.settings().limits);
-    let gateway = Arc::new(Gateway::new(runtime, live, fields, name).with_limits(limits));
+    let upstreams = Arc::new(crate::upstream::Upstreams::new(
+        runtime.settings().upstream.pins_file.clone(),
+    ));
+    let gateway = Arc::new(
+        Gateway::new(runtime, live, fields, name)
+            .with_limits(limits)
+            .with_upstreams(upstreams),
+    );
     Ok(Assembled {
         gateway,
         loader,

@@ -1143,13 +1143,19 @@ mod tests {
             s.upstream.connections_file,
             Path::new("/srv/gw/mcp_connections.json")
         );
-        assert_eq!(s.upstream.pins_file, Path::new("/srv/gw/upstream-pins.json"));
+        assert_eq!(
+            s.upstream.pins_file,
+            Path::new("/srv/gw/upstream-pins.json")
+        );
         let s = Settings::parse(
             Path::new("/srv/gw/gateway.toml"),
             "[upstream]\nconnections_file = \"up/conn.json\"\n",
         )
         .expect("parses");
-        assert_eq!(s.upstream.pins_file, Path::new("/srv/gw/up/upstream-pins.json"));
+        assert_eq!(
+            s.upstream.pins_file,
+            Path::new("/srv/gw/up/upstream-pins.json")
+        );
         let s = Settings::parse(
             Path::new("/srv/gw/gateway.toml"),
             "[upstream]\npins_file = \"/var/lib/gw/pins.json\"\n",

@@ -14,6 +14,7 @@ use super::{Gateway, builtin};
 use crate::catalog::Catalog;
 use crate::fields::{self, Integration, Registry, VALIDATION_KEY};
 use crate::runtime::LoadedTool;
+use crate::upstream::{UpstreamSet, UpstreamTool};
 
 impl Gateway {
     /// Every tool's MCP definition, promoted tools by name and then the
@@ -22,15 +23,27 @@ impl Gateway {
     pub fn definitions(&self) -> Arc<Definitions> {
         let registry = self.fields.current();
         let catalog = self.catalog.current();
+        let upstream = self.upstreams.current();
         if let Some(cached) = self.definitions.load_full()
             && Arc::ptr_eq(&cached.registry, &registry)
             && Arc::ptr_eq(&cached.catalog, &catalog)
+            && Arc::ptr_eq(&cached.upstream, &upstream)
         {
             return cached;
         }
+        // A promoted or built-in tool keeps its name: an upstream tool
+        // listed under the same one is left out (and logged).
+        let upstream_tools = upstream.iter().filter(|tool| {
+            let taken = catalog.get(&tool.name).is_some() || builtin::is_builtin(&tool.name);
+            if taken {
+                tracing::warn!(tool = %tool.name, "upstream tool not served: a promoted or built-in tool has its name");
+            }
+            !taken
+        });
         let tools: Vec<Tool> = catalog
             .iter()
             .map(|tool| definition(tool, &registry))
+            .chain(upstream_tools.map(|tool| upstream_definition(tool, &registry)))
             .chain(builtin::definitions())
             .collect();
         let index = tools
@@ -41,6 +54,7 @@ impl Gateway {
         let built = Arc::new(Definitions {
             registry,
             catalog,
+            upstream,
             tools,
             index,
         });
@@ -54,6 +68,7 @@ impl Gateway {
 pub struct Definitions {
     registry: Arc<Registry>,
     catalog: Arc<Catalog>,
+    upstream: Arc<UpstreamSet>,
     tools: Vec<Tool>,
     index: HashMap<String, usize>,
 }
@@ -107,6 +122,26 @@ pub fn definition(tool: &LoadedTool, registry: &Registry) -> Tool {
     };
     if let Some(Value::Object(output)) = output {
         def = def.with_raw_output_schema(Arc::new(output));
+    }
+    def
+}
+
+/// The MCP definition of an upstream tool: the upstream's, renamed, its
+/// output schema (if any) carrying the connection's integration's meanings
+/// like a promoted tool's.
+pub fn upstream_definition(tool: &UpstreamTool, registry: &Registry) -> Tool {
+    let mut def = tool.definition.clone();
+    let integration = tool
+        .connection
+        .integration
+        .as_deref()
+        .and_then(|slug| registry.get(slug));
+    if let (Some(integration), Some(schema)) = (integration, def.output_schema.as_ref()) {
+        let mut schema = Value::Object((**schema).clone());
+        fields::enrich_schema(&mut schema, integration);
+        if let Value::Object(schema) = with_validation_property(schema, integration) {
+            def.output_schema = Some(Arc::new(schema));
+        }
     }
     def
 }

@@ -25,6 +25,7 @@ use crate::auth::{Caller, Principal, Scope};
 use crate::capability::log::{Level, LogLine};
 use crate::fields::{self, Registry};
 use crate::runtime::LoadedTool;
+use crate::upstream::{Forwarded, UpstreamTool};
 
 /// One MCP session's handler. Sessions share the [`Gateway`]; each has its
 /// own logging level (none until the client sets one).
@@ -132,6 +133,86 @@ impl GatewayHandler {
             Err(error) => failure(error.code(), &error),
         };
         (result, measured)
+    }
+
+    /// Forwards a call to an upstream server's tool: its result as the
+    /// upstream answered it (content, structuredContent, isError), checked
+    /// against the connection's integration; its failures typed like a
+    /// promoted tool's.
+    async fn call_upstream(
+        &self,
+        tool: &UpstreamTool,
+        arguments: Option<JsonObject>,
+    ) -> (CallToolResult, Measured) {
+        let started = std::time::Instant::now();
+        let forwarded = tool.call(arguments).await;
+        let (result, outcome, upstream) = match forwarded {
+            Ok(Forwarded {
+                mut result,
+                upstream_bytes,
+            }) => {
+                let outcome = if result.is_error == Some(true) {
+                    "tool_error"
+                } else {
+                    self.check_upstream_fields(tool, &mut result);
+                    "ok"
+                };
+                (result, outcome, upstream_bytes as u64)
+            }
+            Err(error) => {
+                tracing::info!(tool = %tool.name, code = error.code(), "upstream call failed: {error}");
+                (failure(error.code(), &error), error.code(), 0)
+            }
+        };
+        let output = serde_json::to_vec(&result).map_or(0, |v| v.len() as u64);
+        tracing::debug!(
+            tool = %tool.name,
+            outcome,
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            upstream_bytes = upstream,
+            output_bytes = output,
+            "upstream call"
+        );
+        (
+            result,
+            Measured {
+                outcome,
+                upstream,
+                output,
+            },
+        )
+    }
+
+    /// The validation wrapper for an upstream result: its structured
+    /// content, or the JSON object its only text block holds, compared with
+    /// the connection's integration. The summary goes into the structured
+    /// content, or, for a text-only result, into a text block of its own.
+    fn check_upstream_fields(&self, tool: &UpstreamTool, result: &mut CallToolResult) {
+        let Some(slug) = tool.connection.integration.as_deref() else {
+            return;
+        };
+        let registry = self.gateway.fields.current();
+        let Some(integration) = registry.get(slug) else {
+            return;
+        };
+        if let Some(value) = result.structured_content.as_mut() {
+            if let Some(found) = fields::validate(integration, value) {
+                fields::attach(value, found);
+            }
+            return;
+        }
+        let text = match result.content.as_slice() {
+            [only] => only.as_text().map(|t| t.text.as_str()),
+            _ => None,
+        };
+        let Some(Value::Object(parsed)) = text.and_then(|t| serde_json::from_str(t).ok()) else {
+            return;
+        };
+        if let Some(found) = fields::validate(integration, &Value::Object(parsed)) {
+            let mut summary = Value::Object(JsonObject::new());
+            fields::attach(&mut summary, found);
+            result.content.push(ContentBlock::text(summary.to_string()));
+        }
     }
 
     /// The validation wrapper: a result of a tool whose manifest names an
@@ -258,6 +339,7 @@ struct ListChanges {
     caller: Caller,
     seen: u64,
     catalog: tokio::sync::watch::Receiver<u64>,
+    upstream: tokio::sync::watch::Receiver<u64>,
     fields: Option<tokio::sync::watch::Receiver<Arc<Registry>>>,
 }
 
@@ -265,6 +347,8 @@ impl ListChanges {
     fn new(gateway: &Arc<Gateway>, caller: Caller) -> Self {
         let mut catalog = gateway.catalog.subscribe();
         catalog.mark_unchanged();
+        let mut upstream = gateway.upstreams.subscribe();
+        upstream.mark_unchanged();
         let mut fields = gateway.fields.subscribe();
         if let Some(fields) = fields.as_mut() {
             fields.mark_unchanged();
@@ -274,6 +358,7 @@ impl ListChanges {
             gateway: Arc::clone(gateway),
             caller,
             catalog,
+            upstream,
             fields,
         }
     }
@@ -285,9 +370,13 @@ impl ListChanges {
             let changed = match self.fields.as_mut() {
                 Some(fields) => tokio::select! {
                     r = self.catalog.changed() => r.is_ok(),
+                    r = self.upstream.changed() => r.is_ok(),
                     r = fields.changed() => r.is_ok(),
                 },
-                None => self.catalog.changed().await.is_ok(),
+                None => tokio::select! {
+                    r = self.catalog.changed() => r.is_ok(),
+                    r = self.upstream.changed() => r.is_ok(),
+                },
             };
             if !changed {
                 return false;
@@ -410,10 +499,16 @@ impl ServerHandler for GatewayHandler {
         // The version current now serves this call to its end, whatever
         // is swapped in meanwhile.
         let promoted = self.gateway.catalog.current().get(&request.name).cloned();
+        // An upstream tool, unless a promoted or built-in one has its name.
+        let upstream = if promoted.is_none() && !builtin::is_builtin(&request.name) {
+            self.gateway.upstreams.current().get(&request.name).cloned()
+        } else {
+            None
+        };
         // A call of a tool that exists is admitted under the limits here,
         // unless the `/mcp` guard already did (admission.rs); it holds its
         // place under the cap until its result is handed to the transport.
-        let known = promoted.is_some() || builtin::is_builtin(&request.name);
+        let known = promoted.is_some() || upstream.is_some() || builtin::is_builtin(&request.name);
         let _slot = if known && !admitted_over_http(&context) {
             match self
                 .gateway
@@ -437,6 +532,16 @@ impl ServerHandler for GatewayHandler {
                     crate::audit::HexDigest::parse(&tool.definition_sha256).ok();
                 entry.component_sha256 =
                     crate::audit::HexDigest::parse(&tool.component_sha256).ok();
+                entry.upstream_bytes = report.upstream;
+                entry.output_bytes = report.output;
+            }
+            audit.finish(started, report.outcome);
+            return Ok(result.into());
+        }
+        if let Some(tool) = upstream {
+            let (result, report) = self.call_upstream(&tool, request.arguments).await;
+            if let Some(entry) = audit.entry.as_mut() {
+                entry.definition_sha256 = crate::audit::HexDigest::parse(&tool.hash).ok();
                 entry.upstream_bytes = report.upstream;
                 entry.output_bytes = report.output;
             }

@@ -54,6 +54,9 @@ pub struct Gateway {
     auth_required: std::sync::atomic::AtomicBool,
     /// Where every call is recorded, when `[audit] file` is set.
     pub audit: std::sync::OnceLock<crate::audit::AuditLog>,
+    /// Upstream MCP servers' tools (`mcp_connections.json`), none unless
+    /// [`Gateway::with_upstreams`] sets them.
+    pub upstreams: Arc<crate::upstream::Upstreams>,
 }
 
 impl Gateway {
@@ -75,7 +78,14 @@ impl Gateway {
             definitions: ArcSwapOption::empty(),
             auth_required: std::sync::atomic::AtomicBool::new(false),
             audit: std::sync::OnceLock::new(),
+            upstreams: Arc::new(crate::upstream::Upstreams::none()),
         }
+    }
+
+    /// This gateway serving `upstreams`' tools too.
+    pub fn with_upstreams(mut self, upstreams: Arc<crate::upstream::Upstreams>) -> Self {
+        self.upstreams = upstreams;
+        self
     }
 
     /// Marks HTTP callers as required to authenticate (`gateway serve` with

@@ -141,6 +141,13 @@ fn schema(text: &str, kind: SchemaKind) -> Result<Value, DefinitionProblem> {
     }
 }
 
+/// The JSON pointer of the first key or string in a schema holding hidden
+/// text (newline and tab are allowed), and what: the rule every tool
+/// definition is held to, upstream ones included.
+pub fn hidden_in_schema(schema: &Value) -> Option<(String, Hidden)> {
+    hidden_text(schema, String::new())
+}
+
 /// The JSON pointer of the first key or string in `value` holding hidden
 /// text (newline and tab are allowed), and what.
 fn hidden_text(value: &Value, pointer: String) -> Option<(String, Hidden)> {

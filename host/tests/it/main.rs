@@ -29,4 +29,5 @@ mod secrets;
 mod shutdown;
 mod spans;
 mod upstream;
+mod upstream_mcp;
 mod upstream_pins;
