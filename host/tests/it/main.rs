@@ -29,3 +29,4 @@ mod secrets;
 mod shutdown;
 mod spans;
 mod upstream;
+mod upstream_mcp;
