@@ -27,6 +27,7 @@ use http::header::{
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientRequest, ErrorData, JsonRpcMessage, ServerJsonRpcMessage,
 };
@@ -37,7 +38,6 @@ use rmcp::transport::streamable_http_client::{
     StreamableHttpResponseLimits,
 };
 use sse_stream::{Sse, SseStream};
-use hyper_util::rt::TokioIo;
 
 /// How long resolving, connecting and the TLS handshake to an upstream may
 /// take together.
@@ -139,11 +139,10 @@ pub(crate) fn header_map(
 ) -> Result<HashMap<HeaderName, HeaderValue>, HeaderError> {
     let mut map = HashMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            HeaderError::InvalidName {
+        let header =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| HeaderError::InvalidName {
                 name: name.to_owned(),
-            }
-        })?;
+            })?;
         if RESERVED_HEADERS.contains(&header.as_str()) {
             return Err(HeaderError::Reserved {
                 name: name.to_owned(),
@@ -187,7 +186,11 @@ impl Target {
         };
         let authority = HeaderValue::from_str(&authority).ok()?;
         let path = url[url::Position::BeforePath..url::Position::AfterQuery].to_owned();
-        let path = if path.is_empty() { "/".to_owned() } else { path };
+        let path = if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        };
         Some(Self {
             tls,
             host,
@@ -392,7 +395,9 @@ impl UpstreamHttpClient {
     }
 
     /// The 401 and 403 answers that carry a challenge.
-    fn auth_failure(response: &Response<Incoming>) -> Option<StreamableHttpError<UpstreamHttpError>> {
+    fn auth_failure(
+        response: &Response<Incoming>,
+    ) -> Option<StreamableHttpError<UpstreamHttpError>> {
         let challenge = response.headers().get(WWW_AUTHENTICATE)?;
         let challenge = String::from_utf8_lossy(challenge.as_bytes()).into_owned();
         match response.status() {
@@ -431,7 +436,9 @@ fn discover_rejection(
     }
     let error = match parsed {
         Some(JsonRpcMessage::Error(error)) => error.error.clone(),
-        _ => ErrorData::invalid_request(format!("server/discover refused with HTTP {status}"), None),
+        _ => {
+            ErrorData::invalid_request(format!("server/discover refused with HTTP {status}"), None)
+        }
     };
     Some(StreamableHttpPostResponse::Json(
         ServerJsonRpcMessage::error(error, Some(request.id.clone())),

@@ -227,10 +227,7 @@ pub async fn legacy_sse(
     let endpoint = Target::new(&endpoint).ok_or(SseTransportError::BadEndpoint)?;
     Ok(LegacySseTransport {
         events,
-        poster: Arc::new(Poster {
-            endpoint,
-            headers,
-        }),
+        poster: Arc::new(Poster { endpoint, headers }),
     })
 }
 
@@ -265,10 +262,7 @@ mod tests {
                 "http://127.0.0.1:8000/messages/?session_id=1",
             ),
             ("messages?s=2", "http://127.0.0.1:8000/mcp/messages?s=2"),
-            (
-                "http://127.0.0.1:8000/m",
-                "http://127.0.0.1:8000/m",
-            ),
+            ("http://127.0.0.1:8000/m", "http://127.0.0.1:8000/m"),
         ];
         for (data, want) in cases {
             let got = resolve_endpoint(&sse, data).map(|u| u.to_string());

@@ -226,10 +226,15 @@ async fn streamable_http_to_an_rmcp_server() {
 }
 
 /// The rmcp error under a failed `initialize`, when it is the HTTP client's.
-fn http_failure(error: rmcp::service::ClientInitializeError) -> StreamableHttpError<UpstreamHttpError> {
+fn http_failure(
+    error: rmcp::service::ClientInitializeError,
+) -> StreamableHttpError<UpstreamHttpError> {
     match error {
         rmcp::service::ClientInitializeError::TransportError { error, .. } => {
-            match error.error.downcast::<StreamableHttpError<UpstreamHttpError>>() {
+            match error
+                .error
+                .downcast::<StreamableHttpError<UpstreamHttpError>>()
+            {
                 Ok(e) => *e,
                 Err(other) => panic!("not the HTTP client's error: {other}"),
             }
@@ -387,8 +392,8 @@ async fn raw_sse_server(head: String) -> SocketAddr {
 
 #[tokio::test]
 async fn an_endpoint_on_another_origin_is_refused() {
-    let addr = raw_sse_server("event: endpoint\ndata: http://127.0.0.2:9/messages?s=1\n\n".into())
-        .await;
+    let addr =
+        raw_sse_server("event: endpoint\ndata: http://127.0.0.2:9/messages?s=1\n\n".into()).await;
     let error = legacy_sse(&url(&format!("http://{addr}/sse")), &credentials()).await;
     match error {
         Err(SseTransportError::ForeignEndpoint { origin }) => {
@@ -433,7 +438,10 @@ async fn an_event_over_the_bound_closes_the_stream() {
     // Just under the bound (its `event:` and `data:` lines included): received.
     let under = receive_one_of(max - 64).await;
     assert!(
-        matches!(under, Some(rmcp::model::ServerJsonRpcMessage::Notification(_))),
+        matches!(
+            under,
+            Some(rmcp::model::ServerJsonRpcMessage::Notification(_))
+        ),
         "a message under the bound was not received"
     );
     // Over it: the stream ends there (the transport is closed).
@@ -454,7 +462,10 @@ async fn a_stream_without_an_endpoint_is_refused() {
     );
     let addr = serve(router).await;
     let error = legacy_sse(&url(&format!("http://{addr}/sse")), &credentials()).await;
-    assert!(matches!(error, Err(SseTransportError::NoEndpoint)), "{error:?}");
+    assert!(
+        matches!(error, Err(SseTransportError::NoEndpoint)),
+        "{error:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -524,7 +535,12 @@ impl PythonServer {
 async fn streamable_http_to_the_python_sdk_stateful_and_stateless() {
     for mode in [
         &["streamable-http", "--require-authorization", TOKEN][..],
-        &["streamable-http", "--stateless", "--require-authorization", TOKEN][..],
+        &[
+            "streamable-http",
+            "--stateless",
+            "--require-authorization",
+            TOKEN,
+        ][..],
         &[
             "streamable-http",
             "--stateless",
@@ -537,10 +553,10 @@ async fn streamable_http_to_the_python_sdk_stateful_and_stateless() {
         let url = url(&format!("http://127.0.0.1:{}/mcp", server.port));
         let transport =
             streamable_http(&url, &credentials()).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
-        let client = ()
-            .serve(transport)
-            .await
-            .unwrap_or_else(|e| panic!("{mode:?}: initialize: {e}"));
+        let client =
+            ().serve(transport)
+                .await
+                .unwrap_or_else(|e| panic!("{mode:?}: initialize: {e}"));
         exercise(&client).await;
         client
             .cancel()
@@ -562,7 +578,10 @@ async fn legacy_sse_to_the_python_sdk() {
     // The server going away ends the stream: the service sees its transport
     // closed (the supervisor's cue to reconnect).
     drop(server);
-    let quit = client.waiting().await.unwrap_or_else(|e| panic!("join: {e}"));
+    let quit = client
+        .waiting()
+        .await
+        .unwrap_or_else(|e| panic!("join: {e}"));
     assert!(
         matches!(quit, rmcp::service::QuitReason::Closed),
         "{quit:?}"
