@@ -32,6 +32,7 @@ use rmcp::model::{
     ClientJsonRpcMessage, ClientRequest, ErrorData, JsonRpcMessage, ServerJsonRpcMessage,
 };
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::common::client_side_sse::ExponentialBackoff;
 use rmcp::transport::streamable_http_client::{
     AuthRequiredError, HttpStatusError, InsufficientScopeError, StreamableHttpClient,
     StreamableHttpClientTransportConfig, StreamableHttpError, StreamableHttpPostResponse,
@@ -44,6 +45,8 @@ use sse_stream::{Sse, SseStream};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest JSON answer, and largest single SSE event, read from an upstream.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+/// Longest wait between two reconnections of a session's GET stream.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(30);
 /// Largest part of an error answer's body read (then dropped).
 const MAX_ERROR_BYTES: usize = 64 << 10;
 
@@ -708,11 +711,16 @@ pub fn streamable_http(
 ) -> Result<HttpTransport, HttpTransportError> {
     let target = Target::new(url).ok_or(HttpTransportError::BadUrl)?;
     let headers = header_map(headers)?;
-    let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+    // The GET stream of a session reconnects after a drop, at most every
+    // 30 s (rmcp's default doubles its delay without end).
+    let mut backoff = ExponentialBackoff::default();
+    backoff.max_delay = Some(MAX_RECONNECT_DELAY);
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
         .custom_headers(headers)
         .max_json_response_size(MAX_MESSAGE_BYTES)
         .max_sse_event_size(MAX_MESSAGE_BYTES)
         .max_error_response_size(MAX_ERROR_BYTES);
+    config.retry_config = Arc::new(backoff);
     let client = UpstreamHttpClient {
         target: Arc::new(target),
     };

@@ -490,7 +490,7 @@ fn python() -> PathBuf {
 
 /// A running `mcp_server.py`, killed when dropped.
 struct PythonServer {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     port: u16,
 }
 
@@ -524,10 +524,15 @@ impl PythonServer {
         .ok()
         .flatten()
         .unwrap_or_else(|| panic!("{script} {args:?} did not start"));
-        Self {
-            _child: child,
-            port,
-        }
+        Self { child, port }
+    }
+
+    /// Kills the server and waits until it is gone.
+    async fn stop(mut self) {
+        self.child
+            .kill()
+            .await
+            .unwrap_or_else(|e| panic!("killing the server: {e}"));
     }
 }
 
@@ -577,7 +582,7 @@ async fn legacy_sse_to_the_python_sdk() {
 
     // The server going away ends the stream: the service sees its transport
     // closed (the supervisor's cue to reconnect).
-    drop(server);
+    server.stop().await;
     let quit = client
         .waiting()
         .await
@@ -596,6 +601,38 @@ async fn legacy_sse_with_the_wrong_credentials_is_the_status() {
     let error = legacy_sse(&url, &headers).await;
     assert!(
         matches!(error, Err(SseTransportError::Status { status: 401 })),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn streamable_http_server_gone_after_connecting_fails_the_call() {
+    let server = PythonServer::start(&["streamable-http", "--require-authorization", TOKEN]).await;
+    let url = url(&format!("http://127.0.0.1:{}/mcp", server.port));
+    let transport = streamable_http(&url, &credentials()).unwrap_or_else(|e| panic!("{e}"));
+    let client = ().serve(transport).await.unwrap_or_else(|e| panic!("initialize: {e}"));
+    server.stop().await;
+    let error = match client
+        .call_tool(CallToolRequestParams::new("add").with_arguments(args(json!({"a": 1, "b": 1}))))
+        .await
+    {
+        Ok(result) => panic!("a call succeeded with the server gone: {result:?}"),
+        Err(rmcp::ServiceError::TransportSend(error)) => {
+            match error
+                .error
+                .downcast::<StreamableHttpError<UpstreamHttpError>>()
+            {
+                Ok(e) => *e,
+                Err(other) => panic!("not the HTTP client's error: {other}"),
+            }
+        }
+        Err(other) => panic!("not a transport error: {other:?}"),
+    };
+    assert!(
+        matches!(
+            error,
+            StreamableHttpError::Client(UpstreamHttpError::Connect { .. })
+        ),
         "{error:?}"
     );
 }
