@@ -726,3 +726,57 @@ pub fn streamable_http(
     };
     Ok(StreamableHttpClientTransport::with_client(client, config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_bound_counts_one_event_at_a_time() {
+        for eol in ["\n", "\r\n", "\r"] {
+            // 32 bytes an event: ten of them pass a bound of 40, however the
+            // stream is cut into chunks.
+            let event = format!("event: message{eol}data: 0123456789{eol}{eol}");
+            let stream = event.repeat(10);
+            for size in [1, 7, stream.len()] {
+                let mut bound = EventBound::new(40);
+                for chunk in stream.as_bytes().chunks(size) {
+                    assert!(bound.feed(chunk).is_ok(), "{eol:?} in chunks of {size}");
+                }
+            }
+            // One event of 41 bytes does not.
+            let mut bound = EventBound::new(40);
+            let big = format!("data: {}{eol}{eol}", "x".repeat(34));
+            assert!(bound.feed(big.as_bytes()).is_err(), "{eol:?}");
+        }
+    }
+
+    #[test]
+    fn a_url_is_the_connection_host_header_and_request_target() {
+        let target = |s: &str| url::Url::parse(s).ok().as_ref().and_then(Target::new);
+        let got = target("http://[::1]:8080/mcp?key=1")
+            .map(|t| (t.tls, t.host, t.port, t.authority, t.path));
+        assert_eq!(
+            got,
+            Some((
+                false,
+                "[::1]".to_owned(),
+                8080,
+                HeaderValue::from_static("[::1]:8080"),
+                "/mcp?key=1".to_owned()
+            ))
+        );
+        let got = target("https://mcp.example.com").map(|t| (t.tls, t.port, t.authority, t.path));
+        assert_eq!(
+            got,
+            Some((
+                true,
+                443,
+                HeaderValue::from_static("mcp.example.com"),
+                "/".to_owned()
+            ))
+        );
+        assert!(target("ftp://mcp.example.com/").is_none());
+        assert!(target("unix:/run/mcp.sock").is_none());
+    }
+}
