@@ -185,29 +185,53 @@ async fn serve(router: Router) -> SocketAddr {
     addr
 }
 
+/// Answers `server/discover` as a server of an older protocol would: HTTP
+/// 400, plain text.
+async fn refuse_discover(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let method = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("method").and_then(Value::as_str).map(str::to_owned));
+    if method.as_deref() == Some("server/discover") {
+        return Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .body(Body::from("unknown method"))
+            .unwrap_or_default();
+    }
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
 /// rmcp's Streamable HTTP server with [`Tools`] at `/mcp` behind
 /// [`require_token`], and `/moved`, a redirect to it.
 async fn rmcp_server(json_response: bool) -> SocketAddr {
+    rmcp_server_with(json_response, false).await
+}
+
+/// [`rmcp_server`], refusing `server/discover` if `legacy`.
+async fn rmcp_server_with(json_response: bool, legacy: bool) -> SocketAddr {
     let config = StreamableHttpServerConfig::default().with_json_response(json_response);
     let service = StreamableHttpService::new(
         || Ok(Tools),
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let router = Router::new()
-        .nest_service("/mcp", service)
-        .route(
-            "/moved",
-            post(|| async {
-                Response::builder()
-                    .status(StatusCode::TEMPORARY_REDIRECT)
-                    .header(http::header::LOCATION, "/mcp")
-                    .body(Body::empty())
-                    .unwrap_or_default()
-            }),
-        )
-        .layer(middleware::from_fn(require_token));
-    serve(router).await
+    let mut router = Router::new().nest_service("/mcp", service).route(
+        "/moved",
+        post(|| async {
+            Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header(http::header::LOCATION, "/mcp")
+                .body(Body::empty())
+                .unwrap_or_default()
+        }),
+    );
+    if legacy {
+        router = router.layer(middleware::from_fn(refuse_discover));
+    }
+    serve(router.layer(middleware::from_fn(require_token))).await
 }
 
 #[tokio::test]
@@ -635,4 +659,73 @@ async fn streamable_http_server_gone_after_connecting_fails_the_call() {
         ),
         "{error:?}"
     );
+}
+
+/// `server/discover` first (the 2026-07-28 lifecycle), falling back to
+/// `initialize` for an older server: over both transports, to every server.
+#[tokio::test]
+async fn the_auto_lifecycle_works_over_both_transports() {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::{ClientLifecycleMode, ClientServiceExt};
+    let auto = || ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: None,
+    };
+    let version = |client: &RunningService<RoleClient, ()>| {
+        client.peer_info().map(|i| i.protocol_version.clone())
+    };
+
+    for legacy in [false, true] {
+        let addr = rmcp_server_with(false, legacy).await;
+        let transport = streamable_http(&url(&format!("http://{addr}/mcp")), &credentials())
+            .unwrap_or_else(|e| panic!("transport: {e}"));
+        let client =
+            ().serve_with_lifecycle(transport, auto())
+                .await
+                .unwrap_or_else(|e| panic!("rmcp, legacy {legacy}: {e}"));
+        let negotiated = version(&client);
+        assert_eq!(
+            negotiated == Some(ProtocolVersion::V_2026_07_28),
+            !legacy,
+            "legacy {legacy}: {negotiated:?}"
+        );
+        exercise(&client).await;
+    }
+
+    for mode in [
+        &["streamable-http", "--require-authorization", TOKEN][..],
+        &[
+            "streamable-http",
+            "--stateless",
+            "--require-authorization",
+            TOKEN,
+        ][..],
+    ] {
+        let server = PythonServer::start(mode).await;
+        let url = url(&format!("http://127.0.0.1:{}/mcp", server.port));
+        let transport =
+            streamable_http(&url, &credentials()).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        let client =
+            ().serve_with_lifecycle(transport, auto())
+                .await
+                .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        assert_eq!(
+            version(&client),
+            Some(ProtocolVersion::V_2026_07_28),
+            "{mode:?}"
+        );
+        exercise(&client).await;
+    }
+
+    let server = PythonServer::start(&["sse", "--require-authorization", TOKEN]).await;
+    let url = url(&format!("http://127.0.0.1:{}/sse", server.port));
+    let transport = legacy_sse(&url, &credentials())
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let client =
+        ().serve_with_lifecycle(transport, auto())
+            .await
+            .unwrap_or_else(|e| panic!("sse: {e}"));
+    assert_eq!(version(&client), Some(ProtocolVersion::V_2026_07_28));
+    exercise(&client).await;
 }
