@@ -31,3 +31,4 @@ mod spans;
 mod upstream;
 mod upstream_mcp;
 mod upstream_pins;
+mod upstream_transports;
