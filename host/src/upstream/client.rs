@@ -57,6 +57,20 @@ pub enum ListError {
     Timeout,
 }
 
+impl ListError {
+    /// Whether the session itself failed (not the upstream's answer): the
+    /// supervisor then starts a new one.
+    pub fn is_broken(&self) -> bool {
+        matches!(
+            self,
+            ListError::Timeout
+                | ListError::Service(
+                    ServiceError::TransportClosed | ServiceError::TransportSend(_)
+                )
+        )
+    }
+}
+
 /// The gateway's side of one upstream session: says who it is, asks for no
 /// capability (no sampling, roots or elicitation: an upstream cannot reach
 /// the gateway's clients through it), and passes on list changes.

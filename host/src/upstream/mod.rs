@@ -62,6 +62,9 @@ pub struct UpstreamTool {
 pub struct Link {
     peer: ArcSwapOption<Peer<RoleClient>>,
     sessions: std::sync::atomic::AtomicU64,
+    /// A call saw the transport fail: the supervisor checks the session now
+    /// (an HTTP server that restarted does not close the client's side).
+    suspect: tokio::sync::Notify,
 }
 
 impl Link {
@@ -183,7 +186,8 @@ impl UpstreamTool {
             }
             Ok(Err(ServiceError::McpError(error))) => return Err(failed(error.message.into())),
             Ok(Err(ServiceError::TransportClosed | ServiceError::TransportSend(_))) => {
-                return Err(failed("the connection closed during the call".into()));
+                self.link.suspect.notify_one();
+                return Err(failed("the connection failed during the call".into()));
             }
             Ok(Err(error)) => return Err(failed(error.to_string())),
         };

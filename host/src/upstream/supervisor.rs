@@ -21,6 +21,10 @@ pub const MAX_DELAY: Duration = Duration::from_secs(60);
 /// A session that lasted this long was healthy: the next restart waits
 /// [`FIRST_DELAY`] again.
 pub const HEALTHY: Duration = Duration::from_secs(30);
+/// How often a session's tools are listed again when the upstream says
+/// nothing: a changed definition is caught without a `list_changed`, and a
+/// remote server that went away is noticed (its transport does not close).
+pub const RELIST_EVERY: Duration = Duration::from_secs(60);
 
 /// One connection's supervising task. Dropping it does not stop the task;
 /// [`Supervisor::stop`] does.
@@ -175,6 +179,9 @@ async fn serve(
     let cancel = service.cancellation_token();
     let ended = service.waiting();
     tokio::pin!(ended);
+    let mut every =
+        tokio::time::interval_at(tokio::time::Instant::now() + RELIST_EVERY, RELIST_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stopped = loop {
         tokio::select! {
             () = stop.cancelled() => {
@@ -182,11 +189,19 @@ async fn serve(
                 break true;
             }
             _ = &mut ended => break false,
-            () = changed.notified() => {
-                match client::list(&peer, connection).await {
-                    Ok(tools) => relist(tools),
-                    Err(error) => tracing::warn!(connection = %connection.name, "upstream tools could not be re-listed: {error}"),
-                }
+            () = changed.notified() => {}
+            _ = every.tick() => {}
+            () = link.suspect.notified() => {}
+        }
+        match client::list(&peer, connection).await {
+            Ok(tools) => relist(tools),
+            Err(error) if error.is_broken() => {
+                tracing::warn!(connection = %connection.name, "upstream session is broken: {error}");
+                cancel.cancel();
+                break false;
+            }
+            Err(error) => {
+                tracing::warn!(connection = %connection.name, "upstream tools could not be re-listed: {error}")
             }
         }
     };

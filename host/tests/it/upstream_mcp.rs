@@ -461,3 +461,95 @@ async fn a_description_hiding_text_is_refused() {
     ));
     gateway.upstreams.stop_all();
 }
+
+/// `add` through the gateway, as `name`: the structured result, or the
+/// typed error code.
+async fn add(app: &Router, name: &str) -> Result<i64, String> {
+    let answer = call(app, name, json!({"a": 1, "b": 2})).await;
+    let result = &answer["result"];
+    if result["isError"] == json!(true) {
+        return Err(result["structuredContent"]["error"]["code"]
+            .as_str()
+            .unwrap_or("tool_error")
+            .to_owned());
+    }
+    result["structuredContent"]["result"]
+        .as_i64()
+        .ok_or_else(|| format!("no result in {answer}"))
+}
+
+#[tokio::test]
+async fn remote_upstreams_over_streamable_http_and_sse_are_served_with_their_own_credentials() {
+    use crate::upstream_transports::PythonServer;
+    let token = "Bearer upstream-token-4711";
+    let http = PythonServer::start(&["streamable-http", "--require-authorization", token]).await;
+    let sse = PythonServer::start(&["sse", "--require-authorization", token]).await;
+    let (app, _dir, gateway) = gateway().await;
+    let headers = json!({"Authorization": "Bearer ${UPSTREAM_TOKEN}"});
+    gateway.upstreams.apply(connections(
+        json!({
+            "remote": {"transport": "http", "url": format!("http://127.0.0.1:{}/mcp", http.port), "headers": headers, "pin": "auto"},
+            "old": {"transport": "sse", "url": format!("http://127.0.0.1:{}/sse", sse.port), "headers": headers, "pin": "auto"},
+        }),
+        &[("UPSTREAM_TOKEN", "upstream-token-4711")],
+    ));
+    until("both remote connections are served", || {
+        served(&gateway, "remote__add") && served(&gateway, "old__add")
+    })
+    .await;
+    assert_eq!(add(&app, "remote__add").await, Ok(3));
+    assert_eq!(add(&app, "old__add").await, Ok(3));
+    for name in ["remote__whoami", "old__whoami"] {
+        let me = call(&app, name, json!({})).await;
+        assert_eq!(
+            me["result"]["structuredContent"]["authorization"],
+            json!(token),
+            "the connection's own credential reaches the upstream: {me}"
+        );
+    }
+    gateway.upstreams.stop_all();
+    http.stop().await;
+    sse.stop().await;
+}
+
+#[tokio::test]
+async fn a_remote_upstream_that_restarts_is_reconnected() {
+    use crate::upstream_transports::PythonServer;
+    let first = PythonServer::start(&["streamable-http"]).await;
+    let port = first.port;
+    let (app, _dir, gateway) = gateway().await;
+    gateway.upstreams.apply(connections(
+        json!({"remote": {"transport": "http", "url": format!("http://127.0.0.1:{port}/mcp"), "pin": "auto"}}),
+        &[],
+    ));
+    until("the remote connection is served", || {
+        served(&gateway, "remote__add")
+    })
+    .await;
+    assert_eq!(add(&app, "remote__add").await, Ok(3));
+    let link = gateway.upstreams.links()["remote"].clone();
+
+    // The server restarts and forgets the gateway's session.
+    first.stop().await;
+    let down = add(&app, "remote__add").await;
+    assert_eq!(down, Err("upstream".to_owned()), "a call while it is down");
+    let second = PythonServer::start(&["streamable-http", "--port", &port.to_string()]).await;
+
+    // The failed call made the supervisor check the session: it starts a
+    // new one, and calls are answered again.
+    until("a new session is up", || {
+        link.sessions() >= 2 && link.is_up()
+    })
+    .await;
+    let mut answer = add(&app, "remote__add").await;
+    for _ in 0..100 {
+        if answer.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        answer = add(&app, "remote__add").await;
+    }
+    assert_eq!(answer, Ok(3));
+    gateway.upstreams.stop_all();
+    second.stop().await;
+}

@@ -7,6 +7,7 @@ once the socket is bound, so the test never races for a free port.
     python mcp_server.py sse
     python mcp_server.py streamable-http [--stateless] [--json-response]
     ... --require-authorization 'Bearer t'   (any other request: 401)
+    ... --port N                              (a restart on the same port)
 
 Tools:
   add(a, b)  -> structured {"result": a + b}
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--stateless", action="store_true")
     parser.add_argument("--json-response", action="store_true")
     parser.add_argument("--require-authorization")
+    parser.add_argument("--port", type=int, default=0, help="0: one the OS picks")
     args = parser.parse_args()
 
     if args.transport == "sse":
@@ -84,7 +86,7 @@ def main() -> None:
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", args.port))
     sock.listen(64)
     print(f"PORT {sock.getsockname()[1]}", flush=True)
 
