@@ -237,6 +237,12 @@ impl Arguments for HealthCheck {
             "version": env!("CARGO_PKG_VERSION"),
             "tools": call.gateway.catalog.current().len(),
             "field_integrations": call.registry.integrations().len(),
+            "upstream": {
+                "tools": call.gateway.upstreams.current().len(),
+                "connections": call.gateway.upstreams.links().into_iter()
+                    .map(|(name, link)| (name, json!(if link.is_up() { "connected" } else { "connecting" })))
+                    .collect::<serde_json::Map<String, Value>>(),
+            },
         }))
     }
 }

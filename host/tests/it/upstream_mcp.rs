@@ -553,3 +553,93 @@ async fn a_remote_upstream_that_restarts_is_reconnected() {
     gateway.upstreams.stop_all();
     second.stop().await;
 }
+
+#[tokio::test]
+async fn upstream_calls_are_capped_metered_audited_and_reported_in_health_check() {
+    let (app, dir, gateway) = gateway().await;
+    let file = dir.path().join("audit.jsonl");
+    let log = gateway::audit::AuditLog::open(&file).expect("audit log");
+    gateway.audit.set(log.clone()).expect("set once");
+    gateway.upstreams.apply(connections(
+        json!({
+            "vendor": vendor_stdio(json!({})),
+            "tiny": vendor_stdio(json!({"output_bytes": 40})),
+        }),
+        &[],
+    ));
+    until("both connections are served", || {
+        served(&gateway, "vendor__lookup_charge") && served(&gateway, "tiny__lookup_charge")
+    })
+    .await;
+
+    let ok = call(
+        &app,
+        "vendor__lookup_charge",
+        json!({"charge_id": "ch_secret_arg"}),
+    )
+    .await;
+    assert_eq!(ok["result"]["isError"], json!(false), "{ok}");
+    let capped = call(&app, "tiny__lookup_charge", json!({"charge_id": "ch_1"})).await;
+    assert_eq!(
+        capped["result"]["structuredContent"]["error"]["code"],
+        json!("output_too_large"),
+        "{capped}"
+    );
+
+    let health = call(&app, "health_check", json!({})).await;
+    let upstream = &health["result"]["structuredContent"]["upstream"];
+    assert_eq!(
+        upstream["connections"]["vendor"],
+        json!("connected"),
+        "{health}"
+    );
+    assert_eq!(upstream["connections"]["tiny"], json!("connected"));
+    assert_eq!(
+        upstream["tools"].as_u64(),
+        Some(gateway.upstreams.current().len() as u64)
+    );
+
+    gateway.upstreams.stop_all();
+    log.close().await.expect("close");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let calls: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["tool"].as_str().unwrap_or_default(),
+                l["outcome"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("vendor__lookup_charge", "ok"),
+            ("tiny__lookup_charge", "output_too_large"),
+            ("health_check", "ok"),
+        ]
+    );
+    let first = &lines[0];
+    // The approved hash the call was served under.
+    let served_hash = gateway::upstream::pins::PinStore::new(
+        gateway.upstreams.pins_file().expect("pins").to_path_buf(),
+    )
+    .status()
+    .expect("status")
+    .into_iter()
+    .find(|r| r.name == "vendor__lookup_charge")
+    .and_then(|r| r.approved)
+    .expect("approved");
+    assert_eq!(first["definition_sha256"], json!(served_hash));
+    assert!(first["upstream_bytes"].as_u64().unwrap_or(0) > 0, "{first}");
+    assert!(first["output_bytes"].as_u64().unwrap_or(0) > 0, "{first}");
+    assert!(
+        !text.contains("ch_secret_arg"),
+        "arguments never reach the trail"
+    );
+    assert_eq!(gateway::audit::verify(&file).map(|s| s.lines).ok(), Some(3));
+}
