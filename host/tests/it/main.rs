@@ -29,6 +29,7 @@ mod secrets;
 mod shutdown;
 mod spans;
 mod upstream;
+mod upstream_everything;
 mod upstream_mcp;
 mod upstream_pins;
 mod upstream_transports;
