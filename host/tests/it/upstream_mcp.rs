@@ -63,7 +63,16 @@ fn vendor_stdio(extra: Value) -> Value {
 
 /// A gateway without promoted tools, its pins file in its own folder.
 pub(crate) async fn gateway() -> (Router, tempfile::TempDir, Arc<Gateway>) {
-    serve_tools_with(FrontDoor::default(), &[], FieldSource::empty(), |s| {
+    gateway_with(FrontDoor::default(), FieldSource::empty()).await
+}
+
+/// [`gateway`] behind `door` (team keys, say), with the field registry
+/// `fields`.
+pub(crate) async fn gateway_with(
+    door: FrontDoor,
+    fields: FieldSource,
+) -> (Router, tempfile::TempDir, Arc<Gateway>) {
+    serve_tools_with(door, &[], fields, |s| {
         std::fs::create_dir_all(&s.tools_dir).expect("tools folder");
         s.upstream = gateway::settings::UpstreamSettings::beside(
             s.tools_dir
@@ -460,4 +469,165 @@ async fn a_description_hiding_text_is_refused() {
         Err(gateway::upstream::Refused::Hidden { ref place, .. }) if place == "description"
     ));
     gateway.upstreams.stop_all();
+}
+
+/// A gateway behind team keys kept in `keys_file` (docs/auth.md), as
+/// `gateway serve` runs it with `[auth] mode = "keys"`.
+async fn keyed_gateway(keys_file: &Path) -> (Router, tempfile::TempDir, Arc<Gateway>) {
+    use gateway::auth::Authenticator;
+    use gateway::auth::keys::KeyStore;
+    let door = FrontDoor {
+        auth: Arc::new(Authenticator::Keys(
+            KeyStore::open(keys_file).expect("keys file"),
+        )),
+        ..FrontDoor::default()
+    };
+    let (app, dir, gateway) = gateway_with(door, FieldSource::empty()).await;
+    gateway.require_auth();
+    (app, dir, gateway)
+}
+
+/// A new key for `team` allowed `patterns`.
+fn team_key(keys_file: &Path, team: &str, patterns: &[&str]) -> String {
+    let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+    gateway::auth::keys::create(keys_file, team, &patterns, None)
+        .expect("create key")
+        .0
+}
+
+/// A stateless request to the front door with the caller's `key` and any
+/// `extra` headers: its status and JSON body.
+async fn as_caller(
+    app: &Router,
+    key: &str,
+    extra: &[(&str, &str)],
+    method: &str,
+    params: Value,
+) -> (StatusCode, Value) {
+    let mut request = stateless(method, params, 3);
+    let headers = request.headers_mut();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().expect("header"),
+    );
+    for (name, value) in extra {
+        headers.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            value.parse().expect("header value"),
+        );
+    }
+    json_body(app.clone().oneshot(request).await.expect("request")).await
+}
+
+#[tokio::test]
+async fn a_team_key_sees_and_calls_only_the_upstream_tools_its_scope_names() {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let keys_file = keys.path().join("keys.toml");
+    let (app, _dir, gateway) = keyed_gateway(&keys_file).await;
+    gateway
+        .upstreams
+        .apply(connections(json!({"vendor": vendor_stdio(json!({}))}), &[]));
+    until("the vendor is served", || {
+        served(&gateway, "vendor__lookup_charge") && served(&gateway, "vendor__refund_charge")
+    })
+    .await;
+    let lookups = team_key(&keys_file, "support", &["vendor__lookup*"]);
+
+    let (status, list) = as_caller(&app, &lookups, &[], "tools/list", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let vendor_tools: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .filter(|name| name.starts_with("vendor__"))
+        .collect();
+    assert_eq!(vendor_tools, ["vendor__lookup_charge"]);
+
+    let call = |name: &str, arguments: Value| {
+        as_caller(
+            &app,
+            &lookups,
+            &[],
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+        )
+    };
+    let (_, ok) = call("vendor__lookup_charge", json!({"charge_id": "ch_1"})).await;
+    assert_eq!(
+        ok["result"]["structuredContent"]["id"],
+        json!("ch_1"),
+        "{ok}"
+    );
+    // Served by the gateway, but outside this team's scope: exactly an
+    // unknown tool, and the upstream never sees the call.
+    let (status, refused) = call("vendor__refund_charge", json!({"charge_id": "ch_1"})).await;
+    assert_eq!(status, StatusCode::OK, "{refused}");
+    assert_eq!(refused["error"]["code"], json!(-32602), "{refused}");
+    assert!(refused.get("result").is_none(), "{refused}");
+    let (_, unknown) = call("vendor__no_such_tool", json!({})).await;
+    assert_eq!(
+        unknown["error"]["code"], refused["error"]["code"],
+        "refused and non-existent look the same"
+    );
+
+    // Without a key nothing is served.
+    let (status, _) = json_body(
+        app.clone()
+            .oneshot(stateless("tools/list", json!({}), 4))
+            .await
+            .expect("list"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    gateway.upstreams.stop_all();
+}
+
+#[tokio::test]
+async fn the_callers_credentials_never_reach_the_upstream_only_the_connections_own() {
+    use crate::upstream_transports::PythonServer;
+    const UPSTREAM: &str = "Bearer upstream-token-7f3a9c";
+    let server =
+        PythonServer::start(&["streamable-http", "--require-authorization", UPSTREAM]).await;
+    let keys = tempfile::tempdir().expect("tempdir");
+    let keys_file = keys.path().join("keys.toml");
+    let (app, _dir, gateway) = keyed_gateway(&keys_file).await;
+    gateway.upstreams.apply(connections(
+        json!({"docs": {
+            "transport": "http",
+            "url": format!("http://127.0.0.1:{}/mcp", server.port),
+            "headers": {"Authorization": "Bearer ${DOCS_UPSTREAM_TOKEN}"},
+            "pin": "auto",
+        }}),
+        &[("DOCS_UPSTREAM_TOKEN", "upstream-token-7f3a9c")],
+    ));
+    until("the docs server is served", || {
+        served(&gateway, "docs__whoami")
+    })
+    .await;
+    let key = team_key(&keys_file, "analysts", &["docs__*"]);
+
+    let (status, me) = as_caller(
+        &app,
+        &key,
+        &[("x-team", "analysts")],
+        "tools/call",
+        json!({"name": "docs__whoami", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let seen = &me["result"]["structuredContent"];
+    assert_eq!(
+        seen["authorization"],
+        json!(UPSTREAM),
+        "the upstream sees the connection's token: {me}"
+    );
+    assert_ne!(seen["authorization"], json!(format!("Bearer {key}")));
+    assert_eq!(
+        seen["team"],
+        Value::Null,
+        "no header of the caller's is forwarded: {me}"
+    );
+    gateway.upstreams.stop_all();
+    server.stop().await;
 }

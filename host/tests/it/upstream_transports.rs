@@ -513,13 +513,15 @@ fn python() -> PathBuf {
 }
 
 /// A running `mcp_server.py`, killed when dropped.
-struct PythonServer {
+pub(crate) struct PythonServer {
     child: tokio::process::Child,
-    port: u16,
+    /// The port it serves on, on 127.0.0.1.
+    pub(crate) port: u16,
 }
 
 impl PythonServer {
-    async fn start(args: &[&str]) -> Self {
+    /// Starts `mcp_server.py` with `args`, once it listens.
+    pub(crate) async fn start(args: &[&str]) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/upstream/mcp_server.py");
         let mut child = tokio::process::Command::new(python())
             .arg(script)
@@ -552,7 +554,7 @@ impl PythonServer {
     }
 
     /// Kills the server and waits until it is gone.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.child
             .kill()
             .await
