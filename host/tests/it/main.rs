@@ -32,4 +32,5 @@ mod upstream;
 mod upstream_everything;
 mod upstream_mcp;
 mod upstream_pins;
+mod upstream_serve;
 mod upstream_transports;
