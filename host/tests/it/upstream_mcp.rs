@@ -631,3 +631,99 @@ async fn the_callers_credentials_never_reach_the_upstream_only_the_connections_o
     gateway.upstreams.stop_all();
     server.stop().await;
 }
+
+/// Field definitions for the vendor's charges: `id` and `amount`, not
+/// `currency` (which `lookup_charge` returns too).
+const CHARGES: &str = "\
+integration: charges
+fields:
+  id:
+    display_name: Charge
+    description: The charge's identifier in the payment provider.
+    type: string
+    nullable: false
+  amount:
+    display_name: Amount charged
+    description: What the customer was charged, before refunds.
+    type: integer
+    nullable: false
+    unit: cents
+";
+
+#[tokio::test]
+async fn an_upstream_result_is_checked_against_its_connections_integration() {
+    use gateway::fields::Registry;
+    let fields = tempfile::tempdir().expect("tempdir");
+    std::fs::write(fields.path().join("charges.yaml"), CHARGES).expect("charges.yaml");
+    let (registry, errors) = Registry::load(fields.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    let (app, _dir, gateway) =
+        gateway_with(FrontDoor::default(), FieldSource::Fixed(Arc::new(registry))).await;
+    gateway.upstreams.apply(connections(
+        json!({
+            "vendor": vendor_stdio(json!({"integration": "charges"})),
+            "plain": vendor_stdio(json!({"tools": ["lookup_charge"]})),
+        }),
+        &[],
+    ));
+    until("both connections are served", || {
+        served(&gateway, "vendor__lookup_charge") && served(&gateway, "plain__lookup_charge")
+    })
+    .await;
+
+    // The served output schema carries the registry's meanings.
+    let (_, list) = json_body(
+        app.clone()
+            .oneshot(stateless("tools/list", json!({}), 1))
+            .await
+            .expect("list"),
+    )
+    .await;
+    let schema = |name: &str| {
+        list["result"]["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["outputSchema"].clone())
+            .unwrap_or_else(|| panic!("{name} not listed: {list}"))
+    };
+    let output = schema("vendor__lookup_charge");
+    assert_eq!(
+        output["properties"]["amount"]["description"],
+        json!("Amount charged: What the customer was charged, before refunds. Unit: cents")
+    );
+    assert_eq!(
+        output["properties"]["id"]["description"],
+        json!("Charge: The charge's identifier in the payment provider.")
+    );
+    assert_eq!(
+        output["properties"]["_field_validation"]["type"],
+        json!("object")
+    );
+    // A connection without an integration serves the upstream's schema as is.
+    let plain = schema("plain__lookup_charge");
+    assert_eq!(plain["properties"]["amount"].get("description"), None);
+    assert_eq!(plain["properties"].get("_field_validation"), None);
+
+    // `currency` is not in the registry: the result says so, and keeps it.
+    let checked = call(&app, "vendor__lookup_charge", json!({"charge_id": "ch_1"})).await;
+    let result = &checked["result"];
+    assert_eq!(result["isError"], json!(false), "{checked}");
+    let summary = &result["structuredContent"]["_field_validation"];
+    assert_eq!(summary["integration"], json!("charges"), "{checked}");
+    assert_eq!(summary["unknown_fields"], json!(["currency"]));
+    assert_eq!(summary["missing_fields"], json!([]));
+    assert_eq!(summary["type_mismatches"], json!([]));
+    assert_eq!(result["structuredContent"]["currency"], json!("usd"));
+    assert_eq!(result["structuredContent"]["amount"], json!(1200));
+
+    // The same tool through a connection without an integration: unchecked.
+    let unchecked = call(&app, "plain__lookup_charge", json!({"charge_id": "ch_1"})).await;
+    assert_eq!(
+        unchecked["result"]["structuredContent"].get("_field_validation"),
+        None,
+        "{unchecked}"
+    );
+    gateway.upstreams.stop_all();
+}
