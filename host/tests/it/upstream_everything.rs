@@ -113,6 +113,26 @@ async fn server_everything_is_listed_called_and_typed_in_errors_and_timeouts() {
     assert!(!is_error(&ok["result"]), "{ok}");
     assert_eq!(only_text(&ok["result"]), "Echo: hello");
 
+    // Structured content and the output schema it was declared with.
+    let weather = gateway
+        .definitions()
+        .get("everything__get-structured-content")
+        .cloned()
+        .expect("get-structured-content definition");
+    let output = weather.output_schema.expect("the upstream's output schema");
+    assert_eq!(output["properties"]["temperature"]["type"], json!("number"));
+    let structured = call(
+        &app,
+        "everything__get-structured-content",
+        json!({"location": "Chicago"}),
+    )
+    .await;
+    assert!(!is_error(&structured["result"]), "{structured}");
+    assert_eq!(
+        structured["result"]["structuredContent"],
+        json!({"temperature": 36, "conditions": "Light rain / drizzle", "humidity": 82})
+    );
+
     // Arguments of the wrong type: the TypeScript SDK validates them against
     // the tool's input schema and answers a tool error (isError), which the
     // gateway passes on as the upstream's own result, not as an `upstream`
