@@ -560,7 +560,7 @@ async fn a_team_key_sees_and_calls_only_the_upstream_tools_its_scope_names() {
         "{ok}"
     );
     // Served by the gateway, but outside this team's scope: exactly an
-    // unknown tool, and the upstream never sees the call.
+    // unknown tool.
     let (status, refused) = call("vendor__refund_charge", json!({"charge_id": "ch_1"})).await;
     assert_eq!(status, StatusCode::OK, "{refused}");
     assert_eq!(refused["error"]["code"], json!(-32602), "{refused}");
