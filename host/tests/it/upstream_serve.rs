@@ -1,8 +1,9 @@
 //! Upstream MCP servers in the real `gateway serve` process
 //! (docs/upstreams.md): `mcp_connections.json` beside `gateway.toml` is read
 //! at start and watched; an edit adds a connection without a restart; a
-//! broken edit leaves the running connections serving; a broken file at
-//! start stops the start. Driven over HTTP with plain stateless
+//! broken edit leaves the running connections serving; the fixed file
+//! removes one; `pin: auto` approvals land in the pins file beside it; a
+//! broken file at start stops the start. Driven over HTTP with plain stateless
 //! (2026-07-28) JSON-RPC requests, against the vendor server on the official
 //! Python MCP SDK run by the gateway over stdio.
 
@@ -288,6 +289,41 @@ async fn serve_reads_and_watches_the_connections_file_and_survives_a_broken_edit
         json!("ch_2"),
         "{ok}"
     );
+
+    // The file fixed, without `billing`: its tools leave the list, `vendor`
+    // keeps its child.
+    std::fs::write(&file, vendors(&["vendor"])).expect("fixed edit");
+    let started = Instant::now();
+    while listed(addr)
+        .await
+        .contains(&"billing__lookup_charge".to_owned())
+    {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "billing still listed:\n{}",
+            served.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(vendor_pid(addr, "vendor").await, vendor);
+
+    // `pin: auto` recorded what it approved in the pins file beside the
+    // connections file.
+    let pins = gateway::upstream::pins::PinStore::new(dir.path().join("upstream-pins.json"));
+    let rows = pins.status().expect("pins file");
+    let state = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map(|r| r.state)
+            .unwrap_or_else(|| panic!("{name} not recorded"))
+    };
+    for name in ["vendor__lookup_charge", "billing__lookup_charge"] {
+        assert_eq!(
+            state(name),
+            gateway::upstream::pins::State::Approved,
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test]
