@@ -29,6 +29,8 @@ mod secrets;
 mod shutdown;
 mod spans;
 mod upstream;
+mod upstream_everything;
 mod upstream_mcp;
 mod upstream_pins;
+mod upstream_serve;
 mod upstream_transports;

@@ -63,7 +63,16 @@ fn vendor_stdio(extra: Value) -> Value {
 
 /// A gateway without promoted tools, its pins file in its own folder.
 pub(crate) async fn gateway() -> (Router, tempfile::TempDir, Arc<Gateway>) {
-    serve_tools_with(FrontDoor::default(), &[], FieldSource::empty(), |s| {
+    gateway_with(FrontDoor::default(), FieldSource::empty()).await
+}
+
+/// [`gateway`] behind `door` (team keys, say), with the field registry
+/// `fields`.
+pub(crate) async fn gateway_with(
+    door: FrontDoor,
+    fields: FieldSource,
+) -> (Router, tempfile::TempDir, Arc<Gateway>) {
+    serve_tools_with(door, &[], fields, |s| {
         std::fs::create_dir_all(&s.tools_dir).expect("tools folder");
         s.upstream = gateway::settings::UpstreamSettings::beside(
             s.tools_dir
@@ -459,6 +468,263 @@ async fn a_description_hiding_text_is_refused() {
         gateway::upstream::check_definition("vendor", &tool),
         Err(gateway::upstream::Refused::Hidden { ref place, .. }) if place == "description"
     ));
+    gateway.upstreams.stop_all();
+}
+
+/// A gateway behind team keys kept in `keys_file` (docs/auth.md), as
+/// `gateway serve` runs it with `[auth] mode = "keys"`.
+async fn keyed_gateway(keys_file: &Path) -> (Router, tempfile::TempDir, Arc<Gateway>) {
+    use gateway::auth::Authenticator;
+    use gateway::auth::keys::KeyStore;
+    let door = FrontDoor {
+        auth: Arc::new(Authenticator::Keys(
+            KeyStore::open(keys_file).expect("keys file"),
+        )),
+        ..FrontDoor::default()
+    };
+    let (app, dir, gateway) = gateway_with(door, FieldSource::empty()).await;
+    gateway.require_auth();
+    (app, dir, gateway)
+}
+
+/// A new key for `team` allowed `patterns`.
+fn team_key(keys_file: &Path, team: &str, patterns: &[&str]) -> String {
+    let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+    gateway::auth::keys::create(keys_file, team, &patterns, None)
+        .expect("create key")
+        .0
+}
+
+/// A stateless request to the front door with the caller's `key` and any
+/// `extra` headers: its status and JSON body.
+async fn as_caller(
+    app: &Router,
+    key: &str,
+    extra: &[(&str, &str)],
+    method: &str,
+    params: Value,
+) -> (StatusCode, Value) {
+    let mut request = stateless(method, params, 3);
+    let headers = request.headers_mut();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().expect("header"),
+    );
+    for (name, value) in extra {
+        headers.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            value.parse().expect("header value"),
+        );
+    }
+    json_body(app.clone().oneshot(request).await.expect("request")).await
+}
+
+#[tokio::test]
+async fn a_team_key_sees_and_calls_only_the_upstream_tools_its_scope_names() {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let keys_file = keys.path().join("keys.toml");
+    let (app, _dir, gateway) = keyed_gateway(&keys_file).await;
+    gateway
+        .upstreams
+        .apply(connections(json!({"vendor": vendor_stdio(json!({}))}), &[]));
+    until("the vendor is served", || {
+        served(&gateway, "vendor__lookup_charge") && served(&gateway, "vendor__refund_charge")
+    })
+    .await;
+    let lookups = team_key(&keys_file, "support", &["vendor__lookup*"]);
+
+    let (status, list) = as_caller(&app, &lookups, &[], "tools/list", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let vendor_tools: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .filter(|name| name.starts_with("vendor__"))
+        .collect();
+    assert_eq!(vendor_tools, ["vendor__lookup_charge"]);
+
+    let call = |name: &str, arguments: Value| {
+        as_caller(
+            &app,
+            &lookups,
+            &[],
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+        )
+    };
+    let (_, ok) = call("vendor__lookup_charge", json!({"charge_id": "ch_1"})).await;
+    assert_eq!(
+        ok["result"]["structuredContent"]["id"],
+        json!("ch_1"),
+        "{ok}"
+    );
+    // Served by the gateway, but outside this team's scope: exactly an
+    // unknown tool.
+    let (status, refused) = call("vendor__refund_charge", json!({"charge_id": "ch_1"})).await;
+    assert_eq!(status, StatusCode::OK, "{refused}");
+    assert_eq!(refused["error"]["code"], json!(-32602), "{refused}");
+    assert!(refused.get("result").is_none(), "{refused}");
+    let (_, unknown) = call("vendor__no_such_tool", json!({})).await;
+    assert_eq!(
+        unknown["error"]["code"], refused["error"]["code"],
+        "refused and non-existent look the same"
+    );
+
+    // Without a key nothing is served.
+    let (status, _) = json_body(
+        app.clone()
+            .oneshot(stateless("tools/list", json!({}), 4))
+            .await
+            .expect("list"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    gateway.upstreams.stop_all();
+}
+
+#[tokio::test]
+async fn the_callers_credentials_never_reach_the_upstream_only_the_connections_own() {
+    use crate::upstream_transports::PythonServer;
+    const UPSTREAM: &str = "Bearer upstream-token-7f3a9c";
+    let server =
+        PythonServer::start(&["streamable-http", "--require-authorization", UPSTREAM]).await;
+    let keys = tempfile::tempdir().expect("tempdir");
+    let keys_file = keys.path().join("keys.toml");
+    let (app, _dir, gateway) = keyed_gateway(&keys_file).await;
+    gateway.upstreams.apply(connections(
+        json!({"docs": {
+            "transport": "http",
+            "url": format!("http://127.0.0.1:{}/mcp", server.port),
+            "headers": {"Authorization": "Bearer ${DOCS_UPSTREAM_TOKEN}"},
+            "pin": "auto",
+        }}),
+        &[("DOCS_UPSTREAM_TOKEN", "upstream-token-7f3a9c")],
+    ));
+    until("the docs server is served", || {
+        served(&gateway, "docs__whoami")
+    })
+    .await;
+    let key = team_key(&keys_file, "analysts", &["docs__*"]);
+
+    let (status, me) = as_caller(
+        &app,
+        &key,
+        &[("x-team", "analysts")],
+        "tools/call",
+        json!({"name": "docs__whoami", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let seen = &me["result"]["structuredContent"];
+    assert_eq!(
+        seen["authorization"],
+        json!(UPSTREAM),
+        "the upstream sees the connection's token: {me}"
+    );
+    assert_ne!(seen["authorization"], json!(format!("Bearer {key}")));
+    assert_eq!(
+        seen["team"],
+        Value::Null,
+        "no header of the caller's is forwarded: {me}"
+    );
+    gateway.upstreams.stop_all();
+    server.stop().await;
+}
+
+/// Field definitions for the vendor's charges: `id` and `amount`, not
+/// `currency` (which `lookup_charge` returns too).
+const CHARGES: &str = "\
+integration: charges
+fields:
+  id:
+    display_name: Charge
+    description: The charge's identifier in the payment provider.
+    type: string
+    nullable: false
+  amount:
+    display_name: Amount charged
+    description: What the customer was charged, before refunds.
+    type: integer
+    nullable: false
+    unit: cents
+";
+
+#[tokio::test]
+async fn an_upstream_result_is_checked_against_its_connections_integration() {
+    use gateway::fields::Registry;
+    let fields = tempfile::tempdir().expect("tempdir");
+    std::fs::write(fields.path().join("charges.yaml"), CHARGES).expect("charges.yaml");
+    let (registry, errors) = Registry::load(fields.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    let (app, _dir, gateway) =
+        gateway_with(FrontDoor::default(), FieldSource::Fixed(Arc::new(registry))).await;
+    gateway.upstreams.apply(connections(
+        json!({
+            "vendor": vendor_stdio(json!({"integration": "charges"})),
+            "plain": vendor_stdio(json!({"tools": ["lookup_charge"]})),
+        }),
+        &[],
+    ));
+    until("both connections are served", || {
+        served(&gateway, "vendor__lookup_charge") && served(&gateway, "plain__lookup_charge")
+    })
+    .await;
+
+    // The served output schema carries the registry's meanings.
+    let (_, list) = json_body(
+        app.clone()
+            .oneshot(stateless("tools/list", json!({}), 1))
+            .await
+            .expect("list"),
+    )
+    .await;
+    let schema = |name: &str| {
+        list["result"]["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["outputSchema"].clone())
+            .unwrap_or_else(|| panic!("{name} not listed: {list}"))
+    };
+    let output = schema("vendor__lookup_charge");
+    assert_eq!(
+        output["properties"]["amount"]["description"],
+        json!("Amount charged: What the customer was charged, before refunds. Unit: cents")
+    );
+    assert_eq!(
+        output["properties"]["id"]["description"],
+        json!("Charge: The charge's identifier in the payment provider.")
+    );
+    assert_eq!(
+        output["properties"]["_field_validation"]["type"],
+        json!("object")
+    );
+    // A connection without an integration serves the upstream's schema as is.
+    let plain = schema("plain__lookup_charge");
+    assert_eq!(plain["properties"]["amount"].get("description"), None);
+    assert_eq!(plain["properties"].get("_field_validation"), None);
+
+    // `currency` is not in the registry: the result says so, and keeps it.
+    let checked = call(&app, "vendor__lookup_charge", json!({"charge_id": "ch_1"})).await;
+    let result = &checked["result"];
+    assert_eq!(result["isError"], json!(false), "{checked}");
+    let summary = &result["structuredContent"]["_field_validation"];
+    assert_eq!(summary["integration"], json!("charges"), "{checked}");
+    assert_eq!(summary["unknown_fields"], json!(["currency"]));
+    assert_eq!(summary["missing_fields"], json!([]));
+    assert_eq!(summary["type_mismatches"], json!([]));
+    assert_eq!(result["structuredContent"]["currency"], json!("usd"));
+    assert_eq!(result["structuredContent"]["amount"], json!(1200));
+
+    // The same tool through a connection without an integration: unchecked.
+    let unchecked = call(&app, "plain__lookup_charge", json!({"charge_id": "ch_1"})).await;
+    assert_eq!(
+        unchecked["result"]["structuredContent"].get("_field_validation"),
+        None,
+        "{unchecked}"
+    );
     gateway.upstreams.stop_all();
 }
 

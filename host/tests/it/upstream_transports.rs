@@ -515,10 +515,12 @@ fn python() -> PathBuf {
 /// A running `mcp_server.py`, killed when dropped.
 pub(crate) struct PythonServer {
     child: tokio::process::Child,
+    /// The port it serves on, on 127.0.0.1.
     pub(crate) port: u16,
 }
 
 impl PythonServer {
+    /// Starts `mcp_server.py` with `args`, once it listens.
     pub(crate) async fn start(args: &[&str]) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/upstream/mcp_server.py");
         let mut child = tokio::process::Command::new(python())
