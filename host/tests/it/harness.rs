@@ -142,3 +142,23 @@ pub fn compile_budget() -> gateway::hotload::compile::CompileBudget {
         ..Default::default()
     }
 }
+
+/// Collects a spawned process's stderr lines, as they come, into a string
+/// the test can read at any time (a log to wait on or assert against).
+pub fn capture_stderr(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr piped");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let mut log = sink.lock().expect("log");
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    log
+}

@@ -80,16 +80,7 @@ impl Served {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn gateway");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().expect("log");
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        let log = crate::harness::capture_stderr(&mut child);
         Self {
             child,
             log,

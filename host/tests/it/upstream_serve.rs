@@ -7,7 +7,6 @@
 //! (2026-07-28) JSON-RPC requests, against the vendor server on the official
 //! Python MCP SDK run by the gateway over stdio.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -84,16 +83,7 @@ impl Served {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn gateway");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().expect("log");
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        let log = crate::harness::capture_stderr(&mut child);
         Self { child, log }
     }
 
