@@ -7,7 +7,8 @@ environment (PATH = the venv's bin/ then /usr/bin:/bin, HOME a new empty
 folder, none of this repository's variables), scaffolds a Python tool,
 builds it, runs its own cases and calls it against its recorded upstream.
 What it proves: the binary carries the WIT contract and the Python SDK, and
-finds the componentize-py the wheel depends on beside itself.
+finds the componentize-py the wheel depends on beside itself (on PATH or
+not: a symlink to `gateway` from another folder, as pipx installs it, too).
 
 Run from scripts/test (after scripts/setup-wheel), or on its own:
   CARGO_TARGET_DIR=... python3 -m unittest discover -s scripts/tests -p 'wheel_*.py'
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -113,6 +115,16 @@ class WheelInstallTest(unittest.TestCase):
         build = self.gateway("tool", "build", "tools/item_lookup")
         self.assertEqual(build.returncode, 0, build.stderr)
         self.assertEqual((tool / "tool.wasm").read_bytes()[:8], COMPONENT_PREFIX)
+
+        # Installed with pipx, or run by its full path, `gateway` is not beside
+        # componentize-py on PATH: it finds the one beside its own executable.
+        linked = self.home / ".local" / "bin"
+        linked.mkdir(parents=True)
+        (linked / "gateway").symlink_to(self.venv / "bin" / "gateway")
+        bare_env = dict(self.env, PATH=f"{linked}:/usr/bin:/bin")
+        self.assertIsNone(shutil.which("componentize-py", path=bare_env["PATH"]))
+        check = run(["gateway", "tool", "check", "tools/item_lookup"], cwd=self.work, env=bare_env)
+        self.assertEqual(check.returncode, 0, check.stderr)
 
         test = self.gateway("tool", "test", "tools/item_lookup")
         self.assertEqual(test.returncode, 0, test.stdout + test.stderr)
