@@ -394,12 +394,42 @@ async fn a_rust_tool_scaffolded_outside_a_checkout_builds_against_a_local_sdk() 
     assert!(!parent.join("other").exists());
 }
 
+/// Removes cargo's clones of a test repository (`$CARGO_HOME/git/{db,checkouts}/<ident>-<hash>`)
+/// when dropped, so test runs leave nothing behind.
+struct CargoGitClones(String);
+
+impl Drop for CargoGitClones {
+    fn drop(&mut self) {
+        let home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+        let Some(home) = home else { return };
+        let prefix = format!("{}-", self.0);
+        for kind in ["db", "checkouts"] {
+            let Ok(entries) = std::fs::read_dir(home.join("git").join(kind)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_rust_tool_scaffolded_outside_a_checkout_depends_on_the_sdk_by_git() {
     // No network to the public repository here: this checkout's committed
     // history, cloned bare and tagged as a release, stands in for it.
     let outside = tempfile::tempdir().expect("tempdir");
-    let repo = outside.path().join("agent-gateway.git");
+    // A name of its own, so cargo's clone of it can be found and removed.
+    let ident: String = format!("gateway-sdk-test-{}", outside.path().display())
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let _cargo_clones = CargoGitClones(ident.clone());
+    let repo = outside.path().join(format!("{ident}.git"));
     let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let git = |args: &[&str]| {
         let out = Command::new("git").args(args).output().expect("run git");
