@@ -10,7 +10,7 @@ fn main() {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let wit = root.join("guest-sdk/wit/tool.wit");
+    let wit = root.join("guest-sdk/rust/wit/tool.wit");
     let sdk = root.join("guest-sdk/python");
     println!("cargo:rerun-if-changed={}", wit.display());
     // The SDK's packages: gateway_tool, and the requests shim over it.

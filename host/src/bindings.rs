@@ -1,7 +1,7 @@
-//! Host-side bindings for the `gateway:tool` WIT world (`guest-sdk/wit`).
+//! Host-side bindings for the `gateway:tool` WIT world (`guest-sdk/rust/wit`).
 
 wasmtime::component::bindgen!({
-    path: "../guest-sdk/wit",
+    path: "../guest-sdk/rust/wit",
     world: "gateway:tool/tool-component",
     imports: {
         // Outbound HTTP does network I/O; the rest answers from memory. No

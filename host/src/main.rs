@@ -171,6 +171,11 @@ enum ToolCommand {
         /// Folder to create it in (default: the tools folder).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Rust: a local Rust guest SDK (guest-sdk/rust of a checkout) to
+        /// depend on by path. Default: the checkout the folder is in, else
+        /// this repository by git at this gateway's release tag.
+        #[arg(long, env = gateway::build::scaffold::RUST_SDK_ENV)]
+        sdk_path: Option<PathBuf>,
     },
     /// Run a Python tool's static checks with the sandbox's Python (what
     /// `tool build` runs first); prints file:line:column: code: message.
@@ -449,13 +454,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = settings(&cli)?;
     match cli.command {
         Command::Tool(ToolCommand::Build { dir }) => build(settings, &dir).await,
-        Command::Tool(ToolCommand::New { name, lang, dir }) => {
+        Command::Tool(ToolCommand::New {
+            name,
+            lang,
+            dir,
+            sdk_path,
+        }) => {
             let parent = dir.unwrap_or_else(|| settings.tools_dir.clone());
             let language = match lang {
                 Lang::Python => gateway::build::Language::Python,
                 Lang::Rust => gateway::build::Language::Rust,
             };
-            let created = gateway::build::scaffold::new_tool(&parent, &name, language)?;
+            let created = gateway::build::scaffold::new_tool_with_sdk(
+                &parent,
+                &name,
+                language,
+                sdk_path.as_deref(),
+            )?;
             eprintln!("created {}", created.display());
             eprintln!(
                 "next: gateway tool build {0} && gateway tool test {0}",

@@ -87,7 +87,7 @@ fn main() {
         println!("cargo:rerun-if-env-changed={var}");
     }
     for path in [
-        "guest-sdk/wit",
+        "guest-sdk/rust/wit",
         "guest-sdk/rust/Cargo.toml",
         "guest-sdk/rust/src",
     ] {

@@ -1,7 +1,7 @@
 """Shared test helpers: the SDK on sys.path and a fake ``wit_world``.
 
 The fake mirrors what ``componentize-py bindings`` generates for
-guest-sdk/wit (class and case names included), records what the SDK sends
+guest-sdk/rust/wit (class and case names included), records what the SDK sends
 and answers from a script the test sets up.
 """
 

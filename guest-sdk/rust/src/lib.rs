@@ -124,7 +124,9 @@ macro_rules! export_tool {
     };
 }
 
-/// Bindings generated from `guest-sdk/wit/tool.wit`; use the modules above instead.
+/// Bindings generated from `wit/tool.wit`, the contract, which lives inside this
+/// package so a git or path dependency on it is self-contained; use the
+/// modules above instead.
 #[doc(hidden)]
 #[allow(
     missing_docs,
@@ -134,7 +136,7 @@ macro_rules! export_tool {
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "tool-component",
         pub_export_macro: true,
         export_macro_name: "__export_tool_component",

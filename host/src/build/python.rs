@@ -48,11 +48,16 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
-/// The componentize-py executable: `$GATEWAY_COMPONENTIZE_PY`, else the
-/// virtual environment `scripts/setup` creates, else `PATH`.
+/// The componentize-py executable: `$GATEWAY_COMPONENTIZE_PY`, else the one
+/// beside the running `gateway` (a `pip install agent-gateway` puts both in
+/// the environment's `bin/`, README.md "Install the CLI without Rust"), else
+/// the virtual environment `scripts/setup` creates, else `PATH`.
 pub fn componentize_py() -> Result<PathBuf, BuildError> {
     if let Some(path) = std::env::var_os(COMPONENTIZE_PY_ENV) {
         return Ok(PathBuf::from(path));
+    }
+    if let Some(beside) = beside_current_exe() {
+        return Ok(beside);
     }
     if let Some(home) = std::env::var_os("HOME") {
         let venv = PathBuf::from(home).join(".cache/agent-gateway/venv/bin/componentize-py");
@@ -64,8 +69,15 @@ pub fn componentize_py() -> Result<PathBuf, BuildError> {
         .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("componentize-py")).find(|p| p.is_file()))
         .ok_or(BuildError::ToolchainMissing {
             what: "componentize-py",
-            hint: "run ./scripts/setup (installs componentize-py 0.25.1 into ~/.cache/agent-gateway/venv) or set GATEWAY_COMPONENTIZE_PY",
+            hint: "install the agent-gateway wheel (it brings componentize-py 0.25.1 beside gateway), run ./scripts/setup in a checkout, or set GATEWAY_COMPONENTIZE_PY",
         })
+}
+
+/// `componentize-py` in the folder of the running executable, if it is there.
+fn beside_current_exe() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let candidate = exe.parent()?.join("componentize-py");
+    candidate.is_file().then_some(candidate)
 }
 
 /// The build machine's Python (runs `gateway tool import`'s analysis): the one

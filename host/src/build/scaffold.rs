@@ -16,18 +16,102 @@ pub enum ScaffoldError {
     /// The folder exists already; nothing is overwritten.
     #[error("{0} already exists; choose another name or remove it")]
     Exists(PathBuf),
-    /// A Rust tool needs the guest SDK from a checkout of this repository.
+    /// The Rust guest SDK path given (`--sdk-path`, `GATEWAY_RUST_SDK`) is
+    /// not the `gateway-tool` crate.
     #[error(
-        "no guest-sdk/rust found above {0}; create Rust tools inside a checkout of the gateway repository"
+        "{0}: not the Rust guest SDK (a folder whose Cargo.toml is package gateway-tool, e.g. guest-sdk/rust of a gateway checkout)"
     )]
-    NoRustSdk(PathBuf),
+    NotRustSdk(PathBuf),
     /// Writing a file failed.
     #[error(transparent)]
     Write(#[from] BuildError),
 }
 
-/// Creates `parent/name` for a tool in `language`; returns the folder.
+/// Environment variable naming a local Rust guest SDK (`guest-sdk/rust` of a
+/// checkout) for `gateway tool new --lang rust`, like `--sdk-path`.
+pub const RUST_SDK_ENV: &str = "GATEWAY_RUST_SDK";
+/// Environment variable replacing the git repository a Rust scaffold outside
+/// a checkout depends on (an organisation's fork of this repository).
+pub const RUST_SDK_GIT_ENV: &str = "GATEWAY_RUST_SDK_GIT";
+/// The repository whose `guest-sdk/rust` a Rust scaffold outside a checkout
+/// depends on (`repository` in the workspace's Cargo.toml).
+pub const RUST_SDK_GIT: &str = env!("CARGO_PKG_REPOSITORY");
+/// The git tag of this gateway's release: a scaffold depends on the SDK (and
+/// so the WIT contract) of the gateway that wrote it.
+pub const RUST_SDK_TAG: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+/// The Rust guest SDK's package name.
+const RUST_SDK_PACKAGE: &str = "gateway-tool";
+
+/// Where a new Rust tool's `gateway-tool` dependency comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RustSdk {
+    /// A path relative to the tool folder: the tool sits inside a checkout.
+    Checkout(String),
+    /// An absolute path to a local SDK (`--sdk-path`, `GATEWAY_RUST_SDK`).
+    Path(PathBuf),
+    /// `guest-sdk/rust` of this repository at this gateway's release tag:
+    /// outside a checkout, with nothing else given.
+    Git {
+        /// The repository.
+        url: String,
+        /// The tag.
+        tag: String,
+    },
+}
+
+impl RustSdk {
+    /// Where a Rust tool created in `parent` gets its SDK: `explicit` (a
+    /// local SDK folder) if given, else `guest-sdk/rust` of a checkout above
+    /// `parent` by relative path, else this repository by git
+    /// ([`RUST_SDK_GIT`], or `$GATEWAY_RUST_SDK_GIT`, at [`RUST_SDK_TAG`]).
+    pub fn resolve(parent: &Path, explicit: Option<&Path>) -> Result<Self, ScaffoldError> {
+        if let Some(sdk) = explicit {
+            let not_sdk = || ScaffoldError::NotRustSdk(sdk.to_path_buf());
+            let dir = sdk.canonicalize().map_err(|_| not_sdk())?;
+            if !is_rust_sdk(&dir) {
+                return Err(not_sdk());
+            }
+            return Ok(Self::Path(dir));
+        }
+        if let Some(relative) = checkout_sdk(parent) {
+            return Ok(Self::Checkout(relative));
+        }
+        let url = std::env::var(RUST_SDK_GIT_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| RUST_SDK_GIT.to_owned());
+        Ok(Self::Git {
+            url,
+            tag: RUST_SDK_TAG.to_owned(),
+        })
+    }
+
+    /// The dependency as an inline TOML table for `Cargo.toml`.
+    pub fn dependency(&self) -> String {
+        let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        match self {
+            Self::Checkout(path) => format!("{{ path = {} }}", quote(path)),
+            Self::Path(path) => format!("{{ path = {} }}", quote(&path.to_string_lossy())),
+            Self::Git { url, tag } => format!("{{ git = {}, tag = {} }}", quote(url), quote(tag)),
+        }
+    }
+}
+
+/// Creates `parent/name` for a tool in `language`; returns the folder. A
+/// Rust tool gets its SDK as [`RustSdk::resolve`] finds it without an
+/// explicit path.
 pub fn new_tool(parent: &Path, name: &str, language: Language) -> Result<PathBuf, ScaffoldError> {
+    new_tool_with_sdk(parent, name, language, None)
+}
+
+/// Like [`new_tool`], with a local Rust guest SDK folder to depend on
+/// (`gateway tool new --sdk-path`); ignored for Python tools.
+pub fn new_tool_with_sdk(
+    parent: &Path,
+    name: &str,
+    language: Language,
+    rust_sdk: Option<&Path>,
+) -> Result<PathBuf, ScaffoldError> {
     tool_name(name)?;
     let dir = parent.join(name);
     if dir.exists() {
@@ -35,7 +119,7 @@ pub fn new_tool(parent: &Path, name: &str, language: Language) -> Result<PathBuf
     }
     let files = match language {
         Language::Python => python_files(name),
-        Language::Rust => rust_files(name, &rust_sdk_path(parent)?),
+        Language::Rust => rust_files(name, &RustSdk::resolve(parent, rust_sdk)?),
     };
     for (rel, contents) in common_files(name, language).into_iter().chain(files) {
         write_file(&dir.join(rel), &contents)?;
@@ -43,16 +127,30 @@ pub fn new_tool(parent: &Path, name: &str, language: Language) -> Result<PathBuf
     Ok(dir)
 }
 
-/// `guest-sdk/rust` relative to the new tool folder (`parent/name`).
-fn rust_sdk_path(parent: &Path) -> Result<String, ScaffoldError> {
-    let start = parent
-        .canonicalize()
-        .map_err(|_| ScaffoldError::NoRustSdk(parent.to_path_buf()))?;
+/// Whether `dir` holds the Rust guest SDK: its Cargo.toml names the package.
+fn is_rust_sdk(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml"))
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|table| {
+            table
+                .get("package")?
+                .get("name")?
+                .as_str()
+                .map(|n| n == RUST_SDK_PACKAGE)
+        })
+        .unwrap_or(false)
+}
+
+/// `guest-sdk/rust` of a checkout above `parent`, relative to the new tool
+/// folder (`parent/name`).
+fn checkout_sdk(parent: &Path) -> Option<String> {
+    let start = parent.canonicalize().ok()?;
     for (depth, ancestor) in start.ancestors().enumerate() {
-        if ancestor.join("guest-sdk/rust/Cargo.toml").is_file() {
+        if is_rust_sdk(&ancestor.join("guest-sdk/rust")) {
             // One more level: the tool folder sits inside `parent`.
             let ups = "../".repeat(depth + 1);
-            return Ok(format!("{ups}guest-sdk/rust"));
+            return Some(format!("{ups}guest-sdk/rust"));
         }
         if ancestor
             .components()
@@ -61,7 +159,7 @@ fn rust_sdk_path(parent: &Path) -> Result<String, ScaffoldError> {
             break;
         }
     }
-    Err(ScaffoldError::NoRustSdk(parent.to_path_buf()))
+    None
 }
 
 fn common_files(name: &str, language: Language) -> Vec<(String, String)> {
@@ -176,7 +274,8 @@ def {name}(item_id: str) -> dict:
     )]
 }
 
-fn rust_files(name: &str, sdk: &str) -> Vec<(String, String)> {
+fn rust_files(name: &str, sdk: &RustSdk) -> Vec<(String, String)> {
+    let sdk = sdk.dependency();
     vec![
         (
             "Cargo.toml".into(),
@@ -191,7 +290,10 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-gateway-tool = {{ path = "{sdk}" }}
+# The gateway's Rust guest SDK: a checkout's guest-sdk/rust by path, a local
+# copy (`gateway tool new --sdk-path`, GATEWAY_RUST_SDK), or this repository
+# by git at the release of the gateway that wrote this file.
+gateway-tool = {sdk}
 # The versions gateway-tool re-exports; derives need the crates by name.
 serde = {{ version = "=1.0.229", features = ["derive"] }}
 schemars = {{ version = "=1.2.3", default-features = false, features = ["derive", "std"] }}
@@ -267,4 +369,77 @@ gateway_tool::export_tool!(ThisTool);
             ),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dependency table as cargo reads it back.
+    fn parsed(sdk: &RustSdk) -> toml::Table {
+        format!("gateway-tool = {}", sdk.dependency())
+            .parse::<toml::Table>()
+            .expect("valid TOML")["gateway-tool"]
+            .as_table()
+            .expect("a table")
+            .clone()
+    }
+
+    #[test]
+    fn each_source_renders_as_the_dependency_cargo_reads() {
+        let odd = PathBuf::from("/opt/sdk \"quoted\" \\ here");
+        let path = parsed(&RustSdk::Path(odd.clone()));
+        assert_eq!(path.get("path").and_then(|p| p.as_str()), odd.to_str());
+        let relative = parsed(&RustSdk::Checkout("../../guest-sdk/rust".into()));
+        assert_eq!(
+            relative.get("path").and_then(|p| p.as_str()),
+            Some("../../guest-sdk/rust")
+        );
+        let git = parsed(&RustSdk::Git {
+            url: RUST_SDK_GIT.into(),
+            tag: RUST_SDK_TAG.into(),
+        });
+        assert_eq!(git.get("git").and_then(|g| g.as_str()), Some(RUST_SDK_GIT));
+        assert_eq!(
+            git.get("tag").and_then(|t| t.as_str()),
+            Some(concat!("v", env!("CARGO_PKG_VERSION")))
+        );
+        assert_eq!(git.get("path"), None);
+    }
+
+    #[test]
+    fn an_explicit_sdk_must_be_the_gateway_tool_crate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            RustSdk::resolve(dir.path(), Some(dir.path())),
+            Err(ScaffoldError::NotRustSdk(_))
+        ));
+        let missing = dir.path().join("missing");
+        assert!(matches!(
+            RustSdk::resolve(dir.path(), Some(&missing)),
+            Err(ScaffoldError::NotRustSdk(_))
+        ));
+        let sdk = dir.path().join("sdk");
+        std::fs::create_dir_all(&sdk).expect("mkdir");
+        std::fs::write(
+            sdk.join("Cargo.toml"),
+            "[package]\nname = \"gateway-tool\"\nversion = \"0.1.0\"\n",
+        )
+        .expect("write");
+        let canonical = sdk.canonicalize().expect("canonical");
+        assert_eq!(
+            RustSdk::resolve(dir.path(), Some(&sdk)).expect("an SDK"),
+            RustSdk::Path(canonical)
+        );
+    }
+
+    #[test]
+    fn inside_a_checkout_the_sdk_is_a_relative_path() {
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let parent = tempfile::tempdir_in(checkout.join("tools-wasm")).expect("tempdir");
+        assert_eq!(
+            RustSdk::resolve(parent.path(), None).expect("resolves"),
+            RustSdk::Checkout("../../../guest-sdk/rust".into())
+        );
+    }
 }

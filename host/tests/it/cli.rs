@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use gateway::build::scaffold::{RUST_SDK_ENV, RUST_SDK_GIT_ENV, RUST_SDK_TAG};
 use gateway::fixtures::{FixtureServer, Routes};
 use serde_json::{Value, json};
 
@@ -12,9 +13,11 @@ async fn run(args: Vec<String>, envs: Vec<(String, String)>) -> Output {
     tokio::task::spawn_blocking(move || {
         Command::new(BIN)
             .args(&args)
-            .envs(envs)
             .env_remove("GATEWAY_CONFIG")
             .env_remove("GATEWAY_TOOLS_DIR")
+            .env_remove(RUST_SDK_ENV)
+            .env_remove(RUST_SDK_GIT_ENV)
+            .envs(envs)
             .output()
             .expect("run gateway")
     })
@@ -199,8 +202,8 @@ fn wasmparser_is_component(bytes: &[u8]) -> bool {
 
 #[tokio::test]
 async fn a_scaffolded_rust_tool_builds_and_passes_its_own_test() {
-    // Rust scaffolds live inside a checkout (they depend on guest-sdk/rust);
-    // a temp folder under tools-wasm is removed when the test ends.
+    // Inside a checkout a Rust scaffold depends on guest-sdk/rust by relative
+    // path; a temp folder under tools-wasm is removed when the test ends.
     let parent = tempfile::tempdir_in(gateway_test_programs::TOOLS_WASM_DIR).expect("tempdir");
     let parent_arg = parent.path().to_string_lossy().to_string();
     let config = parent.path().join("gateway.toml");
@@ -270,6 +273,223 @@ async fn a_scaffolded_rust_tool_builds_and_passes_its_own_test() {
         String::from_utf8_lossy(&test.stdout).trim(),
         "3 passed, 0 failed"
     );
+}
+
+/// The `gateway-tool` dependency a scaffold's Cargo.toml declares.
+fn sdk_dependency(tool: &Path) -> toml::Table {
+    let text = std::fs::read_to_string(tool.join("Cargo.toml")).expect("Cargo.toml");
+    let manifest: toml::Table = text.parse().expect("Cargo.toml parses");
+    manifest["dependencies"]["gateway-tool"]
+        .as_table()
+        .expect("gateway-tool is a table")
+        .clone()
+}
+
+/// Copies `from` into `to`, leaving out build output.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let (path, name) = (entry.path(), entry.file_name());
+        if name == "target" {
+            continue;
+        }
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&path, &to.join(&name));
+        } else {
+            std::fs::copy(&path, to.join(&name)).expect("copy");
+        }
+    }
+}
+
+/// Builds `tool` (a scaffolded Rust tool) with `gateway tool build`, loading
+/// it, then runs its own cases; returns the `tool test` summary line.
+async fn build_and_test(tool: &Path, config: &Path) -> String {
+    let (tool, config) = (
+        tool.to_string_lossy().to_string(),
+        config.to_string_lossy().to_string(),
+    );
+    let build = run(
+        args(&["--config", &config, "tool", "build", &tool]),
+        vec![("CARGO_TARGET_DIR".into(), guest_target_dir())],
+    )
+    .await;
+    assert_eq!(
+        build.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let test = run(args(&["--config", &config, "tool", "test", &tool]), vec![]).await;
+    assert_eq!(
+        test.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    String::from_utf8_lossy(&test.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_rust_tool_scaffolded_outside_a_checkout_builds_against_a_local_sdk() {
+    // The SDK alone, copied away from the checkout: it must carry everything
+    // it builds from (the WIT contract included), as a git or path dependency sees it.
+    let outside = tempfile::tempdir().expect("tempdir");
+    let sdk = outside.path().join("sdk/gateway-tool");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/rust"),
+        &sdk,
+    );
+    let parent = outside.path().join("tools");
+    std::fs::create_dir_all(&parent).expect("mkdir");
+    let config = outside.path().join("gateway.toml");
+    std::fs::write(&config, "cache_dir = \"cache\"\n").expect("config");
+
+    let new = run(
+        args(&[
+            "tool",
+            "new",
+            "item_lookup",
+            "--lang",
+            "rust",
+            "--dir",
+            &parent.to_string_lossy(),
+        ]),
+        vec![(RUST_SDK_ENV.into(), sdk.to_string_lossy().to_string())],
+    )
+    .await;
+    assert_eq!(
+        new.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
+    let tool = parent.join("item_lookup");
+    let dependency = sdk_dependency(&tool);
+    let canonical = sdk.canonicalize().expect("canonical");
+    assert_eq!(
+        dependency.get("path").and_then(|p| p.as_str()),
+        canonical.to_str()
+    );
+    assert_eq!(dependency.get("git"), None);
+    assert_eq!(build_and_test(&tool, &config).await, "3 passed, 0 failed");
+
+    // --sdk-path must name the SDK: a folder that is not is refused, nothing written.
+    let refused = run(
+        args(&[
+            "tool",
+            "new",
+            "other",
+            "--lang",
+            "rust",
+            "--dir",
+            &parent.to_string_lossy(),
+            "--sdk-path",
+            &outside.path().join("sdk").to_string_lossy(),
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(!parent.join("other").exists());
+}
+
+/// Removes cargo's clones of a test repository (`$CARGO_HOME/git/{db,checkouts}/<ident>-<hash>`)
+/// when dropped, so test runs leave nothing behind.
+struct CargoGitClones(String);
+
+impl Drop for CargoGitClones {
+    fn drop(&mut self) {
+        let home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+        let Some(home) = home else { return };
+        let prefix = format!("{}-", self.0);
+        for kind in ["db", "checkouts"] {
+            let Ok(entries) = std::fs::read_dir(home.join("git").join(kind)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rust_tool_scaffolded_outside_a_checkout_depends_on_the_sdk_by_git() {
+    // No network to the public repository here: this checkout's committed
+    // history, cloned bare and tagged as a release, stands in for it.
+    let outside = tempfile::tempdir().expect("tempdir");
+    // A name of its own, so cargo's clone of it can be found and removed.
+    let ident: String = format!("gateway-sdk-test-{}", outside.path().display())
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let _cargo_clones = CargoGitClones(ident.clone());
+    let repo = outside.path().join(format!("{ident}.git"));
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(args).output().expect("run git");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&[
+        "clone",
+        "--quiet",
+        "--bare",
+        &checkout.to_string_lossy(),
+        &repo.to_string_lossy(),
+    ]);
+    git(&[
+        "--git-dir",
+        &repo.to_string_lossy(),
+        "tag",
+        "--force",
+        RUST_SDK_TAG,
+        "HEAD",
+    ]);
+    let url = format!("file://{}", repo.display());
+    let config = outside.path().join("gateway.toml");
+    std::fs::write(&config, "cache_dir = \"cache\"\n").expect("config");
+
+    let new = run(
+        args(&[
+            "tool",
+            "new",
+            "item_lookup",
+            "--lang",
+            "rust",
+            "--dir",
+            &outside.path().to_string_lossy(),
+        ]),
+        vec![(RUST_SDK_GIT_ENV.into(), url.clone())],
+    )
+    .await;
+    assert_eq!(
+        new.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
+    let tool = outside.path().join("item_lookup");
+    let dependency = sdk_dependency(&tool);
+    assert_eq!(
+        dependency.get("git").and_then(|g| g.as_str()),
+        Some(url.as_str())
+    );
+    assert_eq!(
+        dependency.get("tag").and_then(|t| t.as_str()),
+        Some(RUST_SDK_TAG)
+    );
+    assert_eq!(dependency.get("path"), None);
+    assert_eq!(build_and_test(&tool, &config).await, "3 passed, 0 failed");
 }
 
 #[tokio::test]
