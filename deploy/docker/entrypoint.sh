@@ -2,7 +2,7 @@
 # The container's entrypoint (docs/deploy.md, "The image"): resolves the
 # gateway's settings from the environment and replaces itself with
 # `gateway serve`, so the gateway is PID 1 and SIGTERM reaches it directly
-# (graceful drain: docs/serving.md via README "SIGTERM or SIGINT stops ...").
+# (the graceful drain: README, "SIGTERM or SIGINT stops `gateway serve`").
 #
 #   entrypoint.sh [serve flags...]   gateway serve, configured from the environment
 #   entrypoint.sh healthcheck        exit 0 when GET /healthz answers 2xx (the image's HEALTHCHECK)
