@@ -145,7 +145,9 @@ class Chart(unittest.TestCase):
         self.assertEqual(init["image"], sync["image"])
         args = dict(a.removeprefix("--").split("=", 1) for a in sync["args"])
         self.assertEqual((args["root"], args["link"], args["ref"]), ("/git", "current", "served"))
+        self.assertEqual(args["max-failures"], "-1")
         self.assertIn("--one-time", init["args"])
+        self.assertNotIn("--max-failures=-1", init["args"])
         env = {e["name"]: e.get("value") for e in gateway["env"]}
         self.assertEqual(env["GATEWAY_TOOLS_DIR"], "/git/current/tools-wasm")
         self.assertEqual(env["GATEWAY_FIELDS_DIR"], "/git/current/fields")
