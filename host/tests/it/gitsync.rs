@@ -4,12 +4,14 @@
 //! exactly as git-sync publishes it — a new tree, a new symlink renamed over
 //! the old one (rename(2)), then the old tree deleted. The catalog and the
 //! field registry must follow the flip, and the watch must follow it too
-//! (a tool added to the new tree afterwards is served).
+//! (a tool added to the new tree afterwards is served); calls to a tool both
+//! revisions serve never fail across it.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -142,7 +144,15 @@ async fn serve(config: &Path) -> (Served, SocketAddr) {
 }
 
 /// One stateless (2026-07-28) request; the JSON-RPC response.
-async fn rpc(addr: SocketAddr, method: &str, mut params: Value) -> Value {
+async fn rpc(addr: SocketAddr, method: &str, params: Value) -> Value {
+    match try_rpc(addr, method, params).await {
+        Ok(answer) => answer,
+        Err(e) => panic!("{method}: {e}"),
+    }
+}
+
+/// Like [`rpc`], saying what went wrong instead of panicking.
+async fn try_rpc(addr: SocketAddr, method: &str, mut params: Value) -> Result<Value, String> {
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
@@ -160,24 +170,29 @@ async fn rpc(addr: SocketAddr, method: &str, mut params: Value) -> Value {
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
     let request = builder
         .body(Full::new(Bytes::from(body.to_string())))
-        .expect("request");
+        .map_err(|e| e.to_string())?;
     let mut conn = crate::shutdown::connect(addr).await;
-    let response = conn.send_request(request).await.expect("response");
-    assert_eq!(response.status(), StatusCode::OK);
+    let response = conn
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status() != StatusCode::OK {
+        return Err(format!("HTTP {}", response.status()));
+    }
     let bytes = response
         .into_body()
         .collect()
         .await
-        .expect("body")
+        .map_err(|e| e.to_string())?
         .to_bytes();
     let text = String::from_utf8_lossy(&bytes);
     // A JSON body, or an event stream whose data lines carry the response.
-    serde_json::from_str(&text).unwrap_or_else(|_| {
+    serde_json::from_str(&text).or_else(|_| {
         text.lines()
             .filter_map(|l| l.strip_prefix("data:"))
             .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
             .find(|m| m["id"] == json!(7))
-            .unwrap_or_else(|| panic!("no response in {text:?}"))
+            .ok_or_else(|| format!("no response in {text:?}"))
     })
 }
 
@@ -301,6 +316,25 @@ async fn the_catalog_and_registry_follow_git_syncs_symlink_flip() {
         ],
         "Tickets open or pending.",
     );
+    // Calls to `keep`, which every revision until the last serves
+    // unchanged, go on through the flips: none may fail.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let call = json!({"name": "keep", "arguments": {}});
+                match try_rpc(addr, "tools/call", call).await {
+                    Ok(a) if a["result"]["structuredContent"] == json!({"tool": "keep"}) => ok += 1,
+                    Ok(other) => failed.push(other.to_string()),
+                    Err(e) => failed.push(e),
+                }
+            }
+            (ok, failed)
+        })
+    };
+
     // The old tree stays a while (git-sync's --stale-worktree-timeout): no
     // event in the tools folder itself tells of the flip.
     publish(&root, "b2");
@@ -345,6 +379,15 @@ async fn the_catalog_and_registry_follow_git_syncs_symlink_flip() {
 
     // The stale tree goes, and changes nothing served.
     std::fs::remove_dir_all(root.join(".worktrees/a1")).expect("remove stale tree");
+    assert_eq!(
+        served_tools(addr).await,
+        names(&["added", "change", "keep", "late"])
+    );
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = load.await.expect("load task");
+    assert_eq!(failed, Vec::<String>::new(), "calls failed across the flip");
+    assert!(ok > 0, "the load made calls");
+    eprintln!("git-sync flip under load: {ok} calls to an unchanged tool, 0 failed");
 
     // A second flip, the old tree deleted at once (git-sync's default):
     // followed as well.
