@@ -94,6 +94,14 @@ class Chart(unittest.TestCase):
             with self.subTest(sets=sets):
                 args = [a for s in sets for a in ("--set", s)]
                 self.assertNotEqual(helm("template", RELEASE, str(CHART), *args).returncode, 0)
+        # values.schema.json: one wrong value in otherwise good values.
+        good = ["-f", str(CHART / "ci/keys-values.yaml")]
+        self.assertEqual(helm("template", RELEASE, str(CHART), *good).returncode, 0)
+        for wrong in ("replicaCount=three", "gitSync.image.tag=v3.6.9", "gateway.auth.mode=basic",
+                      "networkPolicy.egress.httpsCidrs={example.com}", "gateway.secrets.env.bad-name=key",
+                      "gitSync.link=a/b", "gateway.shutdownGraceMs=0"):
+            with self.subTest(wrong=wrong):
+                self.assertNotEqual(helm("template", RELEASE, str(CHART), *good, "--set", wrong).returncode, 0)
 
     def deployment(self, values="keys-values.yaml"):
         return self.rendered[values][1][("Deployment", SERVICE)]
