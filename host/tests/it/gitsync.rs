@@ -7,7 +7,6 @@
 //! (a tool added to the new tree afterwards is served); calls to a tool both
 //! revisions serve never fail across it.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -108,17 +107,7 @@ async fn serve(config: &Path) -> (Served, SocketAddr) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn gateway");
-    let stderr = child.stderr.take().expect("stderr");
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(mut log) = sink.lock() {
-                log.push_str(&line);
-                log.push('\n');
-            }
-        }
-    });
+    let log = crate::harness::capture_stderr(&mut child);
     let served = Served { child, log };
     let started = Instant::now();
     let addr = loop {
