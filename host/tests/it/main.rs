@@ -11,6 +11,7 @@ mod example;
 mod fields;
 mod frontdoor;
 mod gitops;
+mod gitsync;
 mod harness;
 mod hotload;
 mod limits;

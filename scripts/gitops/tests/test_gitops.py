@@ -424,6 +424,89 @@ class PromoteTest(Base):
         self.assertEqual(self.repo.git("log", "-1", "--format=%an <%ae>"), self.BOT)
 
 
+class PublishServedTest(Base):
+    """publish-served: main's tree plus every tool's built component, on the
+    branch git-sync follows (docs/deploy.md)."""
+
+    def setUp(self):
+        super().setUp()
+        self.gateway = StandIn(self.root / "gateway-bin", "gateway")
+        self.env["GATEWAY"] = str(self.gateway.path)
+        self.repo.write(".gitignore", "tools-wasm/*/tool.wasm\n")
+        for tool in ("churn_report", "stripe_revenue"):
+            self.repo.write(f"tools-wasm/{tool}/tool.toml", f"name = '{tool}'\n")
+        self.main = self.repo.commit("promote: churn_report stripe_revenue")
+        self.repo.git("push", "--quiet", "origin", "main")
+
+    def builds(self, tool: str, component: str, exit: int = 0) -> None:
+        target = self.repo.clone / "tools-wasm" / tool / "tool.wasm"
+        self.gateway.answer(["tool", "build", f"tools-wasm/{tool}"], exit=exit,
+                            write={} if exit else {str(target): component})
+
+    def publish(self, branch: str | None = "served") -> subprocess.CompletedProcess:
+        env = dict(self.env)
+        if branch is not None:
+            env["SERVED_BRANCH"] = branch
+        return run("publish-served", [], self.repo.clone, env)
+
+    def served_refs(self) -> list[str]:
+        return git(self.repo.origin, self.env, "for-each-ref", "--format=%(refname)", "refs/heads").splitlines()
+
+    def test_publishes_mains_tree_with_every_component(self):
+        self.builds("churn_report", "component churn")
+        self.builds("stripe_revenue", "component stripe")
+        out = self.publish()
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(sorted(self.gateway.argvs()),
+                         [["tool", "build", "tools-wasm/churn_report"], ["tool", "build", "tools-wasm/stripe_revenue"]])
+        served = self.repo.origin_rev("refs/heads/served")
+        self.assertEqual(self.repo.origin_rev("refs/heads/served~1"), self.main)
+        self.assertEqual(self.repo.origin_rev("refs/heads/main"), self.main)
+        show = lambda rel: git(self.repo.origin, self.env, "show", f"{served}:{rel}")  # noqa: E731
+        self.assertEqual(show("tools-wasm/churn_report/tool.wasm"), "component churn")
+        self.assertEqual(show("tools-wasm/stripe_revenue/tool.wasm"), "component stripe")
+        self.assertEqual(show("fields/stripe.yaml"), "integration: stripe\nfields: {}")
+        # main's own tree still has no component.
+        self.assertEqual(self.repo.git("ls-files", "tools-wasm/churn_report"), "tools-wasm/churn_report/tool.toml")
+
+    def test_the_same_components_push_nothing_new_ones_replace_the_branch(self):
+        self.builds("churn_report", "v1")
+        self.builds("stripe_revenue", "v1")
+        self.assertEqual(self.publish().returncode, 0)
+        first = self.repo.origin_rev("refs/heads/served")
+        self.assertEqual(self.publish().returncode, 0)
+        self.assertEqual(self.repo.origin_rev("refs/heads/served"), first)
+        (self.gateway.folder / "answers.json").unlink()
+        self.builds("churn_report", "v2")
+        self.builds("stripe_revenue", "v1")
+        self.assertEqual(self.publish().returncode, 0)
+        second = self.repo.origin_rev("refs/heads/served")
+        self.assertNotEqual(second, first)
+        # Force-pushed: one commit on top of main, not a growing history.
+        self.assertEqual(self.repo.origin_rev("refs/heads/served~1"), self.main)
+
+    def test_a_tool_that_does_not_build_publishes_nothing(self):
+        self.builds("churn_report", "", exit=1)
+        self.builds("stripe_revenue", "ok")
+        out = self.publish()
+        self.assertEqual(out.returncode, 1)
+        self.assertEqual(self.served_refs(), ["refs/heads/main"])
+
+    def test_no_branch_named_publishes_nothing(self):
+        out = self.publish(branch=None)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(self.gateway.argvs(), [])
+        self.assertEqual(self.served_refs(), ["refs/heads/main"])
+
+    def test_main_is_never_published_over(self):
+        for branch in ("main", "bad..name"):
+            with self.subTest(branch=branch):
+                out = self.publish(branch)
+                self.assertEqual(out.returncode, 1)
+                self.assertEqual(self.gateway.argvs(), [])
+                self.assertEqual(self.repo.origin_rev("refs/heads/main"), self.main)
+
+
 if __name__ == "__main__":
     unittest.main()
 
