@@ -21,7 +21,10 @@
 //!   connection sending 2026-07-28 stateless `tools/call` POSTs to `/mcp`
 //!   (as `benches/mcp.rs` does), `vendor__lookup_charge`.
 //! - **gateway, keys + audit**: the same with `[auth] mode = "keys"` (every
-//!   request carrying its team key) and `[audit] file` on.
+//!   request carrying its team key) and `[audit] file` on. Its audit lines'
+//!   `duration_ms` (from its handler taking the call to the result) are read
+//!   back for every measured call: the time inside the gateway's handler,
+//!   forwarding included, apart from the HTTP hop around it.
 //! - **gateway, built-in**: `health_check` on the open gateway, which answers
 //!   in the host: the HTTP hop and the gateway's call path without an
 //!   upstream, to split the added latency into hop and forwarding.
