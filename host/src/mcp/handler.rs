@@ -146,25 +146,30 @@ impl GatewayHandler {
     ) -> (CallToolResult, Measured) {
         let started = std::time::Instant::now();
         let forwarded = tool.call(arguments).await;
-        let (result, outcome, upstream) = match forwarded {
+        // The result goes back as the upstream sent it, so it weighs what it
+        // weighed coming in, unless the field check added its summary.
+        let (result, outcome, upstream, unchanged) = match forwarded {
             Ok(Forwarded {
                 mut result,
                 upstream_bytes,
             }) => {
-                let outcome = if result.is_error == Some(true) {
-                    "tool_error"
+                let (outcome, changed) = if result.is_error == Some(true) {
+                    ("tool_error", false)
                 } else {
-                    self.check_upstream_fields(tool, &mut result);
-                    "ok"
+                    ("ok", self.check_upstream_fields(tool, &mut result))
                 };
-                (result, outcome, upstream_bytes as u64)
+                (result, outcome, upstream_bytes as u64, !changed)
             }
             Err(error) => {
                 tracing::info!(tool = %tool.name, code = error.code(), "upstream call failed: {error}");
-                (failure(error.code(), &error), error.code(), 0)
+                (failure(error.code(), &error), error.code(), 0, false)
             }
         };
-        let output = serde_json::to_vec(&result).map_or(0, |v| v.len() as u64);
+        let output = if unchanged {
+            upstream
+        } else {
+            serde_json::to_vec(&result).map_or(0, |v| v.len() as u64)
+        };
         tracing::debug!(
             tool = %tool.name,
             outcome,
@@ -187,32 +192,36 @@ impl GatewayHandler {
     /// content, or the JSON object its only text block holds, compared with
     /// the connection's integration. The summary goes into the structured
     /// content, or, for a text-only result, into a text block of its own.
-    fn check_upstream_fields(&self, tool: &UpstreamTool, result: &mut CallToolResult) {
+    /// Whether the result changed.
+    fn check_upstream_fields(&self, tool: &UpstreamTool, result: &mut CallToolResult) -> bool {
         let Some(slug) = tool.connection.integration.as_deref() else {
-            return;
+            return false;
         };
         let registry = self.gateway.fields.current();
         let Some(integration) = registry.get(slug) else {
-            return;
+            return false;
         };
         if let Some(value) = result.structured_content.as_mut() {
-            if let Some(found) = fields::validate(integration, value) {
-                fields::attach(value, found);
-            }
-            return;
+            let Some(found) = fields::validate(integration, value) else {
+                return false;
+            };
+            fields::attach(value, found);
+            return true;
         }
         let text = match result.content.as_slice() {
             [only] => only.as_text().map(|t| t.text.as_str()),
             _ => None,
         };
         let Some(Value::Object(parsed)) = text.and_then(|t| serde_json::from_str(t).ok()) else {
-            return;
+            return false;
         };
-        if let Some(found) = fields::validate(integration, &Value::Object(parsed)) {
-            let mut summary = Value::Object(JsonObject::new());
-            fields::attach(&mut summary, found);
-            result.content.push(ContentBlock::text(summary.to_string()));
-        }
+        let Some(found) = fields::validate(integration, &Value::Object(parsed)) else {
+            return false;
+        };
+        let mut summary = Value::Object(JsonObject::new());
+        fields::attach(&mut summary, found);
+        result.content.push(ContentBlock::text(summary.to_string()));
+        true
     }
 
     /// The validation wrapper: a result of a tool whose manifest names an
