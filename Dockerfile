@@ -22,7 +22,7 @@ ARG RUNTIME_IMAGE=debian:12.12-slim
 FROM ${RUST_IMAGE} AS builder
 WORKDIR /src
 # The workspace (host and its test programs' manifest) and what host/build.rs
-# embeds (guest-sdk/wit, guest-sdk/python); .dockerignore keeps the rest out.
+# embeds (guest-sdk/rust/wit, guest-sdk/python); .dockerignore keeps the rest out.
 COPY Cargo.toml Cargo.lock ./
 COPY host ./host
 COPY guest-sdk ./guest-sdk

@@ -92,7 +92,7 @@ class Context(unittest.TestCase):
                     if included(relative, rules):
                         (Path(context) / relative).parent.mkdir(parents=True, exist_ok=True)
                         shutil.copy2(f, Path(context) / relative)
-            for embedded in ("guest-sdk/wit/tool.wit", "guest-sdk/python/gateway_tool"):
+            for embedded in ("guest-sdk/rust/wit/tool.wit", "guest-sdk/python/gateway_tool"):
                 self.assertTrue((Path(context) / embedded).exists(), embedded)
             env = dict(os.environ, CARGO_TARGET_DIR=str(Path(context) / "target"))
             done = subprocess.run(
