@@ -1134,6 +1134,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_session_key_file_is_relative_to_the_settings_file() {
+        let s = Settings::parse(
+            Path::new("/etc/gw/gateway.toml"),
+            "[server]\nsession_key_file = \"session.key\"\nshutdown_delay_ms = 1500\n",
+        )
+        .expect("parse");
+        assert_eq!(
+            s.server.session_key_file.as_deref(),
+            Some(Path::new("/etc/gw/session.key"))
+        );
+        assert_eq!(s.server.shutdown_delay_ms, Some(1500));
+    }
+
+    #[test]
     fn defaults_grant_nothing() {
         let s = Settings::parse(Path::new("/etc/gateway.toml"), "").expect("parses");
         assert!(!s.allow_private.permits("127.0.0.1".parse().expect("ip")));
