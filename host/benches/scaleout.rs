@@ -27,7 +27,9 @@
 //! Knobs: `SCALEOUT_CALLS` (calls under the events, default 100 000),
 //! `SCALEOUT_RESTARTS` (replicas restarted in turn, default 3),
 //! `SCALEOUT_WINDOW_S` (seconds per throughput window, 0 skips them,
-//! default 10), `GATEWAY_BENCH_BIN` (another gateway build).
+//! default 10), `SCALEOUT_SHUTDOWN_DELAY_MS` (the replicas'
+//! `shutdown_delay_ms`, default 1500; 0 shows what the delay prevents),
+//! `GATEWAY_BENCH_BIN` (another gateway build).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -385,6 +387,7 @@ struct Replicas {
     config: PathBuf,
     tools: PathBuf,
     key: String,
+    shutdown_delay_ms: u64,
     ports: Vec<u16>,
     children: Vec<Option<Guard>>,
 }
@@ -400,7 +403,10 @@ impl Replicas {
                 .args(["serve", "--transport", "http", "--port", &port.to_string()])
                 .env("GATEWAY_LOG", "warn")
                 .env("GATEWAY_SESSION_KEY", &self.key)
-                .env("GATEWAY_SHUTDOWN_DELAY_MS", SHUTDOWN_DELAY_MS.to_string())
+                .env(
+                    "GATEWAY_SHUTDOWN_DELAY_MS",
+                    self.shutdown_delay_ms.to_string(),
+                )
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -594,6 +600,16 @@ backend replicas
     )
 }
 
+/// A fresh 32-byte session key, hex: what the replicas share.
+fn session_key() -> anyhow::Result<String> {
+    use ring::rand::SecureRandom;
+    let mut key = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    Ok(key.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 fn knob(name: &str, default: u64) -> anyhow::Result<u64> {
     match std::env::var(name) {
         Ok(v) => v.parse().with_context(|| format!("{name}={v}")),
@@ -629,10 +645,8 @@ async fn run() -> anyhow::Result<bool> {
         bin,
         config,
         tools: tools.clone(),
-        key: format!(
-            "{:064x}",
-            std::process::id() as u128 * 0x9E37_79B9_7F4A_7C15
-        ),
+        key: session_key()?,
+        shutdown_delay_ms: knob("SCALEOUT_SHUTDOWN_DELAY_MS", SHUTDOWN_DELAY_MS)?,
         ports: (0..REPLICAS)
             .map(|_| free_port())
             .collect::<anyhow::Result<_>>()?,
@@ -780,6 +794,10 @@ async fn run() -> anyhow::Result<bool> {
     println!(
         "- tool folder flipped (symlink renamed), new revision served by each replica after: {}",
         flip.iter().map(ms).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "- replicas' shutdown_delay_ms: {}",
+        replicas.shutdown_delay_ms
     );
     for (replica, code, took) in &exits {
         println!(
