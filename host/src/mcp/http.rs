@@ -62,13 +62,14 @@ pub enum SessionRefusal {
     NotYours,
 }
 
-/// Checks the session `parts` names against `key`: whose it is, if anyone's.
+/// Checks the session a request's `headers` name (if any) against `key`:
+/// signed by it, for `caller`.
 pub fn check_session(
     key: &SessionKey,
-    parts: &axum::http::request::Parts,
+    headers: &axum::http::HeaderMap,
     caller: &crate::auth::Principal,
 ) -> Result<(), SessionRefusal> {
-    let Some(id) = parts.headers.get(SESSION_ID_HEADER) else {
+    let Some(id) = headers.get(SESSION_ID_HEADER) else {
         return Ok(());
     };
     let claims = id
@@ -129,37 +130,26 @@ async fn jsonrpc_guard(
     request: Request,
     next: Next,
 ) -> Response {
-    let principal = key.as_ref().map(|key| {
-        let caller = request
-            .extensions()
-            .get::<crate::auth::Caller>()
-            .map(|caller| caller.principal.clone())
-            .unwrap_or_else(|| gateway.unauthenticated().principal);
-        (key, caller)
-    });
-    if let Some((key, caller)) = &principal {
-        let (parts, body) = request.into_parts();
-        if let Err(refusal) = check_session(key, &parts, caller) {
-            return session_refused(refusal);
+    // With a session key, the session a request names must be one this key
+    // signed for this caller, whichever replica holds it.
+    let signer = match &key {
+        Some(key) => {
+            let caller = request
+                .extensions()
+                .get::<crate::auth::Caller>()
+                .map(|caller| caller.principal.clone())
+                .unwrap_or_else(|| gateway.unauthenticated().principal);
+            if let Err(refusal) = check_session(key, request.headers(), &caller) {
+                return session_refused(refusal);
+            }
+            Some(caller)
         }
-        let request = Request::from_parts(parts, body);
-        if request.method() != axum::http::Method::POST {
-            return next.run(request).await;
-        }
-        return guard_post(
-            calls,
-            sessions,
-            gateway,
-            principal.map(|(_, c)| c),
-            request,
-            next,
-        )
-        .await;
-    }
+        None => None,
+    };
     if request.method() != axum::http::Method::POST {
         return next.run(request).await;
     }
-    guard_post(calls, sessions, gateway, None, request, next).await
+    guard_post(calls, sessions, gateway, signer, request, next).await
 }
 
 /// The guard of a POST: `signer` is who a new signed session would belong to.
