@@ -29,7 +29,8 @@
 //! `SCALEOUT_WINDOW_S` (seconds per throughput window, 0 skips them,
 //! default 10), `SCALEOUT_SHUTDOWN_DELAY_MS` (the replicas'
 //! `shutdown_delay_ms`, default 1500; 0 shows what the delay prevents),
-//! `GATEWAY_BENCH_BIN` (another gateway build).
+//! `SCALEOUT_LOGS` (a folder for the replicas' stderr), `GATEWAY_BENCH_BIN`
+//! (another gateway build).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -401,14 +402,26 @@ impl Replicas {
                 .arg("--tools-dir")
                 .arg(&self.tools)
                 .args(["serve", "--transport", "http", "--port", &port.to_string()])
-                .env("GATEWAY_LOG", "warn")
+                .env(
+                    "GATEWAY_LOG",
+                    std::env::var("SCALEOUT_GATEWAY_LOG").unwrap_or_else(|_| "warn".into()),
+                )
                 .env("GATEWAY_SESSION_KEY", &self.key)
                 .env(
                     "GATEWAY_SHUTDOWN_DELAY_MS",
                     self.shutdown_delay_ms.to_string(),
                 )
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(match std::env::var_os("SCALEOUT_LOGS") {
+                    // Each start appends to its port's log.
+                    Some(dir) => Stdio::from(
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(Path::new(&dir).join(format!("gateway-{port}.log")))?,
+                    ),
+                    None => Stdio::null(),
+                })
                 .spawn()
                 .context("starting gateway serve")?,
         ))
