@@ -8,7 +8,8 @@
 //! its response has been sent, so a graceful shutdown lets it deliver its
 //! result. With a session key ([`super::session_id`]), every request naming
 //! a session is checked here first: an id this key did not sign is 404, one
-//! signed for another caller 403, whichever replica holds the session.
+//! signed for another caller 403, whichever replica holds the session; and
+//! `DELETE` is 405, since no replica can end a session for the others.
 
 use std::cell::Cell;
 use std::pin::Pin;
@@ -141,6 +142,17 @@ async fn jsonrpc_guard(
                 .unwrap_or_else(|| gateway.unauthenticated().principal);
             if let Err(refusal) = check_session(key, request.headers(), &caller) {
                 return session_refused(refusal);
+            }
+            // A signed session cannot be ended for every replica (nothing is
+            // shared but the key), so the protocol's answer for a server that
+            // does not let clients end sessions (docs/scale-out.md).
+            if request.method() == axum::http::Method::DELETE {
+                return (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    [(axum::http::header::ALLOW, "GET, POST")],
+                    "sessions end when idle on each replica",
+                )
+                    .into_response();
             }
             Some(caller)
         }

@@ -155,16 +155,21 @@ async fn a_forged_or_foreign_id_is_unknown_and_a_stolen_one_refused() {
     assert_eq!((status, echoed(&answer)), (StatusCode::OK, Some(&json!(5))));
     let (status, _) = call(&b, &session, &bob, 6).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    // Ending it is refused to Bob too.
-    let delete = http::Request::delete("/mcp")
-        .header("host", "127.0.0.1:8000")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-06-18")
-        .header("authorization", format!("Bearer {bob}"))
-        .body(axum::body::Body::empty())
-        .expect("request");
-    let response = b.clone().oneshot(delete).await.expect("delete");
+    // Ending it is refused to Bob; to Alice it is not offered (405: no
+    // replica can end it for the others), and the session goes on.
+    let delete = |team_key: &str| {
+        http::Request::delete("/mcp")
+            .header("host", "127.0.0.1:8000")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .header("authorization", format!("Bearer {team_key}"))
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    let response = b.clone().oneshot(delete(&bob)).await.expect("delete");
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = b.clone().oneshot(delete(&alice)).await.expect("delete");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     let (status, answer) = call(&b, &session, &alice, 7).await;
     assert_eq!((status, echoed(&answer)), (StatusCode::OK, Some(&json!(7))));
 }
