@@ -159,7 +159,21 @@ async fn jsonrpc_guard(
         None => None,
     };
     if request.method() != axum::http::Method::POST {
-        return next.run(request).await;
+        if signer.is_none() {
+            return next.run(request).await;
+        }
+        // A GET stream may restore its session, under the cap too.
+        let (response, refused) = REFUSED_AT_CAP
+            .scope(Cell::new(false), async {
+                let response = next.run(request).await;
+                (response, REFUSED_AT_CAP.with(Cell::get))
+            })
+            .await;
+        return if refused {
+            sessions_full(&sessions)
+        } else {
+            response
+        };
     }
     guard_post(calls, sessions, gateway, signer, request, next).await
 }

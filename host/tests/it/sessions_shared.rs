@@ -23,6 +23,15 @@ async fn replica(
     keys_file: &std::path::Path,
     key: Option<Arc<SessionKey>>,
 ) -> (Router, tempfile::TempDir) {
+    replica_holding(keys_file, key, gateway::frontdoor::StreamLimits::default()).await
+}
+
+/// [`replica`] under `limits` (its cap on live sessions).
+async fn replica_holding(
+    keys_file: &std::path::Path,
+    key: Option<Arc<SessionKey>>,
+    limits: gateway::frontdoor::StreamLimits,
+) -> (Router, tempfile::TempDir) {
     let component = gateway_test_programs::wat::component_described(
         "echo",
         "Echo test tool",
@@ -33,6 +42,7 @@ async fn replica(
             KeyStore::open(keys_file).expect("keys file"),
         )),
         session_key: key,
+        limits,
         ..FrontDoor::default()
     };
     serve_tools(
@@ -103,6 +113,24 @@ async fn a_session_opened_on_one_replica_is_served_by_another() {
     assert_eq!((status, echoed(&answer)), (StatusCode::OK, Some(&json!(8))));
     let (status, answer) = call(&a, &session, &alice, 9).await;
     assert_eq!((status, echoed(&answer)), (StatusCode::OK, Some(&json!(9))));
+
+    // The standalone GET stream (list_changed) opens on a third replica
+    // that has never seen the session either.
+    let (c, _c) = replica(&file, Some(shared_key(1))).await;
+    let stream = http::Request::get("/mcp")
+        .header("host", "127.0.0.1:8000")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .header("authorization", auth.as_str())
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = c.oneshot(stream).await.expect("stream");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers().get("content-type").map(|v| v.as_bytes()),
+        Some(&b"text/event-stream"[..])
+    );
 }
 
 #[tokio::test]
@@ -172,4 +200,27 @@ async fn a_forged_or_foreign_id_is_unknown_and_a_stolen_one_refused() {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     let (status, answer) = call(&b, &session, &alice, 7).await;
     assert_eq!((status, echoed(&answer)), (StatusCode::OK, Some(&json!(7))));
+}
+
+#[tokio::test]
+async fn a_restore_counts_against_the_cap_on_live_sessions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("keys.toml");
+    let (alice, _) = keys::create(&file, "alice", &["*".to_owned()], None).expect("alice");
+    let key = shared_key(4);
+    let (a, _a) = replica(&file, Some(Arc::clone(&key))).await;
+    let one = gateway::frontdoor::StreamLimits {
+        max_sessions: 1,
+        ..Default::default()
+    };
+    let (b, _b) = replica_holding(&file, Some(key), one).await;
+    let auth = format!("Bearer {alice}");
+    let on_a = open_session(&a, &[("authorization", auth.as_str())]).await;
+    // B's one place is taken by a session of its own.
+    let on_b = open_session(&b, &[("authorization", auth.as_str())]).await;
+    let (status, answer) = call(&b, &on_a, &alice, 1).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(answer["error"]["code"], json!(-32050));
+    let (status, answer) = call(&b, &on_b, &alice, 2).await;
+    assert_eq!((status, echoed(&answer)), (StatusCode::OK, Some(&json!(2))));
 }
