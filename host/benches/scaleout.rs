@@ -54,7 +54,7 @@ const SESSION_CLIENTS: usize = 12;
 /// Connections of the throughput windows.
 const THROUGHPUT_CLIENTS: usize = 16;
 /// After SIGTERM, how long a replica answers `/readyz` 503 while serving
-/// everything else: HAProxy checks every 250 ms and takes one failure.
+/// everything else: HAProxy checks every 250 ms and takes two failures.
 const SHUTDOWN_DELAY_MS: u64 = 1500;
 /// How long a replica may take to serve a change before the run fails (the
 /// measured time is reported; the target is 2 s).
@@ -606,7 +606,9 @@ backend replicas
     option httpchk
     http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
-    default-server inter 250ms fall 1 rise 2
+    # A 503 fails a check at once; a check slow on a busy machine does not.
+    timeout check 1s
+    default-server inter 250ms fall 2 rise 2
 {all_servers}"#,
         one_server = servers(1),
         all_servers = servers(replicas.len()),

@@ -118,8 +118,8 @@ impl Shutdown {
         &self.draining
     }
 
-    /// Cancelled when a signal arrives (after the delay): accept no new connection, read no
-    /// new request.
+    /// Cancelled when a signal arrives (after the delay, if any): accept no
+    /// new connection, read no new request.
     pub fn stop(&self) -> &CancellationToken {
         &self.stop
     }
