@@ -135,6 +135,10 @@ struct ServeArgs {
     /// GATEWAY_ADMIN_KEY_FILE is set [default: 127.0.0.1:8001].
     #[arg(long, env = "GATEWAY_ADMIN_LISTEN")]
     admin_listen: Option<std::net::SocketAddr>,
+    /// After SIGTERM, how long /readyz answers 503 while everything is still
+    /// served, before connections are refused, in ms [default: 0].
+    #[arg(long, env = "GATEWAY_SHUTDOWN_DELAY_MS")]
+    shutdown_delay_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -964,6 +968,17 @@ fn destinations(settings: &Settings, m: &gateway::manifest::Manifest) -> String 
 async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
     use gateway::server::{ServeConfig, Transport};
     let admin_listen = args.admin_listen;
+    let shutdown_delay = std::time::Duration::from_millis(
+        args.shutdown_delay_ms
+            .or(settings.server.shutdown_delay_ms)
+            .unwrap_or(0),
+    );
+    // Replicas sharing this key serve each other's sessions (docs/scale-out.md).
+    let session_key = gateway::mcp::session_id::SessionKey::configured(
+        std::env::var(gateway::mcp::session_id::KEY_ENV).ok(),
+        settings.server.session_key_file.as_deref(),
+    )?
+    .map(std::sync::Arc::new);
     let config = ServeConfig::resolve(&settings.server, args.into_overrides())?;
     // Before anything loads: an unsafe listener is refused at once.
     let auth = gateway::server::authenticator(&settings.auth, config.transport, config.addr)?;
@@ -1060,7 +1075,7 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
             }
         };
     // SIGTERM and SIGINT drain the calls in flight from here on (shutdown.rs).
-    let shutdown = gateway::shutdown::Shutdown::default();
+    let shutdown = gateway::shutdown::Shutdown::default().with_delay(shutdown_delay);
     match config.transport {
         Transport::Stdio => {
             let handler = gateway::mcp::handler::GatewayHandler::new(gateway);
@@ -1077,6 +1092,12 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
             let addr = listener.local_addr()?;
             let mut door = config.door;
             door.auth = std::sync::Arc::new(auth);
+            if session_key.is_some() {
+                eprintln!(
+                    "sessions: ids signed with the shared session key; any replica holding it serves them"
+                );
+            }
+            door.session_key = session_key;
             if door.auth.required() {
                 gateway.require_auth();
             }

@@ -198,6 +198,15 @@ pub struct ServerSettings {
     /// Idle expiry of a legacy SSE stream without messages, in ms
     /// [`crate::frontdoor::limits::DEFAULT_SSE_IDLE_TIMEOUT_MS`].
     pub sse_idle_timeout_ms: Option<u64>,
+    /// A file whose first line is the key replicas share to sign 2025
+    /// session ids (at least 32 bytes; `GATEWAY_SESSION_KEY` instead holds
+    /// the key itself). Relative to `gateway.toml`. Unset: each replica
+    /// keeps its own sessions (docs/scale-out.md).
+    pub session_key_file: Option<PathBuf>,
+    /// After SIGTERM, how long `/readyz` answers 503 while everything else
+    /// is still served, before the gateway stops taking connections: time
+    /// for a load balancer to stop sending (docs/scale-out.md) [default: 0].
+    pub shutdown_delay_ms: Option<u64>,
 }
 
 /// The connection limits both the `[server]` and `[admin]` tables set.
@@ -1102,7 +1111,10 @@ impl Settings {
             tool_config: raw.tools.into_iter().map(|(k, v)| (k, v.config)).collect(),
             secret_grants,
             auth,
-            server: raw.server,
+            server: ServerSettings {
+                session_key_file: raw.server.session_key_file.as_ref().map(|f| base.join(f)),
+                ..raw.server
+            },
             admin: raw.admin,
             runtime,
             limits,
@@ -1120,6 +1132,20 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_session_key_file_is_relative_to_the_settings_file() {
+        let s = Settings::parse(
+            Path::new("/etc/gw/gateway.toml"),
+            "[server]\nsession_key_file = \"session.key\"\nshutdown_delay_ms = 1500\n",
+        )
+        .expect("parse");
+        assert_eq!(
+            s.server.session_key_file.as_deref(),
+            Some(Path::new("/etc/gw/session.key"))
+        );
+        assert_eq!(s.server.shutdown_delay_ms, Some(1500));
+    }
 
     #[test]
     fn defaults_grant_nothing() {

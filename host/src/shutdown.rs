@@ -1,5 +1,10 @@
 //! Graceful shutdown of `gateway serve`, as Kubernetes and systemd expect it.
 //!
+//! With a shutdown delay (`[server] shutdown_delay_ms`, for replicas behind
+//! a load balancer), a signal first only makes `/readyz` answer 503 while
+//! everything is still served, so the balancer stops sending before any
+//! connection is refused or closed; then the stop below follows.
+//!
 //! SIGTERM (or SIGINT) stops new connections at once. The tool calls in
 //! flight get up to a grace period to deliver their results; as soon as none
 //! is left, long-lived event streams and idle keep-alive connections close
@@ -95,11 +100,26 @@ pub struct Shutdown {
     stop: CancellationToken,
     drained: CancellationToken,
     calls: InFlight,
+    draining: CancellationToken,
+    delay: Duration,
 }
 
 impl Shutdown {
-    /// Cancelled when a signal arrives: accept no new connection, read no
-    /// new request.
+    /// This shutdown, announcing itself on [`Shutdown::draining`] for
+    /// `delay` after a signal before it stops.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Cancelled as soon as a signal arrives (before the stop, by the
+    /// delay): `/readyz` answers 503 from then on.
+    pub fn draining(&self) -> &CancellationToken {
+        &self.draining
+    }
+
+    /// Cancelled when a signal arrives (after the delay, if any): accept no
+    /// new connection, read no new request.
     pub fn stop(&self) -> &CancellationToken {
         &self.stop
     }
@@ -245,6 +265,25 @@ pub async fn run<E>(
         signal = signals.next() => signal.to_string(),
         () = shutdown.stop.cancelled() => "input closed".to_string(),
     };
+    shutdown.draining.cancel();
+    if !shutdown.delay.is_zero() && !shutdown.stop.is_cancelled() {
+        eprintln!(
+            "shutdown: {cause}: not ready; still serving for {} ms while load balancers stop sending",
+            shutdown.delay.as_millis()
+        );
+        tokio::select! {
+            ended = &mut server => return ended.map(|()| Outcome::Ended),
+            () = tokio::time::sleep(shutdown.delay) => {}
+            () = shutdown.stop.cancelled() => {}
+            second = signals.next() => {
+                let cut_off = shutdown.calls.count();
+                eprintln!("shutdown: second signal ({second}) with calls_cut_off={cut_off}; exiting at once");
+                shutdown.stop.cancel();
+                shutdown.drained.cancel();
+                return Ok(Outcome::Forced { signal: second, cut_off });
+            }
+        }
+    }
     let started = Instant::now();
     shutdown.stop.cancel();
     eprintln!(

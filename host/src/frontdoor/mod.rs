@@ -42,6 +42,9 @@ pub struct FrontDoor {
     /// Failed credentials per client address: past the budget, an address
     /// is answered 429 before its credential is looked at.
     pub failures: Arc<crate::admin::ratelimit::FailureLimiter>,
+    /// The key replicas share to sign 2025 session ids, if any
+    /// ([`crate::mcp::session_id`]).
+    pub session_key: Option<Arc<crate::mcp::session_id::SessionKey>>,
 }
 
 impl Default for FrontDoor {
@@ -60,6 +63,7 @@ impl Default for FrontDoor {
                 crate::admin::ratelimit::DEFAULT_BURST,
                 std::time::Duration::from_millis(crate::admin::ratelimit::DEFAULT_REFILL_MS),
             )),
+            session_key: None,
         }
     }
 }

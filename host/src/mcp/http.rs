@@ -6,7 +6,10 @@
 //! their cap; a `tools/call` is admitted under the [`crate::limits`] (or
 //! answered 429 at once, [`super::admission`]) and counts in flight until
 //! its response has been sent, so a graceful shutdown lets it deliver its
-//! result.
+//! result. With a session key ([`super::session_id`]), every request naming
+//! a session is checked here first: an id this key did not sign is 404, one
+//! signed for another caller 403, whichever replica holds the session; and
+//! `DELETE` is 405, since no replica can end a session for the others.
 
 use std::cell::Cell;
 use std::pin::Pin;
@@ -29,7 +32,8 @@ use super::Gateway;
 use super::admission::{self, Admitted};
 use super::handler::GatewayHandler;
 use super::jsonrpc::{check_jsonrpc, request_id};
-use super::sessions::{REFUSED_AT_CAP, RequestSessions};
+use super::session_id::{PrincipalDigest, SessionKey, SignedStore};
+use super::sessions::{OPENING, Opening, REFUSED_AT_CAP, RequestSessions};
 use super::sse::{self, MESSAGES_PATH, Sessions, SseState};
 use crate::frontdoor::limits::{TOO_MANY_SESSIONS, body_timed_out, over_capacity, timed_out};
 use crate::frontdoor::listener::ConnectionLimits;
@@ -43,6 +47,74 @@ struct GuardState {
     calls: InFlight,
     sessions: Arc<RequestSessions>,
     gateway: Arc<Gateway>,
+    key: Option<Arc<SessionKey>>,
+}
+
+/// Why a request naming a signed session is turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRefusal {
+    /// The id is not one this gateway's key signed (404, as for any
+    /// unknown session: the client starts a new one).
+    #[error("session not found")]
+    Unknown,
+    /// The id was signed for another caller (403).
+    #[error("this session belongs to another caller")]
+    NotYours,
+}
+
+/// Checks the session a request's `headers` name (if any) against `key`:
+/// signed by it, for `caller`.
+pub fn check_session(
+    key: &SessionKey,
+    headers: &axum::http::HeaderMap,
+    caller: &crate::auth::Principal,
+) -> Result<(), SessionRefusal> {
+    let Some(id) = headers.get(SESSION_ID_HEADER) else {
+        return Ok(());
+    };
+    let claims = id
+        .to_str()
+        .ok()
+        .and_then(|id| key.open(id).ok())
+        .ok_or(SessionRefusal::Unknown)?;
+    if claims.principal != PrincipalDigest::of(caller) {
+        return Err(SessionRefusal::NotYours);
+    }
+    Ok(())
+}
+
+fn session_refused(refusal: SessionRefusal) -> Response {
+    match refusal {
+        SessionRefusal::Unknown => {
+            (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+        }
+        SessionRefusal::NotYours => {
+            tracing::info!("request refused: its session belongs to another caller");
+            let body = serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": null,
+                "error": {"code": -32600, "message": refusal.to_string()},
+            });
+            (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// The protocol version an `initialize` body asks for (empty if none).
+fn asked_version(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Init {
+        params: Params,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(rename = "protocolVersion")]
+        protocol_version: String,
+    }
+    serde_json::from_slice::<Init>(body)
+        .map(|init| init.params.protocol_version)
+        .unwrap_or_default()
 }
 
 /// Validates POSTed JSON-RPC before the transport sees it, refuses a new
@@ -54,13 +126,67 @@ async fn jsonrpc_guard(
         calls,
         sessions,
         gateway,
+        key,
     }): State<GuardState>,
     request: Request,
     next: Next,
 ) -> Response {
+    // With a session key, the session a request names must be one this key
+    // signed for this caller, whichever replica holds it.
+    let signer = match &key {
+        Some(key) => {
+            let caller = request
+                .extensions()
+                .get::<crate::auth::Caller>()
+                .map(|caller| caller.principal.clone())
+                .unwrap_or_else(|| gateway.unauthenticated().principal);
+            if let Err(refusal) = check_session(key, request.headers(), &caller) {
+                return session_refused(refusal);
+            }
+            // A signed session cannot be ended for every replica (nothing is
+            // shared but the key), so the protocol's answer for a server that
+            // does not let clients end sessions (docs/scale-out.md).
+            if request.method() == axum::http::Method::DELETE {
+                return (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    [(axum::http::header::ALLOW, "GET, POST")],
+                    "sessions end when idle on each replica",
+                )
+                    .into_response();
+            }
+            Some(caller)
+        }
+        None => None,
+    };
     if request.method() != axum::http::Method::POST {
-        return next.run(request).await;
+        if signer.is_none() {
+            return next.run(request).await;
+        }
+        // A GET stream may restore its session, under the cap too.
+        let (response, refused) = REFUSED_AT_CAP
+            .scope(Cell::new(false), async {
+                let response = next.run(request).await;
+                (response, REFUSED_AT_CAP.with(Cell::get))
+            })
+            .await;
+        return if refused {
+            sessions_full(&sessions)
+        } else {
+            response
+        };
     }
+    guard_post(calls, sessions, gateway, signer, request, next).await
+}
+
+/// The guard of a POST: `signer` is who a new signed session would belong to.
+async fn guard_post(
+    calls: InFlight,
+    sessions: Arc<RequestSessions>,
+    gateway: Arc<Gateway>,
+    signer: Option<crate::auth::Principal>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
@@ -112,14 +238,26 @@ async fn jsonrpc_guard(
         parts.extensions.insert(Admitted);
     }
     let call = accepted.tool_call.then(|| (calls.enter(), slot));
+    // A signed session names who opens it and the version asked for.
+    let opening = Opening {
+        principal: PrincipalDigest::of(signer.as_ref().unwrap_or(&crate::auth::Principal::Local)),
+        protocol_version: if opens_session && signer.is_some() {
+            asked_version(&bytes)
+        } else {
+            String::new()
+        },
+    };
     let request = Request::from_parts(parts, Body::from(bytes));
     // Creating the session checks the cap again, under its lock: a request
     // that lost the race for the last place is told so here.
     let (response, refused) = REFUSED_AT_CAP
-        .scope(Cell::new(false), async {
-            let response = next.run(request).await;
-            (response, REFUSED_AT_CAP.with(Cell::get))
-        })
+        .scope(
+            Cell::new(false),
+            OPENING.scope(opening, async {
+                let response = next.run(request).await;
+                (response, REFUSED_AT_CAP.with(Cell::get))
+            }),
+        )
         .await;
     if refused {
         return sessions_full(&sessions);
@@ -200,12 +338,17 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router
         // Not the stop: cancelling ends every session and stream at once,
         // results not yet sent included.
         .with_cancellation_token(shutdown.drained().clone());
+    let mut config = config;
+    // A signed id is all a replica needs to rebuild a session (session_id.rs).
+    if let Some(key) = &door.session_key {
+        config.session_store = Some(Arc::new(SignedStore(Arc::clone(key))));
+    }
     let for_sessions = Arc::clone(&gateway);
     let limits = door.limits;
-    let sessions = Arc::new(RequestSessions::new(
-        limits.max_sessions,
-        limits.session_idle_timeout,
-    ));
+    let sessions = Arc::new(
+        RequestSessions::new(limits.max_sessions, limits.session_idle_timeout)
+            .with_key(door.session_key.clone()),
+    );
     let streamable = StreamableHttpService::new(
         move || Ok(GatewayHandler::new(Arc::clone(&for_sessions))),
         Arc::clone(&sessions),
@@ -215,7 +358,9 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router
         calls: shutdown.calls().clone(),
         sessions,
         gateway: Arc::clone(&gateway),
+        key: door.session_key.clone(),
     };
+    let ready = readiness(&shutdown);
     let sse_state = SseState {
         gateway,
         sessions: Sessions::new(limits.max_sse_streams, limits.sse_idle_timeout),
@@ -235,6 +380,28 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router
     router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(door, frontdoor::guard))
+        .merge(ready)
+}
+
+/// `GET /readyz`: 200 while this replica takes work, 503 from a shutdown
+/// signal on (through the shutdown delay), so a load balancer stops sending
+/// before connections are refused. Outside the front door: probes come
+/// with any Host and no credentials, and it tells them nothing else.
+fn readiness(shutdown: &Shutdown) -> Router {
+    let draining = shutdown.draining().clone();
+    Router::new().route(
+        "/readyz",
+        get(move || {
+            let draining = draining.clone();
+            async move {
+                if draining.is_cancelled() {
+                    (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+                } else {
+                    (StatusCode::OK, "ready\n")
+                }
+            }
+        }),
+    )
 }
 
 /// Serves `app` on `listener` under `limits` until `shutdown` stops, then

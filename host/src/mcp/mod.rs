@@ -18,6 +18,7 @@ pub mod drain;
 pub mod handler;
 pub mod http;
 pub mod jsonrpc;
+pub mod session_id;
 pub mod sessions;
 pub mod sse;
 pub mod stdio;

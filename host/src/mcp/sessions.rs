@@ -16,6 +16,11 @@
 //! request has touched for the idle timeout is closed by rmcp's session
 //! worker and forgotten; its client gets 404 and starts a new one, as the
 //! protocol prescribes.
+//!
+//! With a session key shared by replicas ([`super::session_id`]), ids are
+//! signed and name their owner, and a replica that does not hold a session
+//! rebuilds it from its id (rmcp's restore): a session survives a load
+//! balancer without affinity, a restarted replica, and its own idle expiry.
 
 // MCP logging is deprecated from 2026-07-28 (SEP-2577); the handler says why
 // the gateway still serves it.
@@ -43,6 +48,7 @@ use rmcp::transport::streamable_http_server::session::{
 };
 use tokio::sync::mpsc;
 
+use super::session_id::{PrincipalDigest, SessionKey};
 use crate::frontdoor::limits::{DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_TIMEOUT_MS};
 
 /// The sending end of one request's SSE stream, in the request's extensions.
@@ -70,6 +76,19 @@ tokio::task_local! {
     /// Set when a session could not be created because the cap is reached,
     /// for the request that asked (see `http.rs`).
     pub(crate) static REFUSED_AT_CAP: Cell<bool>;
+    /// Who opens a session, and with which protocol version, for the
+    /// `initialize` request being served (set by `http.rs`): what a signed
+    /// id carries.
+    pub(crate) static OPENING: Opening;
+}
+
+/// What a new signed session id is minted from.
+#[derive(Debug, Clone)]
+pub(crate) struct Opening {
+    /// The caller opening the session.
+    pub principal: PrincipalDigest,
+    /// The protocol version its `initialize` asked for.
+    pub protocol_version: String,
 }
 
 /// Why a session operation failed.
@@ -82,6 +101,12 @@ pub enum SessionsError {
     /// As many sessions are live as may be.
     #[error("the gateway holds its maximum of {0} live sessions")]
     Full(usize),
+    /// A signed session was asked for outside an `initialize` request.
+    #[error("no caller to sign a session for")]
+    NoOpening,
+    /// rmcp already holds a session under a freshly minted id.
+    #[error("a session with a fresh id already exists")]
+    Collision,
 }
 
 /// [`LocalSessionManager`], with a [`RequestStream`] for every request, at
@@ -92,6 +117,8 @@ pub struct RequestSessions {
     max_sessions: usize,
     /// Counting and creating happen under this lock, so the cap holds.
     creating: tokio::sync::Mutex<()>,
+    /// The key shared by replicas: ids are signed and sessions restored.
+    key: Option<Arc<SessionKey>>,
 }
 
 impl Default for RequestSessions {
@@ -113,7 +140,24 @@ impl RequestSessions {
             inner,
             max_sessions,
             creating: tokio::sync::Mutex::new(()),
+            key: None,
         }
+    }
+
+    /// These sessions with ids signed by `key`, restored from their id on
+    /// any replica sharing it.
+    pub fn with_key(mut self, key: Option<Arc<SessionKey>>) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// Counts a new session, under the lock, against the cap.
+    async fn at_cap(&self) -> bool {
+        if self.inner.sessions.read().await.len() >= self.max_sessions {
+            let _ = REFUSED_AT_CAP.try_with(|refused| refused.set(true));
+            return true;
+        }
+        false
     }
 
     /// Whether no session can be created now (`false` when the count is
@@ -137,11 +181,23 @@ impl SessionManager for RequestSessions {
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         let _creating = self.creating.lock().await;
-        if self.inner.sessions.read().await.len() >= self.max_sessions {
-            let _ = REFUSED_AT_CAP.try_with(|refused| refused.set(true));
+        if self.at_cap().await {
             return Err(SessionsError::Full(self.max_sessions));
         }
-        Ok(self.inner.create_session().await?)
+        let Some(key) = &self.key else {
+            return Ok(self.inner.create_session().await?);
+        };
+        let opening = OPENING
+            .try_with(Opening::clone)
+            .map_err(|_| SessionsError::NoOpening)?;
+        let id: SessionId = key
+            .mint(&opening.principal, &opening.protocol_version)
+            .into();
+        // rmcp's restore creates a session under an id chosen by the caller.
+        match self.inner.restore_session(id.clone()).await? {
+            RestoreOutcome::Restored(transport) => Ok((id, transport)),
+            _ => Err(SessionsError::Collision),
+        }
     }
 
     async fn initialize_session(
@@ -206,6 +262,14 @@ impl SessionManager for RequestSessions {
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        if self.key.is_none() {
+            return Ok(RestoreOutcome::NotSupported);
+        }
+        // Only ids whose signature verified get here (`SignedStore::load`).
+        let _creating = self.creating.lock().await;
+        if self.at_cap().await {
+            return Err(SessionsError::Full(self.max_sessions));
+        }
         Ok(self.inner.restore_session(id).await?)
     }
 

@@ -27,6 +27,7 @@ mod record;
 mod redaction;
 mod sandbox;
 mod secrets;
+mod sessions_shared;
 mod shutdown;
 mod spans;
 mod upstream;

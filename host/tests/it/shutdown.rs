@@ -558,3 +558,37 @@ async fn stdio_finishes_its_call_and_exits_0_on_eof() {
     let status = client.gateway.exit(DEADLINE).await;
     assert_eq!(status.code(), Some(0), "{}", client.gateway.log());
 }
+
+/// `GET /readyz` on a new connection: its status.
+async fn readyz(addr: SocketAddr) -> StatusCode {
+    let mut conn = connect(addr).await;
+    let request = Request::get("/readyz")
+        .header("host", addr.to_string())
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    conn.send_request(request).await.expect("readyz").status()
+}
+
+#[tokio::test]
+async fn a_shutdown_delay_answers_readyz_503_while_still_serving_everything_else() {
+    // A delay far longer than the test: what happens within it is certain.
+    let (mut gateway, addr) = Served::http("shutdown_delay_ms = 120000\n", &[], &[]).await;
+    assert_eq!(readyz(addr).await, StatusCode::OK);
+    gateway.signal("TERM");
+    gateway.line_with("not ready; still serving").await;
+    assert_eq!(readyz(addr).await, StatusCode::SERVICE_UNAVAILABLE);
+    // New connections, new sessions and calls are still served.
+    let session = initialize(addr).await;
+    let mut body = start_call(addr, &session, &slow_call(3, "late", 0)).await;
+    let reply = response_with_id(&mut body, 3)
+        .await
+        .expect("the result arrives");
+    assert_eq!(
+        reply["result"]["structuredContent"],
+        json!({"text": "late"})
+    );
+    // A second signal ends the wait at once.
+    gateway.signal("TERM");
+    let status = gateway.exit(DEADLINE).await;
+    assert_eq!(status.code(), Some(143), "{}", gateway.log());
+}
