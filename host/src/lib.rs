@@ -37,6 +37,7 @@ pub mod runtime;
 pub mod server;
 pub mod settings;
 pub mod shutdown;
+pub mod telemetry;
 pub mod text;
 pub mod tooltest;
 pub mod upstream;

@@ -457,6 +457,43 @@ impl RawUpstream {
     }
 }
 
+/// `[metrics]`: the Prometheus endpoint (docs/observability.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Whether `/metrics` is served at all [default: true].
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Serve `/metrics` on its own listener at this address instead of the
+    /// MCP listener [default: on the MCP listener].
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[telemetry]`: traces exported over OTLP/HTTP (docs/observability.md).
+/// Off unless `otlp_endpoint` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// The collector's OTLP/HTTP base URL (`http://collector:4318`); spans
+    /// go to `<otlp_endpoint>/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` the spans carry [default: agent-gateway].
+    pub service_name: Option<String>,
+}
+
 /// `[audit]`: the audit trail (docs/audit.md). Off unless `file` is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditSettings {
@@ -633,6 +670,10 @@ struct RawSettings {
     integrations: BTreeMap<String, RawIntegrationGrant>,
     #[serde(default)]
     auth: RawAuth,
+    #[serde(default)]
+    metrics: MetricsSettings,
+    #[serde(default)]
+    telemetry: TelemetrySettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -981,6 +1022,10 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Upstream MCP servers (`[upstream]`).
     pub upstream: UpstreamSettings,
+    /// The Prometheus endpoint (`[metrics]`).
+    pub metrics: MetricsSettings,
+    /// Traces over OTLP (`[telemetry]`).
+    pub telemetry: TelemetrySettings,
 }
 
 impl Default for Settings {
@@ -1000,6 +1045,8 @@ impl Default for Settings {
             limits: crate::limits::LimitSettings::default(),
             audit: AuditSettings::default(),
             upstream: UpstreamSettings::default(),
+            metrics: MetricsSettings::default(),
+            telemetry: TelemetrySettings::default(),
         }
     }
 }
@@ -1108,6 +1155,8 @@ impl Settings {
             limits,
             audit,
             upstream,
+            metrics: raw.metrics,
+            telemetry: raw.telemetry,
         })
     }
 

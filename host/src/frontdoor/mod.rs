@@ -178,6 +178,10 @@ pub async fn guard(State(door): State<Arc<FrontDoor>>, request: Request, next: N
     if request.uri().path().starts_with("/.well-known/") {
         return next.run(request).await;
     }
+    // Probes and the scraper carry no credentials (docs/observability.md).
+    if crate::telemetry::OPEN_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
     // An address that keeps presenting bad credentials waits, before its
     // next one is even looked at (no lock while nobody is failing).
     let address = door.auth.required().then(|| {

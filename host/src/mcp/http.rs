@@ -216,6 +216,11 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router
         sessions,
         gateway: Arc::clone(&gateway),
     };
+    let probes = crate::telemetry::routes(
+        Arc::clone(&gateway),
+        shutdown.clone(),
+        gateway.metrics_on_listener(),
+    );
     let sse_state = SseState {
         gateway,
         sessions: Sessions::new(limits.max_sse_streams, limits.sse_idle_timeout),
@@ -228,7 +233,10 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router
     let streamable = Router::new()
         .nest_service("/mcp", streamable)
         .layer(middleware::from_fn_with_state(guard_state, jsonrpc_guard));
-    let mut router = Router::new().merge(streamable).merge(legacy);
+    let mut router = Router::new()
+        .merge(streamable)
+        .merge(legacy)
+        .merge(probes);
     if let crate::auth::Authenticator::OAuth(validator) = door.auth.as_ref() {
         router = router.merge(crate::auth::oauth::routes(Arc::clone(validator)));
     }
