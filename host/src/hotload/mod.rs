@@ -133,6 +133,19 @@ pub enum LoaderError {
     NotFound(String),
 }
 
+/// Every value [`LoaderError::kind`] takes.
+pub const REFUSAL_KINDS: [&str; 9] = [
+    "incomplete",
+    "manifest_invalid",
+    "secret",
+    "internal",
+    "component_invalid",
+    "compile_timeout",
+    "compile_memory",
+    "name_taken",
+    "not_found",
+];
+
 impl LoaderError {
     /// The kind of refusal, as the `kind` label of
     /// `gateway_hotload_refusals_total` (docs/observability.md).

@@ -52,6 +52,9 @@ const DURATION_BUCKETS: [f64; 17] = [
     5.0, 10.0, 30.0,
 ];
 
+/// The kinds of hot-load change counted (an unchanged tool is not a change).
+const CHANGE_KINDS: [&str; 3] = ["added", "replaced", "removed"];
+
 fn duration_histogram() -> Histogram {
     Histogram::new(DURATION_BUCKETS)
 }
@@ -130,6 +133,14 @@ impl Metrics {
             "Tool changes refused while serving (the previous version kept), by kind",
             refusals.clone(),
         );
+        // Every kind is exposed from the start, at 0, so a rate over the
+        // first change is right and a dashboard finds the series.
+        for kind in CHANGE_KINDS {
+            let _ = changes.get_or_create(&KindLabels { kind });
+        }
+        for kind in crate::hotload::REFUSAL_KINDS {
+            let _ = refusals.get_or_create(&KindLabels { kind });
+        }
         let catalog_tools = Gauge::default();
         registry.register(
             "gateway_catalog_tools",
@@ -189,16 +200,14 @@ impl Metrics {
         self.duration
             .get_or_create(&tool)
             .observe(call.duration.as_secs_f64());
-        if call.upstream_bytes > 0 {
-            self.upstream_bytes
-                .get_or_create(&tool)
-                .inc_by(call.upstream_bytes);
-        }
-        if call.output_bytes > 0 {
-            self.output_bytes
-                .get_or_create(&tool)
-                .inc_by(call.output_bytes);
-        }
+        // Both byte series exist for every tool called, zero or not, so
+        // "upstream minus returned" has both sides.
+        self.upstream_bytes
+            .get_or_create(&tool)
+            .inc_by(call.upstream_bytes);
+        self.output_bytes
+            .get_or_create(&tool)
+            .inc_by(call.output_bytes);
         let ToolLabels { tool, team } = tool;
         self.calls
             .get_or_create(&CallLabels {
