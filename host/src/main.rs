@@ -439,9 +439,9 @@ fn describe_error(e: &anyhow::Error) -> String {
 /// when a tracer is given, the spans of each call exported to it
 /// (docs/observability.md).
 fn init_tracing(format: LogFormat, tracer: Option<opentelemetry_sdk::trace::Tracer>) {
+    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
     // In JSON, each tool call's line is on by default: it is the access log.
     let default = match format {
         LogFormat::Text => "warn",
@@ -474,7 +474,10 @@ fn init_tracing(format: LogFormat, tracer: Option<opentelemetry_sdk::trace::Trac
             }))
     });
     // A second init (never in the binary) is ignored.
-    let _ = tracing_subscriber::registry().with(log).with(spans).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(spans)
+        .try_init();
 }
 
 fn settings(cli: &Cli) -> anyhow::Result<Settings> {
@@ -1113,6 +1116,9 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
     // Prometheus metrics (docs/observability.md): on the MCP listener, on
     // a listener of their own, or off.
     let metrics = &settings.metrics;
+    if !metrics.enabled {
+        gateway.metrics.turn_off();
+    }
     if !metrics.enabled || metrics.listen.is_some() {
         gateway.metrics_off_listener();
     }

@@ -388,8 +388,8 @@ impl<'a> Audit<'a> {
     fn new(gateway: &'a Gateway, caller: &'a Caller, tool: &'a str, span: tracing::Span) -> Self {
         use crate::audit::{AuditEntry, Kind, Label};
         let log = gateway.audit.get();
-        let request_id = (log.is_some() || crate::telemetry::CallLine::wanted())
-            .then(Label::request_id);
+        let request_id =
+            (log.is_some() || crate::telemetry::CallLine::wanted()).then(Label::request_id);
         let entry = log.map(|_| {
             let id = request_id.clone().unwrap_or_else(Label::request_id);
             let mut entry = AuditEntry::new(Kind::Call, id, caller.principal.audited());
@@ -420,7 +420,7 @@ impl<'a> Audit<'a> {
 
     /// The call was admitted and runs: counted in flight until it ends.
     fn admitted(&mut self) {
-        self.flying = Some(self.gateway.metrics.enter(self.tool, self.team));
+        self.flying = self.gateway.metrics.enter(self.tool, self.team);
     }
 
     fn bytes(&mut self, upstream: u64, output: u64) {
@@ -508,7 +508,10 @@ fn call_span(
             Some(tp),
             request.meta.as_ref().and_then(|m| m.get_tracestate()),
         ),
-        None => (context.meta.get_traceparent(), context.meta.get_tracestate()),
+        None => (
+            context.meta.get_traceparent(),
+            context.meta.get_tracestate(),
+        ),
     };
     if let Some(parent) = traceparent.and_then(|tp| crate::telemetry::trace::parent(tp, tracestate))
     {

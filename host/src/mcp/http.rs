@@ -233,10 +233,7 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router
     let streamable = Router::new()
         .nest_service("/mcp", streamable)
         .layer(middleware::from_fn_with_state(guard_state, jsonrpc_guard));
-    let mut router = Router::new()
-        .merge(streamable)
-        .merge(legacy)
-        .merge(probes);
+    let mut router = Router::new().merge(streamable).merge(legacy).merge(probes);
     if let crate::auth::Authenticator::OAuth(validator) = door.auth.as_ref() {
         router = router.merge(crate::auth::oauth::routes(Arc::clone(validator)));
     }

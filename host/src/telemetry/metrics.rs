@@ -61,6 +61,8 @@ fn duration_histogram() -> Histogram {
 
 /// Every metric the gateway keeps, and the registry that exposes them.
 pub struct Metrics {
+    /// Off (`[metrics] enabled = false`): nothing is recorded.
+    off: std::sync::atomic::AtomicBool,
     registry: Registry,
     calls: Family<CallLabels, Counter>,
     duration: Family<ToolLabels, Histogram, fn() -> Histogram>,
@@ -165,6 +167,7 @@ impl Metrics {
             build,
         );
         Self {
+            off: std::sync::atomic::AtomicBool::new(false),
             registry,
             calls,
             duration,
@@ -178,21 +181,34 @@ impl Metrics {
         }
     }
 
+    /// Stops recording (`[metrics] enabled = false`).
+    pub fn turn_off(&self) {
+        self.off.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_off(&self) -> bool {
+        self.off.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Counts a call of `tool` (`""` when it names no served tool) by the
     /// caller's `team` as in flight until the guard is dropped.
-    pub fn enter(&self, tool: &str, team: &str) -> InFlight {
-        let gauge = self
-            .in_flight
-            .get_or_create_owned(&ToolLabels {
-                tool: tool.to_owned(),
-                team: team.to_owned(),
-            });
+    pub fn enter(&self, tool: &str, team: &str) -> Option<InFlight> {
+        if self.is_off() {
+            return None;
+        }
+        let gauge = self.in_flight.get_or_create_owned(&ToolLabels {
+            tool: tool.to_owned(),
+            team: team.to_owned(),
+        });
         gauge.inc();
-        InFlight(gauge)
+        Some(InFlight(gauge))
     }
 
     /// Records one finished (or refused) call.
     pub fn record_call(&self, call: &CallRecord<'_>) {
+        if self.is_off() {
+            return;
+        }
         let tool = ToolLabels {
             tool: call.tool.to_owned(),
             team: call.team.to_owned(),

@@ -200,11 +200,7 @@ pub fn parent(traceparent: &str, tracestate: Option<&str>) -> Option<opentelemet
         traceparent,
         tracestate,
     });
-    context
-        .span()
-        .span_context()
-        .is_valid()
-        .then_some(context)
+    context.span().span_context().is_valid().then_some(context)
 }
 
 #[cfg(test)]

@@ -109,7 +109,10 @@ async fn metrics_count_each_call_by_tool_and_outcome_and_pass_promtool() {
         Some(5.0)
     );
     assert_eq!(
-        sample(&text, r#"gateway_tool_calls_in_flight{tool="echo",team=""}"#),
+        sample(
+            &text,
+            r#"gateway_tool_calls_in_flight{tool="echo",team=""}"#
+        ),
         Some(0.0)
     );
     assert_eq!(sample(&text, "gateway_catalog_tools"), Some(1.0));
@@ -125,7 +128,10 @@ async fn metrics_count_each_call_by_tool_and_outcome_and_pass_promtool() {
     );
     // Each echo result is `{"text":"hello-N"}`: 18 bytes.
     assert_eq!(
-        sample(&text, r#"gateway_tool_output_bytes_total{tool="echo",team=""}"#),
+        sample(
+            &text,
+            r#"gateway_tool_output_bytes_total{tool="echo",team=""}"#
+        ),
         Some(5.0 * 18.0)
     );
 
@@ -195,7 +201,8 @@ async fn a_real_prometheus_scrapes_the_gateway_and_reads_back_the_calls_made() {
         });
     let _prometheus = Killed(prometheus);
     let prom: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let query = "/api/v1/query?query=gateway_tool_calls_total%7Btool%3D%22echo%22%2Coutcome%3D%22ok%22%7D";
+    let query =
+        "/api/v1/query?query=gateway_tool_calls_total%7Btool%3D%22echo%22%2Coutcome%3D%22ok%22%7D";
     let started = Instant::now();
     let value = loop {
         assert!(
@@ -277,8 +284,7 @@ fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> O
 async fn each_call_is_a_span_under_the_traceparent_of_its_meta_sent_over_otlp() {
     let (collector, received) = otlp_receiver().await;
     let telemetry = format!("\n[telemetry]\notlp_endpoint = \"http://{collector}\"\n");
-    let (served, addr) =
-        Served::http(&telemetry, &[], &[("OTEL_BSP_SCHEDULE_DELAY", "100")]).await;
+    let (served, addr) = Served::http(&telemetry, &[], &[("OTEL_BSP_SCHEDULE_DELAY", "100")]).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent_id = "00f067aa0ba902b7";
     let traceparent = format!("00-{trace_id}-{parent_id}-01");
@@ -317,7 +323,11 @@ async fn json_logs_have_one_typed_line_per_call() {
     assert!(ok_result(&call_echo(addr, 1, json!({})).await));
     let started = Instant::now();
     let line = loop {
-        assert!(started.elapsed() < DEADLINE, "no call line:\n{}", served.log());
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no call line:\n{}",
+            served.log()
+        );
         let found = served
             .log()
             .lines()
@@ -351,7 +361,8 @@ async fn probes_and_metrics_pass_the_host_check_but_not_authentication_and_ready
         auth: Arc::new(Authenticator::Keys(KeyStore::open(&file).expect("keys"))),
         ..FrontDoor::default()
     };
-    let echo = gateway_test_programs::wat::component_described("echo", "Echo", r#"{"type":"object"}"#);
+    let echo =
+        gateway_test_programs::wat::component_described("echo", "Echo", r#"{"type":"object"}"#);
     let (_, _tools, gateway) = crate::mcp::serve_tools_shared(
         door.clone(),
         &[("echo", String::new(), echo)],

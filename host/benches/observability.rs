@@ -1,0 +1,300 @@
+//! What observability costs (docs/observability.md): the same `tools/call`
+//! load (the Rust `echo` tool, 2026-07-28 stateless requests over
+//! Streamable HTTP) against two `gateway serve` processes of the same
+//! build, one with everything off (`[metrics] enabled = false`, text logs
+//! at warn, no traces) and one with everything on (metrics recorded and
+//! scraped, `--log-format json` writing one line per call to a file, every
+//! call's spans exported over OTLP/HTTP to a receiver on loopback),
+//! interleaved round by round so both see the same machine.
+//!
+//! ```sh
+//! source scripts/env.sh
+//! CARGO_TARGET_DIR=$HOME/.cache/agent-gateway/bench-target cargo bench -p agent-gateway --bench observability
+//! ```
+//!
+//! Prints calls/s per round, the medians, and on / off.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::io::TokioIo;
+
+const CONNECTIONS: usize = 16;
+const ROUNDS: usize = 7;
+const WARMUP: Duration = Duration::from_secs(1);
+const WINDOW: Duration = Duration::from_secs(5);
+
+struct Guard(Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const META: &str = r#","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{},"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
+
+fn request(addr: SocketAddr, id: u64) -> http::Request<Full<Bytes>> {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello-{id}"}}{META}}}}}"#
+    );
+    http::Request::post("/mcp")
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "echo")
+        .body(Full::new(Bytes::from(body)))
+        .expect("request")
+}
+
+/// One keep-alive connection calling until `deadline`; how many answered
+/// with the echoed text.
+async fn connection(addr: SocketAddr, ids: &AtomicU64, deadline: Instant) -> anyhow::Result<u64> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut done = 0;
+    while Instant::now() < deadline {
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let response = sender.send_request(request(addr, id)).await?;
+        ensure!(response.status().is_success(), "HTTP {}", response.status());
+        let body = response.into_body().collect().await?.to_bytes();
+        let reply: serde_json::Value = serde_json::from_slice(&body)?;
+        ensure!(
+            reply["result"]["structuredContent"]["text"] == format!("hello-{id}"),
+            "unexpected response: {reply}"
+        );
+        done += 1;
+    }
+    Ok(done)
+}
+
+async fn load(addr: SocketAddr, window: Duration, ids: &Arc<AtomicU64>) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + window;
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let ids = Arc::clone(ids);
+            tokio::spawn(async move { connection(addr, &ids, deadline).await })
+        })
+        .collect();
+    let mut calls = 0;
+    for task in tasks {
+        calls += task.await??;
+    }
+    Ok(calls as f64 / window.as_secs_f64())
+}
+
+async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{addr} did not come up")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// An OTLP/HTTP receiver on loopback: answers 200, counts the bytes and
+/// the spans.
+async fn receiver(received: Arc<AtomicU64>, spans: Arc<AtomicU64>) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: Bytes| {
+            let received = Arc::clone(&received);
+            let spans = Arc::clone(&spans);
+            async move {
+                use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+                use prost::Message;
+                received.fetch_add(body.len() as u64, Ordering::Relaxed);
+                let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+                    return http::StatusCode::BAD_REQUEST;
+                };
+                let n: usize = request
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum();
+                spans.fetch_add(n as u64, Ordering::Relaxed);
+                http::StatusCode::OK
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+/// GET `/metrics` once (a scraper's visit).
+async fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let request = http::Request::get("/metrics")
+        .header("host", addr.to_string())
+        .body(Full::new(Bytes::new()))?;
+    let body = sender
+        .send_request(request)
+        .await?
+        .into_body()
+        .collect()
+        .await?
+        .to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn run() -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let tools = work.path().join("tools");
+    let echo = tools.join("echo");
+    std::fs::create_dir_all(&echo)?;
+    std::fs::write(echo.join("tool.toml"), "name = \"echo\"\n")?;
+    std::fs::copy(gateway_test_programs::ECHO, echo.join("tool.wasm"))?;
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let cache = format!(
+        "cache_dir = {:?}\n",
+        home.join(".cache/agent-gateway/bench-mcp-cwasm")
+    );
+    let received = Arc::new(AtomicU64::new(0));
+    let spans = Arc::new(AtomicU64::new(0));
+    let collector = receiver(Arc::clone(&received), Arc::clone(&spans)).await?;
+    let off_config = work.path().join("off.toml");
+    std::fs::write(&off_config, format!("{cache}[metrics]\nenabled = false\n"))?;
+    let on_config = work.path().join("on.toml");
+    std::fs::write(
+        &on_config,
+        format!("{cache}[telemetry]\notlp_endpoint = \"http://{collector}\"\n"),
+    )?;
+    let bin = std::env::var_os("GATEWAY_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_gateway").into());
+    let serve = |config: &Path, port: u16, json_log: Option<&Path>| -> anyhow::Result<Guard> {
+        let mut command = Command::new(&bin);
+        command
+            .arg("--config")
+            .arg(config)
+            .arg("--tools-dir")
+            .arg(&tools)
+            .args(["serve", "--transport", "http", "--port", &port.to_string()])
+            .env_remove("GATEWAY_LOG")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(Stdio::null());
+        match json_log {
+            Some(file) => {
+                // A queue and batches large enough that no span is dropped
+                // at this rate (the SDK's defaults drop past 2048 queued).
+                command
+                    .env("OTEL_BSP_MAX_QUEUE_SIZE", "262144")
+                    .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")
+                    .env("OTEL_BSP_SCHEDULE_DELAY", "500")
+                    .args(["--log-format", "json"])
+                    .stderr(std::fs::File::create(file)?);
+            }
+            None => {
+                command.stderr(Stdio::null());
+            }
+        }
+        Ok(Guard(command.spawn().context("starting gateway serve")?))
+    };
+    let log_file = work.path().join("calls.jsonl");
+    let (off_port, on_port) = (free_port()?, free_port()?);
+    let _off = serve(&off_config, off_port, None)?;
+    let _on = serve(&on_config, on_port, Some(&log_file))?;
+    let off: SocketAddr = ([127, 0, 0, 1], off_port).into();
+    let on: SocketAddr = ([127, 0, 0, 1], on_port).into();
+    wait_ready(off).await?;
+    wait_ready(on).await?;
+
+    let ids = Arc::new(AtomicU64::new(1));
+    let (mut offs, mut ons) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        // Alternate which goes first, so neither always follows the other.
+        let order = if round % 2 == 0 { [off, on] } else { [on, off] };
+        for addr in order {
+            load(addr, WARMUP, &ids).await?;
+            let rate = load(addr, WINDOW, &ids).await?;
+            if addr == on {
+                // A scraper's visit per round.
+                scrape(on).await?;
+                ons.push(rate);
+            } else {
+                offs.push(rate);
+            }
+        }
+        eprintln!(
+            "round {}: off {:.0} calls/s, on {:.0} calls/s",
+            round + 1,
+            offs[round],
+            ons[round]
+        );
+    }
+    // What "on" did: every call counted, logged and exported.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let exposition = scrape(on).await?;
+    let counted = exposition
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"gateway_tool_calls_total{tool="echo",team="",outcome="ok"} "#)
+        })
+        .unwrap_or("0")
+        .to_owned();
+    let logged = std::fs::read_to_string(&log_file)?
+        .lines()
+        .filter(|l| l.contains(r#""target":"gateway::calls""#))
+        .count();
+    let (off_median, on_median) = (median(&mut offs), median(&mut ons));
+    println!(
+        "| gateway serve, echo, {CONNECTIONS} conns | calls/s (median of {ROUNDS} × {}s) |",
+        WINDOW.as_secs()
+    );
+    println!("|---|---|");
+    println!("| everything off | {off_median:.0} |");
+    println!("| metrics + JSON call log + OTLP traces | {on_median:.0} |");
+    println!();
+    println!(
+        "on / off, same run, interleaved: {:.1}% of calls/s ({:+.1}%)",
+        on_median / off_median * 100.0,
+        (on_median / off_median - 1.0) * 100.0
+    );
+    println!(
+        "\"on\" counted {counted} calls in /metrics, wrote {logged} JSON call lines, exported {} spans ({} bytes of OTLP)",
+        spans.load(Ordering::Relaxed),
+        received.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
