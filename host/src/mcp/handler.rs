@@ -377,6 +377,8 @@ struct Audit<'a> {
     /// ever names a tool of the catalog, never what a client typed.
     tool: &'a str,
     served: bool,
+    /// Admitted under the limits: it ran.
+    admitted: bool,
     team: &'a str,
     upstream: u64,
     output: u64,
@@ -404,6 +406,7 @@ impl<'a> Audit<'a> {
             request_id,
             tool,
             served: false,
+            admitted: false,
             team: caller.team.as_deref().unwrap_or(""),
             upstream: 0,
             output: 0,
@@ -420,6 +423,7 @@ impl<'a> Audit<'a> {
 
     /// The call was admitted and runs: counted in flight until it ends.
     fn admitted(&mut self) {
+        self.admitted = true;
         self.flying = self.gateway.metrics.enter(self.tool, self.team);
     }
 
@@ -434,11 +438,13 @@ impl<'a> Audit<'a> {
 
     fn finish(&mut self, started: std::time::Instant, outcome: &'static str) {
         let duration = started.elapsed();
+        let ran = self.admitted;
         self.flying = None;
         let record = crate::telemetry::metrics::CallRecord {
             tool: if self.served { self.tool } else { "" },
             team: self.team,
             outcome,
+            ran,
             duration,
             upstream_bytes: self.upstream,
             output_bytes: self.output,

@@ -102,7 +102,7 @@ impl Metrics {
         );
         registry.register(
             "gateway_tool_call_duration_seconds",
-            "Time from a tool call's admission to its result, by tool and team",
+            "Duration of the tool calls that ran (refusals excluded), from the handler taking them to their result, by tool and team",
             duration.clone(),
         );
         let upstream_bytes = Family::<ToolLabels, Counter>::default();
@@ -213,9 +213,13 @@ impl Metrics {
             tool: call.tool.to_owned(),
             team: call.team.to_owned(),
         };
-        self.duration
-            .get_or_create(&tool)
-            .observe(call.duration.as_secs_f64());
+        // Latency is of calls that ran: a refusal's microseconds would
+        // pull a tool's percentiles down.
+        if call.ran {
+            self.duration
+                .get_or_create(&tool)
+                .observe(call.duration.as_secs_f64());
+        }
         // Both byte series exist for every tool called, zero or not, so
         // "upstream minus returned" has both sides.
         self.upstream_bytes
@@ -269,6 +273,8 @@ pub struct CallRecord<'a> {
     pub team: &'a str,
     /// The call's outcome code.
     pub outcome: &'static str,
+    /// Whether it was admitted and ran (false for a refusal).
+    pub ran: bool,
     /// From admission to result.
     pub duration: Duration,
     /// Bytes from upstream APIs.
@@ -313,6 +319,7 @@ mod tests {
                 tool: "echo",
                 team: "red",
                 outcome: "ok",
+                ran: true,
                 duration: Duration::from_millis(2),
                 upstream_bytes: 900,
                 output_bytes: 100,

@@ -25,6 +25,13 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// A stateless (2026-07-28) `tools/call` of `echo` over a real socket, with
 /// `extra` keys in `_meta`; the decoded JSON-RPC response.
 async fn call_echo(addr: SocketAddr, id: u64, extra_meta: Value) -> Value {
+    let (status, response) = call(addr, "echo", id, extra_meta).await;
+    assert_eq!(status, StatusCode::OK);
+    response
+}
+
+/// A stateless `tools/call` of `tool`: the HTTP status and the JSON body.
+async fn call(addr: SocketAddr, tool: &str, id: u64, extra_meta: Value) -> (StatusCode, Value) {
     let mut meta = json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
@@ -36,26 +43,29 @@ async fn call_echo(addr: SocketAddr, id: u64, extra_meta: Value) -> Value {
         }
     }
     let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": {"name": "echo", "arguments": {"text": format!("hello-{id}")}, "_meta": meta}});
+        "params": {"name": tool, "arguments": {"text": format!("hello-{id}")}, "_meta": meta}});
     let request = Request::post("/mcp")
         .header("host", addr.to_string())
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
-        .header("mcp-name", "echo")
+        .header("mcp-name", tool)
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("request");
     let mut sender = connect(addr).await;
     let response = sender.send_request(request).await.expect("response");
-    assert_eq!(response.status(), StatusCode::OK);
+    let status = response.status();
     let bytes = response
         .into_body()
         .collect()
         .await
         .expect("body")
         .to_bytes();
-    serde_json::from_slice(&bytes).expect("JSON-RPC response")
+    (
+        status,
+        serde_json::from_slice(&bytes).expect("JSON-RPC response"),
+    )
 }
 
 /// GET `path` on the real listener: status and body text.
@@ -93,14 +103,26 @@ fn ok_result(response: &Value) -> bool {
 
 #[tokio::test]
 async fn metrics_count_each_call_by_tool_and_outcome_and_pass_promtool() {
-    let (served, addr) = Served::http("", &[], &[]).await;
+    // Five calls of echo, then its bucket is empty for the next 1000 s.
+    let limits = "\n[limits.tools.echo]\ncalls_per_second = 0.001\nburst = 5\n";
+    let (served, addr) = Served::http(limits, &[], &[]).await;
     for id in 1..=5 {
         assert!(ok_result(&call_echo(addr, id, json!({})).await));
     }
+    // Refused calls count too: over the rate, and a tool nobody serves
+    // (under no tool label: a client's text never becomes a label).
+    let (status, _) = call(addr, "echo", 6, json!({})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (_, unknown) = call(addr, "no_such_tool", 7, json!({})).await;
+    assert_eq!(unknown["error"]["code"], -32602);
     let (status, text) = get_text(addr, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let ok = r#"gateway_tool_calls_total{tool="echo",team="",outcome="ok"}"#;
     assert_eq!(sample(&text, ok), Some(5.0), "{text}");
+    let limited = r#"gateway_tool_calls_total{tool="echo",team="",outcome="rate_limited"}"#;
+    assert_eq!(sample(&text, limited), Some(1.0), "{text}");
+    let unknown = r#"gateway_tool_calls_total{tool="",team="",outcome="unknown_tool"}"#;
+    assert_eq!(sample(&text, unknown), Some(1.0), "{text}");
     assert_eq!(
         sample(
             &text,
@@ -411,4 +433,48 @@ async fn probes_and_metrics_pass_the_host_check_but_not_authentication_and_ready
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body.expect("JSON")["reason"], "draining");
     assert_eq!(get("/healthz", local).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_listener_leave_the_mcp_one_and_count_hot_loads() {
+    let port = free_port();
+    let metrics: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let config = format!("\n[metrics]\nlisten = \"{metrics}\"\n");
+    let (served, addr) = Served::http(&config, &[], &[]).await;
+    assert_eq!(get_text(addr, "/metrics").await.0, StatusCode::NOT_FOUND);
+    let (status, text) = get_text(metrics, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let added = r#"gateway_hotload_changes_total{kind="added"}"#;
+    assert_eq!(sample(&text, added), Some(0.0));
+    assert_eq!(sample(&text, "gateway_catalog_tools"), Some(1.0));
+
+    // A second tool dropped into the folder is a hot-load change; a folder
+    // with a broken manifest is a refusal.
+    let tools = served.dir().join("tools");
+    let second = tools.join("echo_two");
+    std::fs::create_dir_all(&second).expect("mkdir");
+    let component =
+        gateway_test_programs::wat::component_described("echo_two", "Echo", r#"{"type":"object"}"#);
+    std::fs::write(second.join("tool.wasm"), component).expect("component");
+    std::fs::write(second.join("tool.toml"), "name = \"echo_two\"\n").expect("manifest");
+    let broken = tools.join("broken");
+    std::fs::create_dir_all(&broken).expect("mkdir");
+    std::fs::copy(gateway_test_programs::ECHO, broken.join("tool.wasm")).expect("component");
+    std::fs::write(broken.join("tool.toml"), "name = \"Not A Name\"\n").expect("manifest");
+    let refused = r#"gateway_hotload_refusals_total{kind="manifest_invalid"}"#;
+    let started = Instant::now();
+    loop {
+        let (_, text) = get_text(metrics, "/metrics").await;
+        if sample(&text, added) == Some(1.0) && sample(&text, refused) == Some(1.0) {
+            assert_eq!(sample(&text, "gateway_catalog_tools"), Some(2.0));
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "hot-load not counted:\n{text}\n{}",
+            served.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(served);
 }

@@ -119,6 +119,11 @@ impl Served {
         (served, addr)
     }
 
+    /// The deployment's folder (`tools/`, `gateway.toml`).
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub(crate) fn log(&self) -> String {
         self.log.lock().expect("log").clone()
     }
