@@ -12,6 +12,7 @@
 //! calls in flight), [`mcp`] (what agents see),
 //! [`record`] (fixtures recorded from a tool's real upstream),
 //! [`audit`] (the hash-chained record of calls and admin changes),
+//! [`telemetry`] (metrics, health probes, traces and call log lines),
 //! [`server`] (`gateway serve` assembled in one place).
 
 pub mod admin;

@@ -164,7 +164,9 @@ impl FrontDoor {
 
 /// The MCP listener's door: refuses requests with two Hosts (400), or
 /// whose Host or Origin is not allowed (403), and gives every body the
-/// deadline of [`StreamLimits::body_read_timeout`].
+/// deadline of [`StreamLimits::body_read_timeout`]. The probes and
+/// `/metrics` ([`crate::telemetry::OPEN_PATHS`]) pass the Host check but
+/// need no credentials.
 pub async fn guard(State(door): State<Arc<FrontDoor>>, request: Request, next: Next) -> Response {
     if let Err(refusal) = door.admit(request.headers(), Browsers::SameOrigin) {
         let status = match refusal {
