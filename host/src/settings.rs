@@ -1171,6 +1171,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn metrics_and_telemetry_tables_are_read_and_default_to_metrics_on_traces_off() {
+        let none = Settings::parse(Path::new("g.toml"), "").expect("parses");
+        assert_eq!(none.metrics, MetricsSettings::default());
+        assert!(none.metrics.enabled);
+        assert_eq!(none.metrics.listen, None);
+        assert_eq!(none.telemetry.otlp_endpoint, None);
+        let set = Settings::parse(
+            Path::new("g.toml"),
+            "[metrics]\nenabled = false\nlisten = \"0.0.0.0:9464\"\n[telemetry]\notlp_endpoint = \"http://collector:4318\"\n",
+        )
+        .expect("parses");
+        assert!(!set.metrics.enabled);
+        assert_eq!(
+            set.metrics.listen,
+            Some("0.0.0.0:9464".parse().expect("addr"))
+        );
+        assert_eq!(
+            set.telemetry.otlp_endpoint.as_deref(),
+            Some("http://collector:4318")
+        );
+        let typo = Settings::parse(Path::new("g.toml"), "[metrics]\nlisten_on = \"x\"\n");
+        assert!(matches!(typo, Err(SettingsError::Parse { .. })));
+    }
+
+    #[test]
     fn defaults_grant_nothing() {
         let s = Settings::parse(Path::new("/etc/gateway.toml"), "").expect("parses");
         assert!(!s.allow_private.permits("127.0.0.1".parse().expect("ip")));
