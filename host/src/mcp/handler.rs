@@ -371,7 +371,8 @@ struct Audit<'a> {
     gateway: &'a Gateway,
     log: Option<&'a crate::audit::AuditLog>,
     entry: Option<crate::audit::AuditEntry>,
-    /// The request id, made only when an audit trail or a log reads it.
+    /// The request id, made only when an audit trail, a log or a trace
+    /// reads it.
     request_id: Option<crate::audit::Label>,
     /// The tool's name once it is known to be served: a metric label only
     /// ever names a tool of the catalog, never what a client typed.
@@ -391,7 +392,8 @@ impl<'a> Audit<'a> {
         use crate::audit::{AuditEntry, Kind, Label};
         let log = gateway.audit.get();
         let request_id =
-            (log.is_some() || crate::telemetry::CallLine::wanted()).then(Label::request_id);
+            (log.is_some() || crate::telemetry::CallLine::wanted() || !span.is_disabled())
+                .then(Label::request_id);
         let entry = log.map(|_| {
             let id = request_id.clone().unwrap_or_else(Label::request_id);
             let mut entry = AuditEntry::new(Kind::Call, id, caller.principal.audited());
