@@ -465,8 +465,17 @@ fn init_tracing(format: LogFormat, tracer: Option<opentelemetry_sdk::trace::Trac
     .with_filter(filter);
     // Only the call spans are exported, whatever the log's filter says.
     let spans = tracer.map(|tracer| {
+        // Only what the call spans carry themselves: no source locations,
+        // thread names or busy/idle clocks read on every poll.
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            // Parents come from the span tree; no OpenTelemetry context is
+            // pushed on every poll.
+            .with_context_activation(false)
             .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
                 meta.is_span()
                     && (meta.target() == "gateway::trace"
