@@ -15,7 +15,6 @@
 //! Prints calls/s per round, the medians, and on / off.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -186,78 +185,85 @@ async fn run() -> anyhow::Result<()> {
     let received = Arc::new(AtomicU64::new(0));
     let spans = Arc::new(AtomicU64::new(0));
     let collector = receiver(Arc::clone(&received), Arc::clone(&spans)).await?;
-    let off_config = work.path().join("off.toml");
-    std::fs::write(&off_config, format!("{cache}[metrics]\nenabled = false\n"))?;
-    let on_config = work.path().join("on.toml");
-    std::fs::write(
-        &on_config,
-        format!("{cache}[telemetry]\notlp_endpoint = \"http://{collector}\"\n"),
-    )?;
     let bin = std::env::var_os("GATEWAY_BENCH_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_gateway").into());
-    let serve = |config: &Path, port: u16, json_log: Option<&Path>| -> anyhow::Result<Guard> {
+    // (label, gateway.toml after the cache line, JSON call log, OTLP export)
+    let variants: [(&str, &str, bool, bool); 4] = [
+        (
+            "everything off",
+            "[metrics]\nenabled = false\n",
+            false,
+            false,
+        ),
+        ("metrics", "", false, false),
+        ("metrics + JSON call log", "", true, false),
+        ("metrics + JSON call log + OTLP traces", "", true, true),
+    ];
+    let logs = tempfile::tempdir()?;
+    let mut servers = Vec::new();
+    for (i, (label, extra, json, otlp)) in variants.iter().enumerate() {
+        let config = work.path().join(format!("variant-{i}.toml"));
+        let traces = if *otlp {
+            format!("[telemetry]\notlp_endpoint = \"http://{collector}\"\n")
+        } else {
+            String::new()
+        };
+        std::fs::write(&config, format!("{cache}{extra}{traces}"))?;
+        let port = free_port()?;
+        // Not beside gateway.toml: the gateway watches that folder (for
+        // mcp_connections.json), and a log growing there would wake the
+        // watcher on every line.
+        let log = logs.path().join(format!("variant-{i}.log"));
         let mut command = Command::new(&bin);
         command
             .arg("--config")
-            .arg(config)
+            .arg(&config)
             .arg("--tools-dir")
             .arg(&tools)
             .args(["serve", "--transport", "http", "--port", &port.to_string()])
             .env_remove("GATEWAY_LOG")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdout(Stdio::null());
-        match json_log {
-            Some(file) => {
-                // A queue and batches large enough that no span is dropped
-                // at this rate (the SDK's defaults drop past 2048 queued).
-                command
-                    .env("OTEL_BSP_MAX_QUEUE_SIZE", "262144")
-                    .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")
-                    .env("OTEL_BSP_SCHEDULE_DELAY", "500")
-                    .args(["--log-format", "json"])
-                    .stderr(std::fs::File::create(file)?);
-            }
-            None => {
-                command.stderr(Stdio::null());
-            }
+            // A queue and batches large enough that no span is dropped at
+            // this rate (the SDK's defaults drop past 2048 queued).
+            .env("OTEL_BSP_MAX_QUEUE_SIZE", "262144")
+            .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")
+            .env("OTEL_BSP_SCHEDULE_DELAY", "500")
+            .stdout(Stdio::null())
+            // The log goes to a file, as a container runtime collects it.
+            .stderr(std::fs::File::create(&log)?);
+        if *json {
+            command.args(["--log-format", "json"]);
         }
-        Ok(Guard(command.spawn().context("starting gateway serve")?))
-    };
-    let log_file = work.path().join("calls.jsonl");
-    let (off_port, on_port) = (free_port()?, free_port()?);
-    let _off = serve(&off_config, off_port, None)?;
-    let _on = serve(&on_config, on_port, Some(&log_file))?;
-    let off: SocketAddr = ([127, 0, 0, 1], off_port).into();
-    let on: SocketAddr = ([127, 0, 0, 1], on_port).into();
-    wait_ready(off).await?;
-    wait_ready(on).await?;
+        let guard = Guard(command.spawn().context("starting gateway serve")?);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        servers.push((*label, addr, log, guard, Vec::new()));
+    }
+    for (_, addr, ..) in &servers {
+        wait_ready(*addr).await?;
+    }
 
     let ids = Arc::new(AtomicU64::new(1));
-    let (mut offs, mut ons) = (Vec::new(), Vec::new());
+    let n = servers.len();
     for round in 0..ROUNDS {
-        // Alternate which goes first, so neither always follows the other.
-        let order = if round % 2 == 0 { [off, on] } else { [on, off] };
-        for addr in order {
-            load(addr, WARMUP, &ids).await?;
-            let rate = load(addr, WINDOW, &ids).await?;
-            if addr == on {
-                // A scraper's visit per round.
-                scrape(on).await?;
-                ons.push(rate);
-            } else {
-                offs.push(rate);
-            }
+        // Each round starts with the next variant, so none always follows another.
+        for k in 0..n {
+            let server = &mut servers[(round + k) % n];
+            load(server.1, WARMUP, &ids).await?;
+            let rate = load(server.1, WINDOW, &ids).await?;
+            // A scraper's visit per window.
+            scrape(server.1).await?;
+            server.4.push(rate);
         }
-        eprintln!(
-            "round {}: off {:.0} calls/s, on {:.0} calls/s",
-            round + 1,
-            offs[round],
-            ons[round]
-        );
+        let rates: Vec<String> = servers
+            .iter()
+            .map(|s| format!("{} {:.0}", s.0, s.4[round]))
+            .collect();
+        eprintln!("round {}: {}", round + 1, rates.join(", "));
     }
-    // What "on" did: every call counted, logged and exported.
+    // What the last variant did: every call counted, logged and exported.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let exposition = scrape(on).await?;
+    let everything = &servers[n - 1];
+    let exposition = scrape(everything.1).await?;
     let counted = exposition
         .lines()
         .find_map(|l| {
@@ -265,29 +271,36 @@ async fn run() -> anyhow::Result<()> {
         })
         .unwrap_or("0")
         .to_owned();
-    let logged = std::fs::read_to_string(&log_file)?
+    let logged = std::fs::read_to_string(&everything.2)?
         .lines()
         .filter(|l| l.contains(r#""target":"gateway::calls""#))
         .count();
-    let (off_median, on_median) = (median(&mut offs), median(&mut ons));
+    // Each round's variants ran back to back: their ratio to "off" in the
+    // same round sees the same machine, so its median is the figure.
+    let ratios: Vec<f64> = (0..n)
+        .map(|v| {
+            let mut per_round: Vec<f64> = (0..ROUNDS)
+                .map(|r| servers[v].4[r] / servers[0].4[r])
+                .collect();
+            median(&mut per_round)
+        })
+        .collect();
+    let medians: Vec<f64> = servers.iter_mut().map(|s| median(&mut s.4)).collect();
     println!(
-        "| gateway serve, echo, {CONNECTIONS} conns | calls/s (median of {ROUNDS} × {}s) |",
+        "| gateway serve, echo, {CONNECTIONS} conns | calls/s (median of {ROUNDS} × {}s) | of \"off\", same round (median) |",
         WINDOW.as_secs()
     );
-    println!("|---|---|");
-    println!("| everything off | {off_median:.0} |");
-    println!("| metrics + JSON call log + OTLP traces | {on_median:.0} |");
+    println!("|---|---|---|");
+    for ((server, m), ratio) in servers.iter().zip(&medians).zip(&ratios) {
+        println!("| {} | {m:.0} | {:.1}% |", server.0, ratio * 100.0);
+    }
     println!();
     println!(
-        "on / off, same run, interleaved: {:.1}% of calls/s ({:+.1}%)",
-        on_median / off_median * 100.0,
-        (on_median / off_median - 1.0) * 100.0
-    );
-    println!(
-        "\"on\" counted {counted} calls in /metrics, wrote {logged} JSON call lines, exported {} spans ({} bytes of OTLP)",
+        "everything on: {counted} calls counted in /metrics, {logged} JSON call lines, {} spans exported ({} bytes of OTLP)",
         spans.load(Ordering::Relaxed),
         received.load(Ordering::Relaxed)
     );
+    drop(servers);
     Ok(())
 }
 

@@ -387,7 +387,7 @@ fn main() -> ExitCode {
         input,
     } = &cli.command
     {
-        init_tracing(LogFormat::Text, None);
+        let _ = init_tracing(LogFormat::Text, None);
         let code = gateway::hotload::compile::run_child(input, cache_dir, *memory_bytes);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
@@ -438,7 +438,10 @@ fn describe_error(e: &anyhow::Error) -> String {
 /// The log on stderr (`GATEWAY_LOG` filters it, `format` shapes it) and,
 /// when a tracer is given, the spans of each call exported to it
 /// (docs/observability.md).
-fn init_tracing(format: LogFormat, tracer: Option<opentelemetry_sdk::trace::Tracer>) {
+fn init_tracing(
+    format: LogFormat,
+    tracer: Option<opentelemetry_sdk::trace::Tracer>,
+) -> Option<gateway::telemetry::logs::LogFlush> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -449,18 +452,28 @@ fn init_tracing(format: LogFormat, tracer: Option<opentelemetry_sdk::trace::Trac
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEWAY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let mut flush = None;
     let log = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .compact()
             .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .boxed(),
+        LogFormat::Json => {
+            let json = tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false);
+            // One line per call: written in batches by a thread of its own
+            // (telemetry/logs.rs), or straight to stderr if it cannot start.
+            match gateway::telemetry::logs::BatchedStderr::start() {
+                Ok((writer, flushed)) => {
+                    flush = Some(flushed);
+                    json.with_writer(writer).boxed()
+                }
+                Err(_) => json.with_writer(std::io::stderr).boxed(),
+            }
+        }
     }
     .with_filter(filter);
     // Only the call spans are exported, whatever the log's filter says.
@@ -487,6 +500,7 @@ fn init_tracing(format: LogFormat, tracer: Option<opentelemetry_sdk::trace::Trac
         .with(log)
         .with(spans)
         .try_init();
+    flush
 }
 
 fn settings(cli: &Cli) -> anyhow::Result<Settings> {
@@ -512,15 +526,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             use opentelemetry::trace::TracerProvider as _;
             p.tracer("agent-gateway")
         });
-        init_tracing(args.log_format, tracer);
+        let flush = init_tracing(args.log_format, tracer);
         let served = serve(settings, args).await;
         if let Some(provider) = provider {
             // The last batch goes out before the process exits.
             let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
         }
+        // The log lines still queued are written before the process ends.
+        drop(flush);
         return served;
     }
-    init_tracing(LogFormat::Text, None);
+    let _ = init_tracing(LogFormat::Text, None);
     match cli.command {
         Command::Tool(ToolCommand::Build { dir }) => build(settings, &dir).await,
         Command::Tool(ToolCommand::New { name, lang, dir }) => {

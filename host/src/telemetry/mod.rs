@@ -1,13 +1,14 @@
 //! Running the gateway like infrastructure (docs/observability.md):
 //! Prometheus metrics at `/metrics` ([`metrics`]), `/healthz` and
 //! `/readyz` ([`health`]), traces over OTLP ([`trace`]), and the one line
-//! each call leaves in the log ([`CallLine`]).
+//! each call leaves in the log ([`CallLine`], written by [`logs`]).
 //!
 //! The three endpoints pass the front door's Host check on the MCP
 //! listener but not its authentication: a probe or a scraper carries no
 //! team key. `[metrics] listen` moves `/metrics` to a listener of its own.
 
 pub mod health;
+pub mod logs;
 pub mod metrics;
 pub mod trace;
 
