@@ -1,30 +1,65 @@
-//! Log lines written to stderr by a thread of their own, in batches
-//! (docs/observability.md): with `--log-format json` every call writes a
-//! line, and one `write` per line on the call's own thread cost more than
-//! the rest of a fast call. A call hands its formatted line over a bounded
-//! channel; the writer thread writes whatever has queued up at once. When
-//! the queue is full the call waits for room, so no line is lost.
+//! Log lines written to stderr in batches (docs/observability.md): with
+//! `--log-format json` every call writes a line, and a `write` per line on
+//! the call's own thread, or a wake-up of a writer thread per line, cost a
+//! fast call more than the rest of it. A call appends its formatted line to
+//! a shared buffer (a short, uncontended lock, nobody woken); a writer
+//! thread writes the buffer out every [`INTERVAL`]. A buffer grown past
+//! [`MAX_PENDING`] is written by the call that filled it, so nothing is
+//! dropped and memory stays bounded.
 
 use std::io::Write;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Lines queued before a call waits for the writer.
-const QUEUE_LINES: usize = 1 << 16;
+/// How often the writer thread writes what has accumulated.
+pub const INTERVAL: Duration = Duration::from_millis(20);
 
-/// How long [`LogFlush`] waits for the queue to be written at exit.
-const FLUSH_WAIT: Duration = Duration::from_secs(2);
+/// Bytes pending past which the call that adds a line writes them itself.
+pub const MAX_PENDING: usize = 4 << 20;
 
-enum Message {
-    Line(Vec<u8>),
-    Flush(SyncSender<()>),
+#[derive(Default)]
+struct Shared {
+    /// Lines not yet written.
+    pending: Mutex<Vec<u8>>,
+    /// Held while taking and writing a batch, so batches keep their order.
+    writing: Mutex<()>,
 }
 
-/// A `MakeWriter` for tracing-subscriber whose lines go to stderr from the
-/// writer thread.
+impl Shared {
+    /// Writes whatever is pending to `out`.
+    fn write_pending(&self, out: &mut impl Write) {
+        let Ok(_order) = self.writing.lock() else {
+            return;
+        };
+        let batch = match self.pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return,
+        };
+        if !batch.is_empty() {
+            let _ = out.write_all(&batch);
+            let _ = out.flush();
+        }
+    }
+
+    fn push(&self, line: &[u8]) {
+        let full = match self.pending.lock() {
+            Ok(mut pending) => {
+                pending.extend_from_slice(line);
+                pending.len() > MAX_PENDING
+            }
+            Err(_) => false,
+        };
+        if full {
+            self.write_pending(&mut std::io::stderr());
+        }
+    }
+}
+
+/// A `MakeWriter` for tracing-subscriber whose lines reach stderr in
+/// batches.
 #[derive(Clone)]
 pub struct BatchedStderr {
-    queue: SyncSender<Message>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for BatchedStderr {
@@ -33,65 +68,57 @@ impl std::fmt::Debug for BatchedStderr {
     }
 }
 
-/// Writes what is still queued when dropped (keep it until the process
+/// Writes what is still pending when dropped (keep it until the process
 /// is done logging).
-#[derive(Debug)]
 pub struct LogFlush {
-    queue: SyncSender<Message>,
+    shared: Arc<Shared>,
 }
 
-impl BatchedStderr {
-    /// Starts the writer thread; the second value flushes it when dropped.
-    pub fn start() -> std::io::Result<(Self, LogFlush)> {
-        let (queue, lines) = sync_channel(QUEUE_LINES);
-        std::thread::Builder::new()
-            .name("log-writer".into())
-            .spawn(move || write_lines(&lines, &mut std::io::stderr()))?;
-        Ok((
-            Self {
-                queue: queue.clone(),
-            },
-            LogFlush { queue },
-        ))
+impl std::fmt::Debug for LogFlush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogFlush").finish_non_exhaustive()
     }
 }
 
-/// The writer thread: blocks for a line, then writes every line already
-/// queued behind it before flushing once.
-fn write_lines(lines: &Receiver<Message>, out: &mut impl Write) {
-    let mut buffer = std::io::BufWriter::with_capacity(64 << 10, out);
-    while let Ok(first) = lines.recv() {
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Line(line) => {
-                    let _ = buffer.write_all(&line);
+impl BatchedStderr {
+    /// Starts the writer thread; the second value flushes when dropped.
+    pub fn start() -> std::io::Result<(Self, LogFlush)> {
+        let shared = Arc::new(Shared::default());
+        let writer = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(INTERVAL);
+                    writer.write_pending(&mut std::io::stderr());
                 }
-                Message::Flush(done) => {
-                    let _ = buffer.flush();
-                    let _ = done.send(());
-                }
-            }
-            next = lines.try_recv().ok();
-        }
-        let _ = buffer.flush();
+            })?;
+        Ok((
+            Self {
+                shared: Arc::clone(&shared),
+            },
+            LogFlush { shared },
+        ))
     }
 }
 
 impl Drop for LogFlush {
     fn drop(&mut self) {
-        let (done, written) = sync_channel(1);
-        if self.queue.send(Message::Flush(done)).is_ok() {
-            let _ = written.recv_timeout(FLUSH_WAIT);
-        }
+        self.shared.write_pending(&mut std::io::stderr());
     }
 }
 
-/// One event's line, handed to the writer thread when dropped.
+/// One event's line, added to the pending batch when dropped.
 #[derive(Debug)]
 pub struct Line {
     bytes: Vec<u8>,
-    queue: SyncSender<Message>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
 }
 
 impl Write for Line {
@@ -108,9 +135,7 @@ impl Write for Line {
 impl Drop for Line {
     fn drop(&mut self) {
         if !self.bytes.is_empty() {
-            let _ = self
-                .queue
-                .send(Message::Line(std::mem::take(&mut self.bytes)));
+            self.shared.push(&self.bytes);
         }
     }
 }
@@ -121,7 +146,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BatchedStderr {
     fn make_writer(&'a self) -> Line {
         Line {
             bytes: Vec::with_capacity(256),
-            queue: self.queue.clone(),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -131,24 +156,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queued_lines_are_written_in_order_and_a_flush_waits_for_them() {
-        let (queue, lines) = sync_channel(QUEUE_LINES);
-        let writer = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            write_lines(&lines, &mut out);
-            out
-        });
+    fn lines_from_many_threads_are_written_whole_and_each_thread_in_order() {
         let make = BatchedStderr {
-            queue: queue.clone(),
+            shared: Arc::new(Shared::default()),
         };
-        for i in 0..100 {
-            let mut line = tracing_subscriber::fmt::MakeWriter::make_writer(&make);
-            writeln!(line, "line {i}").expect("write");
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let make = make.clone();
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        let mut line = tracing_subscriber::fmt::MakeWriter::make_writer(&make);
+                        writeln!(line, "{t} {i}").expect("write");
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("thread");
         }
-        drop(LogFlush { queue });
-        drop(make);
-        let out = String::from_utf8(writer.join().expect("writer")).expect("utf-8");
-        let expected: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(out, expected);
+        let mut out = Vec::new();
+        make.shared.write_pending(&mut out);
+        let text = String::from_utf8(out).expect("utf-8");
+        let mut next = [0u32; 4];
+        for line in text.lines() {
+            let (t, i) = line.split_once(' ').expect("two numbers");
+            let (t, i): (usize, u32) = (t.parse().expect("t"), i.parse().expect("i"));
+            assert_eq!(i, next[t]);
+            next[t] += 1;
+        }
+        assert_eq!(next, [500; 4]);
+        // Nothing is written twice.
+        let mut again = Vec::new();
+        make.shared.write_pending(&mut again);
+        assert!(again.is_empty());
     }
 }
