@@ -12,6 +12,7 @@
 //! calls in flight), [`mcp`] (what agents see),
 //! [`record`] (fixtures recorded from a tool's real upstream),
 //! [`audit`] (the hash-chained record of calls and admin changes),
+//! [`telemetry`] (metrics, health probes, traces and call log lines),
 //! [`server`] (`gateway serve` assembled in one place).
 
 pub mod admin;
@@ -37,6 +38,7 @@ pub mod runtime;
 pub mod server;
 pub mod settings;
 pub mod shutdown;
+pub mod telemetry;
 pub mod text;
 pub mod tooltest;
 pub mod upstream;

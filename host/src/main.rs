@@ -139,6 +139,20 @@ struct ServeArgs {
     /// served, before connections are refused, in ms [default: 0].
     #[arg(long, env = "GATEWAY_SHUTDOWN_DELAY_MS")]
     shutdown_delay_ms: Option<u64>,
+    /// How log lines are written to stderr: text, or json (one object per
+    /// line, with one line per tool call: request id, tool, outcome,
+    /// duration, bytes) [default: text].
+    #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How `gateway serve` writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Compact human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl ServeArgs {
@@ -374,7 +388,6 @@ enum FixturesCommand {
 }
 
 fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
     // The compile-only child: no async runtime, no settings.
     if let Command::Precompile {
@@ -383,6 +396,7 @@ fn main() -> ExitCode {
         input,
     } = &cli.command
     {
+        let _ = init_tracing(LogFormat::Text, None);
         let code = gateway::hotload::compile::run_child(input, cache_dir, *memory_bytes);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
@@ -430,14 +444,72 @@ fn describe_error(e: &anyhow::Error) -> String {
     message
 }
 
-fn init_tracing() {
+/// The log on stderr (`GATEWAY_LOG` filters it, `format` shapes it) and,
+/// when a tracer is given, the spans of each call exported to it
+/// (docs/observability.md).
+fn init_tracing(
+    format: LogFormat,
+    tracer: Option<opentelemetry_sdk::trace::Tracer>,
+) -> Option<gateway::telemetry::logs::LogFlush> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // In JSON, each tool call's line is on by default: it is the access log.
+    let default = match format {
+        LogFormat::Text => "warn",
+        LogFormat::Json => "warn,gateway::calls=info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEWAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .compact()
-        .init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let mut flush = None;
+    let log = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .compact()
+            .boxed(),
+        LogFormat::Json => {
+            let json = tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false);
+            // One line per call: written in batches by a thread of its own
+            // (telemetry/logs.rs), or straight to stderr if it cannot start.
+            match gateway::telemetry::logs::BatchedStderr::start() {
+                Ok((writer, flushed)) => {
+                    flush = Some(flushed);
+                    json.with_writer(writer).boxed()
+                }
+                Err(_) => json.with_writer(std::io::stderr).boxed(),
+            }
+        }
+    }
+    .with_filter(filter);
+    // Only the call spans are exported, whatever the log's filter says.
+    let spans = tracer.map(|tracer| {
+        // Only what the call spans carry themselves: no source locations,
+        // thread names or busy/idle clocks read on every poll.
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            // Parents come from the span tree; no OpenTelemetry context is
+            // pushed on every poll.
+            .with_context_activation(false)
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                meta.is_span()
+                    && (meta.target() == "gateway::trace"
+                        || (meta.name() == "call" && meta.target().starts_with("gateway::")))
+            }))
+    });
+    // A second init (never in the binary) is ignored.
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(spans)
+        .try_init();
+    flush
 }
 
 fn settings(cli: &Cli) -> anyhow::Result<Settings> {
@@ -456,6 +528,24 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = settings(&cli)?;
+    if let Command::Serve(args) = cli.command {
+        // Traces are exported by `gateway serve` only, when configured.
+        let provider = gateway::telemetry::trace::provider(&settings.telemetry)?;
+        let tracer = provider.as_ref().map(|p| {
+            use opentelemetry::trace::TracerProvider as _;
+            p.tracer("agent-gateway")
+        });
+        let flush = init_tracing(args.log_format, tracer);
+        let served = serve(settings, args).await;
+        if let Some(provider) = provider {
+            // The last batch goes out before the process exits.
+            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        }
+        // The log lines still queued are written before the process ends.
+        drop(flush);
+        return served;
+    }
+    let _ = init_tracing(LogFormat::Text, None);
     match cli.command {
         Command::Tool(ToolCommand::Build { dir }) => build(settings, &dir).await,
         Command::Tool(ToolCommand::New {
@@ -511,6 +601,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tool(ToolCommand::Test { dir }) => test(&settings, &dir).await,
         Command::Tools(ToolsCommand::List) => list(&settings),
         Command::Call { tool, input } => call(settings, &tool, &input).await,
+        // Handled above, with its own log and traces.
         Command::Serve(args) => serve(settings, args).await,
         Command::Precompile { .. } => Ok(ExitCode::FAILURE),
         Command::Qa(args) => qa(settings, args).await,
@@ -1074,8 +1165,34 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
                 None
             }
         };
+    gateway.readiness.set_watcher_running(_watcher.is_some());
     // SIGTERM and SIGINT drain the calls in flight from here on (shutdown.rs).
     let shutdown = gateway::shutdown::Shutdown::default().with_delay(shutdown_delay);
+    // Prometheus metrics (docs/observability.md): on the MCP listener, on
+    // a listener of their own, or off.
+    let metrics = &settings.metrics;
+    if !metrics.enabled {
+        gateway.metrics.turn_off();
+    }
+    if !metrics.enabled || metrics.listen.is_some() {
+        gateway.metrics_off_listener();
+    }
+    if let (true, Some(addr)) = (metrics.enabled, metrics.listen) {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding [metrics] listen {addr}"))?;
+        eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
+        let serving = gateway::telemetry::serve_metrics(
+            listener,
+            std::sync::Arc::clone(&gateway),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = serving.await {
+                tracing::error!("metrics listener stopped: {e}");
+            }
+        });
+    }
     match config.transport {
         Transport::Stdio => {
             let handler = gateway::mcp::handler::GatewayHandler::new(gateway);

@@ -234,6 +234,8 @@ pub async fn assemble(
             .with_limits(limits)
             .with_upstreams(upstreams),
     );
+    let _ = loader.metrics.set(Arc::clone(&gateway.metrics));
+    gateway.readiness.catalog_loaded();
     Ok(Assembled {
         gateway,
         loader,

@@ -466,6 +466,43 @@ impl RawUpstream {
     }
 }
 
+/// `[metrics]`: the Prometheus endpoint (docs/observability.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Whether `/metrics` is served at all [default: true].
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Serve `/metrics` on its own listener at this address instead of the
+    /// MCP listener [default: on the MCP listener].
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[telemetry]`: traces exported over OTLP/HTTP (docs/observability.md).
+/// Off unless `otlp_endpoint` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// The collector's OTLP/HTTP base URL (`http://collector:4318`); spans
+    /// go to `<otlp_endpoint>/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` the spans carry [default: agent-gateway].
+    pub service_name: Option<String>,
+}
+
 /// `[audit]`: the audit trail (docs/audit.md). Off unless `file` is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditSettings {
@@ -642,6 +679,10 @@ struct RawSettings {
     integrations: BTreeMap<String, RawIntegrationGrant>,
     #[serde(default)]
     auth: RawAuth,
+    #[serde(default)]
+    metrics: MetricsSettings,
+    #[serde(default)]
+    telemetry: TelemetrySettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -990,6 +1031,10 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Upstream MCP servers (`[upstream]`).
     pub upstream: UpstreamSettings,
+    /// The Prometheus endpoint (`[metrics]`).
+    pub metrics: MetricsSettings,
+    /// Traces over OTLP (`[telemetry]`).
+    pub telemetry: TelemetrySettings,
 }
 
 impl Default for Settings {
@@ -1009,6 +1054,8 @@ impl Default for Settings {
             limits: crate::limits::LimitSettings::default(),
             audit: AuditSettings::default(),
             upstream: UpstreamSettings::default(),
+            metrics: MetricsSettings::default(),
+            telemetry: TelemetrySettings::default(),
         }
     }
 }
@@ -1120,6 +1167,8 @@ impl Settings {
             limits,
             audit,
             upstream,
+            metrics: raw.metrics,
+            telemetry: raw.telemetry,
         })
     }
 
@@ -1145,6 +1194,31 @@ mod tests {
             Some(Path::new("/etc/gw/session.key"))
         );
         assert_eq!(s.server.shutdown_delay_ms, Some(1500));
+    }
+
+    #[test]
+    fn metrics_and_telemetry_tables_are_read_and_default_to_metrics_on_traces_off() {
+        let none = Settings::parse(Path::new("g.toml"), "").expect("parses");
+        assert_eq!(none.metrics, MetricsSettings::default());
+        assert!(none.metrics.enabled);
+        assert_eq!(none.metrics.listen, None);
+        assert_eq!(none.telemetry.otlp_endpoint, None);
+        let set = Settings::parse(
+            Path::new("g.toml"),
+            "[metrics]\nenabled = false\nlisten = \"0.0.0.0:9464\"\n[telemetry]\notlp_endpoint = \"http://collector:4318\"\n",
+        )
+        .expect("parses");
+        assert!(!set.metrics.enabled);
+        assert_eq!(
+            set.metrics.listen,
+            Some("0.0.0.0:9464".parse().expect("addr"))
+        );
+        assert_eq!(
+            set.telemetry.otlp_endpoint.as_deref(),
+            Some("http://collector:4318")
+        );
+        let typo = Settings::parse(Path::new("g.toml"), "[metrics]\nlisten_on = \"x\"\n");
+        assert!(matches!(typo, Err(SettingsError::Parse { .. })));
     }
 
     #[test]

@@ -168,7 +168,9 @@ impl FrontDoor {
 
 /// The MCP listener's door: refuses requests with two Hosts (400), or
 /// whose Host or Origin is not allowed (403), and gives every body the
-/// deadline of [`StreamLimits::body_read_timeout`].
+/// deadline of [`StreamLimits::body_read_timeout`]. The probes and
+/// `/metrics` ([`crate::telemetry::OPEN_PATHS`]) pass the Host check but
+/// need no credentials.
 pub async fn guard(State(door): State<Arc<FrontDoor>>, request: Request, next: Next) -> Response {
     if let Err(refusal) = door.admit(request.headers(), Browsers::SameOrigin) {
         let status = match refusal {
@@ -180,6 +182,10 @@ pub async fn guard(State(door): State<Arc<FrontDoor>>, request: Request, next: N
     // The protected resource metadata is how a client learns where to get
     // a token: it is public (RFC 9728).
     if request.uri().path().starts_with("/.well-known/") {
+        return next.run(request).await;
+    }
+    // Probes and the scraper carry no credentials (docs/observability.md).
+    if crate::telemetry::OPEN_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
     // An address that keeps presenting bad credentials waits, before its

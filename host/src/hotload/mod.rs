@@ -133,6 +133,41 @@ pub enum LoaderError {
     NotFound(String),
 }
 
+/// Every value [`LoaderError::kind`] takes.
+pub const REFUSAL_KINDS: [&str; 9] = [
+    "incomplete",
+    "manifest_invalid",
+    "secret",
+    "internal",
+    "component_invalid",
+    "compile_timeout",
+    "compile_memory",
+    "name_taken",
+    "not_found",
+];
+
+impl LoaderError {
+    /// The kind of refusal, as the `kind` label of
+    /// `gateway_hotload_refusals_total` (docs/observability.md).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LoaderError::Incomplete(_) => "incomplete",
+            LoaderError::Load(LoadError::Manifest(_)) => "manifest_invalid",
+            LoaderError::Load(LoadError::Secret { .. }) => "secret",
+            LoaderError::Load(LoadError::Io { .. }) => "internal",
+            LoaderError::Load(_) => "component_invalid",
+            LoaderError::Compile { source, .. } => match source {
+                CompileError::Invalid(_) => "component_invalid",
+                CompileError::Timeout(_) => "compile_timeout",
+                CompileError::Memory(_) => "compile_memory",
+                CompileError::Process(_) => "internal",
+            },
+            LoaderError::NameTaken { .. } => "name_taken",
+            LoaderError::NotFound(_) => "not_found",
+        }
+    }
+}
+
 /// The one way tools change while serving.
 pub struct Loader {
     runtime: Arc<Runtime>,
@@ -142,6 +177,8 @@ pub struct Loader {
     changing: tokio::sync::Mutex<()>,
     /// Where admin changes are recorded, when `[audit] file` is set.
     pub audit: std::sync::OnceLock<crate::audit::AuditLog>,
+    /// Where changes and refusals are counted (docs/observability.md).
+    pub metrics: std::sync::OnceLock<Arc<crate::telemetry::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for Loader {
@@ -161,6 +198,7 @@ impl Loader {
             budget,
             changing: tokio::sync::Mutex::new(()),
             audit: std::sync::OnceLock::new(),
+            metrics: std::sync::OnceLock::new(),
         }
     }
 
@@ -177,8 +215,24 @@ impl Loader {
     /// Serves the tool in `dir` (new or a new version), once it has compiled
     /// within the budget and passed every check.
     pub async fn install_dir(&self, dir: &Path) -> Result<Change, LoaderError> {
-        let tool = Arc::new(self.prepare(dir).await?);
-        self.swap_in(dir, tool).await
+        let installed = match self.prepare(dir).await {
+            Ok(tool) => self.swap_in(dir, Arc::new(tool)).await,
+            Err(e) => Err(e),
+        };
+        self.count(&installed);
+        installed
+    }
+
+    /// Counts a change, or a refusal, in the metrics.
+    fn count(&self, outcome: &Result<Change, LoaderError>) {
+        let Some(metrics) = self.metrics.get() else {
+            return;
+        };
+        match outcome {
+            Ok(Change::Unchanged { .. }) => {}
+            Ok(change) => metrics.record_change(change.kind().as_str()),
+            Err(e) => metrics.record_refusal(e.kind()),
+        }
     }
 
     /// Every check [`Loader::install_dir`] makes, without serving anything:
@@ -270,6 +324,12 @@ impl Loader {
 
     /// Stops serving the tool called `name`.
     pub async fn remove(&self, name: &str) -> Result<Change, LoaderError> {
+        let removed = self.remove_now(name).await;
+        self.count(&removed);
+        removed
+    }
+
+    async fn remove_now(&self, name: &str) -> Result<Change, LoaderError> {
         let _one = self.changing.lock().await;
         let mut next = (*self.catalog.current()).clone();
         if next.remove(name).is_none() {

@@ -102,6 +102,97 @@ impl GatewayHandler {
         Ok(caller)
     }
 
+    /// `tools/call`, in the call's span.
+    async fn call_tool_in(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+        caller: &Caller,
+        span: tracing::Span,
+    ) -> Result<CallToolResponse, McpError> {
+        let started = std::time::Instant::now();
+        let mut audit = Audit::new(&self.gateway, caller, &request.name, span);
+        // Outside the caller's scope is exactly like not existing.
+        if !caller.allows(&request.name) {
+            audit.finish(started, "unknown_tool");
+            return Err(unknown_tool(&request.name));
+        }
+        // The version current now serves this call to its end, whatever
+        // is swapped in meanwhile.
+        let promoted = self.gateway.catalog.current().get(&request.name).cloned();
+        // An upstream tool, unless a promoted or built-in one has its name.
+        let upstream = if promoted.is_none() && !builtin::is_builtin(&request.name) {
+            self.gateway.upstreams.current().get(&request.name).cloned()
+        } else {
+            None
+        };
+        // A call of a tool that exists is admitted under the limits here,
+        // unless the `/mcp` guard already did (admission.rs); it holds its
+        // place under the cap until its result is handed to the transport.
+        let known = promoted.is_some() || upstream.is_some() || builtin::is_builtin(&request.name);
+        if known {
+            audit.served();
+        }
+        let _slot = if known && !admitted_over_http(&context) {
+            match self
+                .gateway
+                .limits
+                .admit(caller.team.as_deref(), &request.name)
+            {
+                Ok(slot) => Some(slot),
+                Err(limited) => {
+                    tracing::debug!(tool = %request.name, code = limited.code(), scope = limited.scope.as_str(), "tool call refused: {limited}");
+                    audit.finish(started, limited.code());
+                    return Err(mcp_error(&limited));
+                }
+            }
+        } else {
+            None
+        };
+        if known {
+            audit.admitted();
+        }
+        if let Some(tool) = promoted {
+            let (result, report) = self.call_promoted(&tool, request.arguments, &context).await;
+            if let Some(entry) = audit.entry.as_mut() {
+                entry.definition_sha256 =
+                    crate::audit::HexDigest::parse(&tool.definition_sha256).ok();
+                entry.component_sha256 =
+                    crate::audit::HexDigest::parse(&tool.component_sha256).ok();
+            }
+            audit.bytes(report.upstream, report.output);
+            audit.finish(started, report.outcome);
+            return Ok(result.into());
+        }
+        if let Some(tool) = upstream {
+            let (result, report) = self.call_upstream(&tool, request.arguments).await;
+            if let Some(entry) = audit.entry.as_mut() {
+                entry.definition_sha256 = crate::audit::HexDigest::parse(&tool.hash).ok();
+            }
+            audit.bytes(report.upstream, report.output);
+            audit.finish(started, report.outcome);
+            return Ok(result.into());
+        }
+        match builtin::call(
+            &self.gateway,
+            &request.name,
+            request.arguments.unwrap_or_default(),
+        ) {
+            Some(Ok(value)) => {
+                audit.finish(started, "ok");
+                Ok(success(value).into())
+            }
+            Some(Err(error)) => {
+                audit.finish(started, error.code());
+                Ok(builtin_failure(&error).into())
+            }
+            None => {
+                audit.finish(started, "unknown_tool");
+                Err(unknown_tool(&request.name))
+            }
+        }
+    }
+
     async fn call_promoted(
         &self,
         tool: &LoadedTool,
@@ -281,31 +372,114 @@ struct Measured {
     output: u64,
 }
 
-/// One call's audit line, recorded when the call ends, if the gateway has
-/// an audit trail. It holds no argument, result or credential.
+/// What one call leaves behind when it ends: its metrics
+/// (docs/observability.md), its log line, its span's outcome, and, if the
+/// gateway has an audit trail, its audit line (which holds no argument,
+/// result or credential).
 struct Audit<'a> {
+    gateway: &'a Gateway,
     log: Option<&'a crate::audit::AuditLog>,
     entry: Option<crate::audit::AuditEntry>,
+    /// The request id, made only when an audit trail, a log or a trace
+    /// reads it.
+    request_id: Option<crate::audit::Label>,
+    /// The tool's name once it is known to be served: a metric label only
+    /// ever names a tool of the catalog, never what a client typed.
+    tool: &'a str,
+    served: bool,
+    /// Admitted under the limits: it ran.
+    admitted: bool,
+    team: &'a str,
+    upstream: u64,
+    output: u64,
+    flying: Option<crate::telemetry::metrics::InFlight>,
+    span: tracing::Span,
 }
 
 impl<'a> Audit<'a> {
-    fn new(gateway: &'a Gateway, caller: &Caller, tool: &str) -> Self {
+    fn new(gateway: &'a Gateway, caller: &'a Caller, tool: &'a str, span: tracing::Span) -> Self {
         use crate::audit::{AuditEntry, Kind, Label};
         let log = gateway.audit.get();
+        let request_id =
+            (log.is_some() || crate::telemetry::CallLine::wanted() || !span.is_disabled())
+                .then(Label::request_id);
         let entry = log.map(|_| {
-            let mut entry =
-                AuditEntry::new(Kind::Call, Label::request_id(), caller.principal.audited());
+            let id = request_id.clone().unwrap_or_else(Label::request_id);
+            let mut entry = AuditEntry::new(Kind::Call, id, caller.principal.audited());
             entry.team = caller.team.as_deref().and_then(|t| Label::new(t).ok());
             entry.tool = Label::tool(tool);
             entry
         });
-        Self { log, entry }
+        Self {
+            gateway,
+            log,
+            entry,
+            request_id,
+            tool,
+            served: false,
+            admitted: false,
+            team: caller.team.as_deref().unwrap_or(""),
+            upstream: 0,
+            output: 0,
+            flying: None,
+            span,
+        }
+    }
+
+    /// The tool is served (promoted, upstream or built-in): its name may
+    /// label the call's metrics.
+    fn served(&mut self) {
+        self.served = true;
+    }
+
+    /// The call was admitted and runs: counted in flight until it ends.
+    fn admitted(&mut self) {
+        self.admitted = true;
+        self.flying = self.gateway.metrics.enter(self.tool, self.team);
+    }
+
+    fn bytes(&mut self, upstream: u64, output: u64) {
+        self.upstream = upstream;
+        self.output = output;
+        if let Some(entry) = self.entry.as_mut() {
+            entry.upstream_bytes = upstream;
+            entry.output_bytes = output;
+        }
     }
 
     fn finish(&mut self, started: std::time::Instant, outcome: &'static str) {
+        let duration = started.elapsed();
+        let ran = self.admitted;
+        self.flying = None;
+        let record = crate::telemetry::metrics::CallRecord {
+            tool: if self.served { self.tool } else { "" },
+            team: self.team,
+            outcome,
+            ran,
+            duration,
+            upstream_bytes: self.upstream,
+            output_bytes: self.output,
+        };
+        self.gateway.metrics.record_call(&record);
+        if let Some(id) = &self.request_id {
+            if !self.span.is_disabled() {
+                self.span.record("request_id", id.as_str());
+            }
+            crate::telemetry::CallLine {
+                request_id: id.as_str(),
+                requested: self.tool,
+                call: &record,
+            }
+            .emit();
+        }
+        if !self.span.is_disabled() {
+            self.span.record("outcome", outcome);
+            self.span.record("upstream_bytes", self.upstream);
+            self.span.record("output_bytes", self.output);
+        }
         if let (Some(log), Some(mut entry)) = (self.log, self.entry.take()) {
             entry.time = crate::audit::Timestamp::now();
-            entry.duration = started.elapsed();
+            entry.duration = duration;
             if let Ok(code) = crate::audit::Code::from_static(outcome) {
                 entry.outcome = code;
             }
@@ -315,9 +489,53 @@ impl<'a> Audit<'a> {
 }
 
 /// Records a `tools/call` refused before the handler saw it (the `/mcp`
-/// guard's limits) in the audit trail, as one line like any other call.
+/// guard's limits) like any other call: metrics, log line, audit line.
 pub(crate) fn audit_refusal(gateway: &Gateway, caller: &Caller, tool: &str, outcome: &'static str) {
-    Audit::new(gateway, caller, tool).finish(std::time::Instant::now(), outcome);
+    let mut audit = Audit::new(gateway, caller, tool, tracing::Span::none());
+    audit.served();
+    audit.finish(std::time::Instant::now(), outcome);
+}
+
+/// The span of one `tools/call` (target `gateway::trace`): the tool, the
+/// caller's team, then the outcome and bytes. The sandbox's `call` span
+/// runs inside it. With traces on, its parent is the request's W3C
+/// `traceparent` (`_meta`).
+fn call_span(
+    request: &CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+    caller: &Caller,
+) -> tracing::Span {
+    use tracing::field::Empty;
+    let span = tracing::info_span!(
+        target: "gateway::trace",
+        "tools/call",
+        tool = %request.name,
+        team = caller.team.as_deref().unwrap_or(""),
+        outcome = Empty,
+        request_id = Empty,
+        upstream_bytes = Empty,
+        output_bytes = Empty,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    let from_request = request.meta.as_ref().and_then(|m| m.get_traceparent());
+    let (traceparent, tracestate) = match from_request {
+        Some(tp) => (
+            Some(tp),
+            request.meta.as_ref().and_then(|m| m.get_tracestate()),
+        ),
+        None => (
+            context.meta.get_traceparent(),
+            context.meta.get_tracestate(),
+        ),
+    };
+    if let Some(parent) = traceparent.and_then(|tp| crate::telemetry::trace::parent(tp, tracestate))
+    {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let _ = span.set_parent(parent);
+    }
+    span
 }
 
 /// A successful call: the JSON as text (for clients that read content) and
@@ -497,84 +715,12 @@ impl ServerHandler for GatewayHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        use tracing::Instrument;
         let caller = self.session_caller(&context.extensions)?;
-        let started = std::time::Instant::now();
-        let mut audit = Audit::new(&self.gateway, &caller, &request.name);
-        // Outside the caller's scope is exactly like not existing.
-        if !caller.allows(&request.name) {
-            audit.finish(started, "unknown_tool");
-            return Err(unknown_tool(&request.name));
-        }
-        // The version current now serves this call to its end, whatever
-        // is swapped in meanwhile.
-        let promoted = self.gateway.catalog.current().get(&request.name).cloned();
-        // An upstream tool, unless a promoted or built-in one has its name.
-        let upstream = if promoted.is_none() && !builtin::is_builtin(&request.name) {
-            self.gateway.upstreams.current().get(&request.name).cloned()
-        } else {
-            None
-        };
-        // A call of a tool that exists is admitted under the limits here,
-        // unless the `/mcp` guard already did (admission.rs); it holds its
-        // place under the cap until its result is handed to the transport.
-        let known = promoted.is_some() || upstream.is_some() || builtin::is_builtin(&request.name);
-        let _slot = if known && !admitted_over_http(&context) {
-            match self
-                .gateway
-                .limits
-                .admit(caller.team.as_deref(), &request.name)
-            {
-                Ok(slot) => Some(slot),
-                Err(limited) => {
-                    tracing::debug!(tool = %request.name, code = limited.code(), scope = limited.scope.as_str(), "tool call refused: {limited}");
-                    audit.finish(started, limited.code());
-                    return Err(mcp_error(&limited));
-                }
-            }
-        } else {
-            None
-        };
-        if let Some(tool) = promoted {
-            let (result, report) = self.call_promoted(&tool, request.arguments, &context).await;
-            if let Some(entry) = audit.entry.as_mut() {
-                entry.definition_sha256 =
-                    crate::audit::HexDigest::parse(&tool.definition_sha256).ok();
-                entry.component_sha256 =
-                    crate::audit::HexDigest::parse(&tool.component_sha256).ok();
-                entry.upstream_bytes = report.upstream;
-                entry.output_bytes = report.output;
-            }
-            audit.finish(started, report.outcome);
-            return Ok(result.into());
-        }
-        if let Some(tool) = upstream {
-            let (result, report) = self.call_upstream(&tool, request.arguments).await;
-            if let Some(entry) = audit.entry.as_mut() {
-                entry.definition_sha256 = crate::audit::HexDigest::parse(&tool.hash).ok();
-                entry.upstream_bytes = report.upstream;
-                entry.output_bytes = report.output;
-            }
-            audit.finish(started, report.outcome);
-            return Ok(result.into());
-        }
-        match builtin::call(
-            &self.gateway,
-            &request.name,
-            request.arguments.unwrap_or_default(),
-        ) {
-            Some(Ok(value)) => {
-                audit.finish(started, "ok");
-                Ok(success(value).into())
-            }
-            Some(Err(error)) => {
-                audit.finish(started, error.code());
-                Ok(builtin_failure(&error).into())
-            }
-            None => {
-                audit.finish(started, "unknown_tool");
-                Err(unknown_tool(&request.name))
-            }
-        }
+        let span = call_span(&request, &context, &caller);
+        self.call_tool_in(request, context, &caller, span.clone())
+            .instrument(span)
+            .await
     }
 
     /// A 2025 session (Streamable HTTP, legacy SSE or stdio) hears about

@@ -360,7 +360,11 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router
         gateway: Arc::clone(&gateway),
         key: door.session_key.clone(),
     };
-    let ready = readiness(&shutdown);
+    let probes = crate::telemetry::routes(
+        Arc::clone(&gateway),
+        shutdown.clone(),
+        gateway.metrics_on_listener(),
+    );
     let sse_state = SseState {
         gateway,
         sessions: Sessions::new(limits.max_sse_streams, limits.sse_idle_timeout),
@@ -373,35 +377,13 @@ pub fn app(gateway: Arc<Gateway>, door: FrontDoor, shutdown: Shutdown) -> Router
     let streamable = Router::new()
         .nest_service("/mcp", streamable)
         .layer(middleware::from_fn_with_state(guard_state, jsonrpc_guard));
-    let mut router = Router::new().merge(streamable).merge(legacy);
+    let mut router = Router::new().merge(streamable).merge(legacy).merge(probes);
     if let crate::auth::Authenticator::OAuth(validator) = door.auth.as_ref() {
         router = router.merge(crate::auth::oauth::routes(Arc::clone(validator)));
     }
     router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(door, frontdoor::guard))
-        .merge(ready)
-}
-
-/// `GET /readyz`: 200 while this replica takes work, 503 from a shutdown
-/// signal on (through the shutdown delay), so a load balancer stops sending
-/// before connections are refused. Outside the front door: probes come
-/// with any Host and no credentials, and it tells them nothing else.
-fn readiness(shutdown: &Shutdown) -> Router {
-    let draining = shutdown.draining().clone();
-    Router::new().route(
-        "/readyz",
-        get(move || {
-            let draining = draining.clone();
-            async move {
-                if draining.is_cancelled() {
-                    (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
-                } else {
-                    (StatusCode::OK, "ready\n")
-                }
-            }
-        }),
-    )
 }
 
 /// Serves `app` on `listener` under `limits` until `shutdown` stops, then

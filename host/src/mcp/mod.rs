@@ -58,6 +58,13 @@ pub struct Gateway {
     /// Upstream MCP servers' tools (`mcp_connections.json`), none unless
     /// [`Gateway::with_upstreams`] sets them.
     pub upstreams: Arc<crate::upstream::Upstreams>,
+    /// The Prometheus metrics every call and change is recorded in.
+    pub metrics: Arc<crate::telemetry::metrics::Metrics>,
+    /// What `/readyz` answers from.
+    pub readiness: crate::telemetry::health::Readiness,
+    /// Whether the MCP listener serves `/metrics` (not when `[metrics]`
+    /// turns it off or gives it a listener of its own).
+    metrics_route: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
@@ -80,6 +87,9 @@ impl Gateway {
             auth_required: std::sync::atomic::AtomicBool::new(false),
             audit: std::sync::OnceLock::new(),
             upstreams: Arc::new(crate::upstream::Upstreams::none()),
+            metrics: Arc::new(crate::telemetry::metrics::Metrics::new()),
+            readiness: crate::telemetry::health::Readiness::default(),
+            metrics_route: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -111,6 +121,19 @@ impl Gateway {
         } else {
             crate::auth::Caller::local()
         }
+    }
+
+    /// Keeps `/metrics` off the MCP listener (`[metrics] enabled = false`,
+    /// or `[metrics] listen` serving it elsewhere).
+    pub fn metrics_off_listener(&self) {
+        self.metrics_route
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the MCP listener serves `/metrics`.
+    pub fn metrics_on_listener(&self) -> bool {
+        self.metrics_route
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This gateway under `limits`.

@@ -19,6 +19,7 @@ mod mcp;
 mod mcp_tools;
 mod memory;
 mod oauth;
+mod observability;
 mod outbound;
 mod plain_scripts;
 mod pystdlib;

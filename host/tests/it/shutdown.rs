@@ -74,6 +74,9 @@ impl Served {
             .env_remove("GATEWAY_SHUTDOWN_GRACE_MS")
             .env_remove("MCP_TRANSPORT")
             .env_remove("MCP_SERVER_PORT")
+            .env_remove("GATEWAY_LOG_FORMAT")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -105,6 +108,11 @@ impl Served {
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
         (served, addr)
+    }
+
+    /// The deployment's folder (`tools/`, `gateway.toml`).
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     pub(crate) fn log(&self) -> String {
