@@ -285,15 +285,9 @@ impl GatewayHandler {
     /// content, or, for a text-only result, into a text block of its own.
     /// Whether the result changed.
     fn check_upstream_fields(&self, tool: &UpstreamTool, result: &mut CallToolResult) -> bool {
-        let Some(slug) = tool.connection.integration.as_deref() else {
-            return false;
-        };
-        let registry = self.gateway.fields.current();
-        let Some(integration) = registry.get(slug) else {
-            return false;
-        };
+        let slug = tool.connection.integration.as_deref();
         if let Some(value) = result.structured_content.as_mut() {
-            let Some(found) = fields::validate(integration, value) else {
+            let Some(found) = self.field_differences(&tool.name, slug, value) else {
                 return false;
             };
             fields::attach(value, found);
@@ -303,10 +297,11 @@ impl GatewayHandler {
             [only] => only.as_text().map(|t| t.text.as_str()),
             _ => None,
         };
-        let Some(Value::Object(parsed)) = text.and_then(|t| serde_json::from_str(t).ok()) else {
+        let Some(parsed @ Value::Object(_)) = text.and_then(|t| serde_json::from_str(t).ok())
+        else {
             return false;
         };
-        let Some(found) = fields::validate(integration, &Value::Object(parsed)) else {
+        let Some(found) = self.field_differences(&tool.name, slug, &parsed) else {
             return false;
         };
         let mut summary = Value::Object(JsonObject::new());
@@ -319,24 +314,34 @@ impl GatewayHandler {
     /// integration is compared with that integration's fields, and a
     /// `_field_validation` summary is attached only when they differ.
     fn check_fields(&self, tool: &LoadedTool, value: &mut Value) {
-        let Some(slug) = tool.manifest.integration.as_deref() else {
-            return;
-        };
-        let registry = self.gateway.fields.current();
-        let Some(integration) = registry.get(slug) else {
-            return;
-        };
-        if let Some(found) = fields::validate(integration, value) {
-            tracing::info!(
-                tool = %tool.definition.name,
-                integration = slug,
-                unknown = found.unknown_fields.len(),
-                missing = found.missing_fields.len(),
-                mismatched = found.type_mismatches.len(),
-                "result differs from the registered fields"
-            );
+        let slug = tool.manifest.integration.as_deref();
+        if let Some(found) = self.field_differences(&tool.definition.name, slug, value) {
             fields::attach(value, found);
         }
+    }
+
+    /// How `value`, a result of `tool`, differs from the fields of
+    /// integration `slug` (none when the tool names no registered
+    /// integration, or nothing differs); logged when it does. Promoted and
+    /// upstream tools alike.
+    fn field_differences(
+        &self,
+        tool: &str,
+        slug: Option<&str>,
+        value: &Value,
+    ) -> Option<fields::FieldValidation> {
+        let slug = slug?;
+        let registry = self.gateway.fields.current();
+        let found = fields::validate(registry.get(slug)?, value)?;
+        tracing::info!(
+            tool,
+            integration = slug,
+            unknown = found.unknown_fields.len(),
+            missing = found.missing_fields.len(),
+            mismatched = found.type_mismatches.len(),
+            "result differs from the registered fields"
+        );
+        Some(found)
     }
 
     async fn forward_logs(
