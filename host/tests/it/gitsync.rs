@@ -109,26 +109,7 @@ async fn serve(config: &Path) -> (Served, SocketAddr) {
         .expect("spawn gateway");
     let log = crate::harness::capture_stderr(&mut child);
     let served = Served { child, log };
-    let started = Instant::now();
-    let addr = loop {
-        let found = served
-            .log()
-            .lines()
-            .find_map(|l| l.split("listening on http://").nth(1).map(str::to_owned));
-        if let Some(rest) = found {
-            break rest
-                .split('/')
-                .next()
-                .and_then(|a| a.parse().ok())
-                .expect("address");
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "never listened:\n{}",
-            served.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let addr = crate::harness::listening_addr(&served.log).await;
     (served, addr)
 }
 

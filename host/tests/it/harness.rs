@@ -162,3 +162,26 @@ pub fn capture_stderr(child: &mut std::process::Child) -> std::sync::Arc<std::sy
     });
     log
 }
+
+/// The address a `gateway serve` announced on stderr (`listening on
+/// http://ADDR/mcp …`), once `log` (from [`capture_stderr`]) holds it; at
+/// most 30 s, then the test fails with the log.
+pub async fn listening_addr(log: &std::sync::Mutex<String>) -> std::net::SocketAddr {
+    let started = std::time::Instant::now();
+    loop {
+        let text = log.lock().expect("log").clone();
+        if let Some(addr) = text
+            .lines()
+            .find_map(|l| l.split("listening on http://").nth(1))
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|addr| addr.parse().ok())
+        {
+            return addr;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never listened:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -100,13 +100,7 @@ impl Served {
         let mut all = vec!["--transport", "http", "--port", "0"];
         all.extend_from_slice(args);
         let served = Self::start(server, &all, envs);
-        let line = served.line_with("listening on http://").await;
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        let addr = crate::harness::listening_addr(&served.log).await;
         (served, addr)
     }
 

@@ -98,20 +98,7 @@ impl Served {
 
     /// The address from the `listening on` line.
     async fn addr(&self) -> SocketAddr {
-        let started = Instant::now();
-        loop {
-            let log = self.log();
-            if let Some(addr) = log
-                .lines()
-                .find_map(|l| l.split("listening on http://").nth(1))
-                .and_then(|rest| rest.split('/').next())
-                .and_then(|addr| addr.parse().ok())
-            {
-                return addr;
-            }
-            assert!(started.elapsed() < DEADLINE, "not listening:\n{log}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::harness::listening_addr(&self.log).await
     }
 
     /// The exit status, waiting up to [`DEADLINE`] for it.
