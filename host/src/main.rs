@@ -396,7 +396,7 @@ fn main() -> ExitCode {
         input,
     } = &cli.command
     {
-        let _ = init_tracing(LogFormat::Text, None);
+        let _ = init_tracing(LogFormat::Text, None, false);
         let code = gateway::hotload::compile::run_child(input, cache_dir, *memory_bytes);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
@@ -450,6 +450,7 @@ fn describe_error(e: &anyhow::Error) -> String {
 fn init_tracing(
     format: LogFormat,
     tracer: Option<opentelemetry_sdk::trace::Tracer>,
+    sandbox_spans: bool,
 ) -> Option<gateway::telemetry::logs::LogFlush> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
@@ -477,6 +478,7 @@ fn init_tracing(
             // (telemetry/logs.rs), or straight to stderr if it cannot start.
             match gateway::telemetry::logs::BatchedStderr::start() {
                 Ok((writer, flushed)) => {
+                    writer.carry_call_lines();
                     flush = Some(flushed);
                     json.with_writer(writer).boxed()
                 }
@@ -485,7 +487,8 @@ fn init_tracing(
         }
     }
     .with_filter(filter);
-    // Only the call spans are exported, whatever the log's filter says.
+    // Only the call spans are exported (the sandbox's when asked for),
+    // whatever the log's filter says.
     let spans = tracer.map(|tracer| {
         // Only what the call spans carry themselves: no source locations,
         // thread names or busy/idle clocks read on every poll.
@@ -498,10 +501,12 @@ fn init_tracing(
             // Parents come from the span tree; no OpenTelemetry context is
             // pushed on every poll.
             .with_context_activation(false)
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            .with_filter(tracing_subscriber::filter::filter_fn(move |meta| {
                 meta.is_span()
                     && (meta.target() == "gateway::trace"
-                        || (meta.name() == "call" && meta.target().starts_with("gateway::")))
+                        || (sandbox_spans
+                            && meta.name() == "call"
+                            && meta.target().starts_with("gateway::")))
             }))
     });
     // A second init (never in the binary) is ignored.
@@ -535,7 +540,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             use opentelemetry::trace::TracerProvider as _;
             p.tracer("agent-gateway")
         });
-        let flush = init_tracing(args.log_format, tracer);
+        let flush = init_tracing(args.log_format, tracer, settings.telemetry.sandbox_spans);
         let served = serve(settings, args).await;
         if let Some(provider) = provider {
             // The last batch goes out before the process exits.
@@ -545,7 +550,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         drop(flush);
         return served;
     }
-    let _ = init_tracing(LogFormat::Text, None);
+    let _ = init_tracing(LogFormat::Text, None, false);
     match cli.command {
         Command::Tool(ToolCommand::Build { dir }) => build(settings, &dir).await,
         Command::Tool(ToolCommand::New {

@@ -501,6 +501,12 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: Option<String>,
     /// The `service.name` the spans carry [default: agent-gateway].
     pub service_name: Option<String>,
+    /// Also export each promoted tool's sandbox run as a child span `call`
+    /// [default: false: one span per call, `tools/call`, which carries the
+    /// same tool, outcome and bytes; a second span per call costs as much
+    /// again].
+    #[serde(default)]
+    pub sandbox_spans: bool,
 }
 
 /// `[audit]`: the audit trail (docs/audit.md). Off unless `file` is set.
@@ -1205,7 +1211,7 @@ mod tests {
         assert_eq!(none.telemetry.otlp_endpoint, None);
         let set = Settings::parse(
             Path::new("g.toml"),
-            "[metrics]\nenabled = false\nlisten = \"0.0.0.0:9464\"\n[telemetry]\notlp_endpoint = \"http://collector:4318\"\n",
+            "[metrics]\nenabled = false\nlisten = \"0.0.0.0:9464\"\n[telemetry]\notlp_endpoint = \"http://collector:4318\"\nsandbox_spans = true\n",
         )
         .expect("parses");
         assert!(!set.metrics.enabled);
@@ -1217,6 +1223,8 @@ mod tests {
             set.telemetry.otlp_endpoint.as_deref(),
             Some("http://collector:4318")
         );
+        assert!(set.telemetry.sandbox_spans);
+        assert!(!none.telemetry.sandbox_spans);
         let typo = Settings::parse(Path::new("g.toml"), "[metrics]\nlisten_on = \"x\"\n");
         assert!(matches!(typo, Err(SettingsError::Parse { .. })));
     }

@@ -102,10 +102,18 @@ impl Label {
         Self::new(name).ok()
     }
 
-    /// A fresh request id: the gateway's own, a random UUID (32 hex digits,
-    /// always a label).
+    /// A fresh request id: 32 hex digits, always a label. The first 16 are
+    /// drawn at random once per process, the last 16 count its calls, so
+    /// ids are unique across replicas and restarts without asking the
+    /// system for randomness on every call (docs/observability.md).
     pub fn request_id() -> Self {
-        Self(uuid::Uuid::new_v4().simple().to_string())
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static PREFIX: OnceLock<u64> = OnceLock::new();
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self(format!("{prefix:016x}{n:016x}"))
     }
 
     /// The label's text.
@@ -512,6 +520,18 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_labels_that_differ_and_share_the_process_prefix() {
+        let (a, b) = (Label::request_id(), Label::request_id());
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            assert_eq!(id.as_str().len(), 32);
+            assert!(id.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+            assert_eq!(Label::new(id.as_str()).ok().as_ref(), Some(id));
+        }
+        assert_eq!(a.as_str()[..16], b.as_str()[..16]);
+    }
 
     #[test]
     fn times_are_written_in_rfc3339_utc_with_milliseconds_and_read_back() {

@@ -8,7 +8,7 @@
 //! dropped and memory stays bounded.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// How often the writer thread writes what has accumulated.
@@ -80,7 +80,32 @@ impl std::fmt::Debug for LogFlush {
     }
 }
 
+/// Where call lines go when the log is batched JSON (set once, by
+/// [`BatchedStderr::carry_call_lines`]).
+static CALL_LINES: OnceLock<Arc<Shared>> = OnceLock::new();
+
+/// Appends one finished line (ending in a newline) to the batch that
+/// carries call lines. Returns `false`, writing nothing, when no batched
+/// JSON log carries them: the caller then emits a `tracing` event.
+pub(crate) fn push_call_line(line: &[u8]) -> bool {
+    match CALL_LINES.get() {
+        Some(shared) => {
+            shared.push(line);
+            true
+        }
+        None => false,
+    }
+}
+
 impl BatchedStderr {
+    /// Makes this writer's batch carry each call's line directly: the call
+    /// writes its JSON itself instead of going through the `tracing` event
+    /// and its formatter (docs/observability.md). The first writer to ask
+    /// keeps it.
+    pub fn carry_call_lines(&self) {
+        let _ = CALL_LINES.set(Arc::clone(&self.shared));
+    }
+
     /// Starts the writer thread; the second value flushes when dropped.
     pub fn start() -> std::io::Result<(Self, LogFlush)> {
         let shared = Arc::new(Shared::default());

@@ -131,9 +131,14 @@ impl CallLine<'_> {
         tracing::enabled!(target: "gateway::calls", tracing::Level::INFO)
     }
 
-    /// Writes the line.
+    /// Writes the line: straight into the batched JSON log when it carries
+    /// call lines (the same fields, one JSON object), else as a `tracing`
+    /// event for whatever log is configured.
     pub fn emit(&self) {
         let call = self.call;
+        if logs::push_call_line(&self.json()) {
+            return;
+        }
         tracing::info!(
             target: "gateway::calls",
             request_id = self.request_id,
@@ -145,5 +150,43 @@ impl CallLine<'_> {
             output_bytes = call.output_bytes,
             "tool call"
         );
+    }
+
+    /// The line as `--log-format json` writes it, newline included: the
+    /// shape tracing-subscriber's flattened JSON gives any other event.
+    pub fn json(&self) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct Json<'a> {
+            timestamp: String,
+            level: &'static str,
+            message: &'static str,
+            request_id: &'a str,
+            tool: &'a str,
+            team: &'a str,
+            outcome: &'a str,
+            duration_ms: f64,
+            upstream_bytes: u64,
+            output_bytes: u64,
+            target: &'static str,
+        }
+        let call = self.call;
+        let line = Json {
+            timestamp: crate::audit::Timestamp::now().to_string(),
+            level: "INFO",
+            message: "tool call",
+            request_id: self.request_id,
+            tool: self.requested,
+            team: call.team,
+            outcome: call.outcome,
+            duration_ms: call.duration.as_secs_f64() * 1000.0,
+            upstream_bytes: call.upstream_bytes,
+            output_bytes: call.output_bytes,
+            target: "gateway::calls",
+        };
+        let mut out = Vec::with_capacity(256);
+        // Serialising plain strings and numbers into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &line);
+        out.push(b'\n');
+        out
     }
 }

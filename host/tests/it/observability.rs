@@ -305,7 +305,8 @@ fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> O
 #[tokio::test]
 async fn each_call_is_a_span_under_the_traceparent_of_its_meta_sent_over_otlp() {
     let (collector, received) = otlp_receiver().await;
-    let telemetry = format!("\n[telemetry]\notlp_endpoint = \"http://{collector}\"\n");
+    let telemetry =
+        format!("\n[telemetry]\notlp_endpoint = \"http://{collector}\"\nsandbox_spans = true\n");
     let (served, addr) = Served::http(&telemetry, &[], &[("OTEL_BSP_SCHEDULE_DELAY", "100")]).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent_id = "00f067aa0ba902b7";
@@ -336,6 +337,32 @@ async fn each_call_is_a_span_under_the_traceparent_of_its_meta_sent_over_otlp() 
     // The sandbox's own span is the call span's child, in the same trace.
     assert_eq!(hex(&sandbox.trace_id), trace_id);
     assert_eq!(sandbox.parent_span_id, call.span_id);
+    drop(served);
+}
+
+#[tokio::test]
+async fn by_default_each_call_exports_one_span_and_no_sandbox_span() {
+    let (collector, received) = otlp_receiver().await;
+    let telemetry = format!("\n[telemetry]\notlp_endpoint = \"http://{collector}\"\n");
+    let (served, addr) = Served::http(&telemetry, &[], &[("OTEL_BSP_SCHEDULE_DELAY", "100")]).await;
+    assert!(ok_result(&call_echo(addr, 1, json!({})).await));
+    let started = Instant::now();
+    let spans = loop {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no tools/call span received; gateway log:\n{}",
+            served.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let spans = received.0.lock().expect("spans").clone();
+        if spans.iter().any(|s| s.name == "tools/call") {
+            break spans;
+        }
+    };
+    // The sandbox span ends before its parent, so it would be in the same
+    // batch or an earlier one.
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["tools/call"]);
     drop(served);
 }
 
