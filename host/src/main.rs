@@ -396,7 +396,7 @@ fn main() -> ExitCode {
         input,
     } = &cli.command
     {
-        let _ = init_tracing(LogFormat::Text, None, false);
+        let _ = init_tracing(LogFormat::Text, None, false, false);
         let code = gateway::hotload::compile::run_child(input, cache_dir, *memory_bytes);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
@@ -444,45 +444,84 @@ fn describe_error(e: &anyhow::Error) -> String {
     message
 }
 
-/// The log on stderr (`GATEWAY_LOG` filters it, `format` shapes it) and,
-/// when a tracer is given, the spans of each call exported to it
-/// (docs/observability.md).
+/// The log's filter from `spec` (`GATEWAY_LOG` or `RUST_LOG` syntax):
+/// warnings by default, and serving, one info line per tool call
+/// (`gateway::calls`). rmcp's own per-session info lines (a session opened,
+/// a stream ended) stay at warn unless `spec` names `rmcp` itself
+/// (docs/observability.md). A spec that does not parse falls back to the
+/// default.
+fn log_filter(spec: Option<String>, serving: bool) -> tracing_subscriber::EnvFilter {
+    let default = if serving {
+        "warn,gateway::calls=info"
+    } else {
+        "warn"
+    };
+    let chatty = |spec: &str| {
+        tracing_subscriber::EnvFilter::try_new(spec)
+            .ok()
+            .and_then(|filter| filter.max_level_hint())
+            .is_some_and(|level| level > tracing::level_filters::LevelFilter::WARN)
+    };
+    let spec = match spec {
+        Some(spec) if !spec.contains("rmcp") && chatty(&spec) => format!("{spec},rmcp=warn"),
+        Some(spec) => spec,
+        None => default.to_owned(),
+    };
+    tracing_subscriber::EnvFilter::try_new(spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+}
+
+/// The log on stderr (`GATEWAY_LOG`, else `RUST_LOG`, filters it;
+/// `format` shapes it) and, when a tracer is given, the spans of each call
+/// exported to it (docs/observability.md). `serving`: written in batches by
+/// a thread of its own (keep the returned flush until the end).
 fn init_tracing(
     format: LogFormat,
     tracer: Option<opentelemetry_sdk::trace::Tracer>,
     sandbox_spans: bool,
+    serving: bool,
 ) -> Option<gateway::telemetry::logs::LogFlush> {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    // In JSON, each tool call's line is on by default: it is the access log.
-    let default = match format {
-        LogFormat::Text => "warn",
-        LogFormat::Json => "warn,gateway::calls=info",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEWAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = log_filter(
+        std::env::var("GATEWAY_LOG")
+            .or_else(|_| std::env::var("RUST_LOG"))
+            .ok(),
+        serving,
+    );
+    // Serving, lines are written in batches by a thread of its own
+    // (telemetry/logs.rs), or straight to stderr if it cannot start.
+    let batched = serving
+        .then(gateway::telemetry::logs::BatchedStderr::start)
+        .and_then(Result::ok);
     let mut flush = None;
-    let log = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
+    let writer = batched.map(|(writer, flushed)| {
+        flush = Some(flushed);
+        writer
+    });
+    let log = match (format, writer) {
+        (LogFormat::Text, Some(writer)) => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .compact()
+            .boxed(),
+        (LogFormat::Text, None) => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .compact()
             .boxed(),
-        LogFormat::Json => {
+        (LogFormat::Json, writer) => {
             let json = tracing_subscriber::fmt::layer()
                 .json()
                 .flatten_event(true)
                 .with_current_span(false)
                 .with_span_list(false);
-            // One line per call: written in batches by a thread of its own
-            // (telemetry/logs.rs), or straight to stderr if it cannot start.
-            match gateway::telemetry::logs::BatchedStderr::start() {
-                Ok((writer, flushed)) => {
+            match writer {
+                Some(writer) => {
+                    // A call writes its own JSON line into the batch.
                     writer.carry_call_lines();
-                    flush = Some(flushed);
                     json.with_writer(writer).boxed()
                 }
-                Err(_) => json.with_writer(std::io::stderr).boxed(),
+                None => json.with_writer(std::io::stderr).boxed(),
             }
         }
     }
@@ -540,7 +579,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             use opentelemetry::trace::TracerProvider as _;
             p.tracer("agent-gateway")
         });
-        let flush = init_tracing(args.log_format, tracer, settings.telemetry.sandbox_spans);
+        let flush = init_tracing(
+            args.log_format,
+            tracer,
+            settings.telemetry.sandbox_spans,
+            true,
+        );
         let served = serve(settings, args).await;
         if let Some(provider) = provider {
             // The last batch goes out before the process exits.
@@ -550,7 +594,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         drop(flush);
         return served;
     }
-    let _ = init_tracing(LogFormat::Text, None, false);
+    let _ = init_tracing(LogFormat::Text, None, false, false);
     match cli.command {
         Command::Tool(ToolCommand::Build { dir }) => build(settings, &dir).await,
         Command::Tool(ToolCommand::New {
@@ -1439,7 +1483,38 @@ fn print_report(tool: &LoadedTool, report: &CallReport) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::terminal_safe;
+    use super::{log_filter, terminal_safe};
+
+    /// Which of four probes `filter` lets through: a call line, a gateway
+    /// info line, rmcp's info and warn lines.
+    fn passes(filter: tracing_subscriber::EnvFilter) -> [bool; 4] {
+        use tracing::Level;
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(filter);
+        tracing::subscriber::with_default(subscriber, || {
+            [
+                tracing::enabled!(target: "gateway::calls", Level::INFO),
+                tracing::enabled!(target: "gateway::hotload", Level::INFO),
+                tracing::enabled!(target: "rmcp::service", Level::INFO),
+                tracing::enabled!(target: "rmcp::service", Level::WARN),
+            ]
+        })
+    }
+
+    #[test]
+    fn serving_logs_one_line_per_call_by_default_and_rmcp_sessions_only_when_named() {
+        assert_eq!(passes(log_filter(None, true)), [true, false, false, true]);
+        assert_eq!(passes(log_filter(None, false)), [false, false, false, true]);
+        let info = Some("info".to_owned());
+        assert_eq!(passes(log_filter(info, true)), [true, true, false, true]);
+        let named = Some("info,rmcp=info".to_owned());
+        assert_eq!(passes(log_filter(named, true)), [true, true, true, true]);
+        let quiet = Some("error".to_owned());
+        assert_eq!(
+            passes(log_filter(quiet, true)),
+            [false, false, false, false]
+        );
+    }
 
     #[test]
     fn control_characters_are_escaped_for_the_terminal() {

@@ -160,7 +160,19 @@ async fn jsonrpc_guard(
     };
     if request.method() != axum::http::Method::POST {
         if signer.is_none() {
-            return next.run(request).await;
+            let delete = request.method() == axum::http::Method::DELETE;
+            if delete && !names_live_session(&sessions, request.headers()).await {
+                // rmcp would answer an ended session's DELETE with 202 too.
+                return (StatusCode::NOT_FOUND, "session not found").into_response();
+            }
+            let response = next.run(request).await;
+            // rmcp answers a session's end with 202; clients expect 200 or
+            // 204 (the official Python client warns on anything else), and
+            // nothing is left pending once the session is closed.
+            if delete && response.status() == StatusCode::ACCEPTED {
+                return StatusCode::NO_CONTENT.into_response();
+            }
+            return response;
         }
         // A GET stream may restore its session, under the cap too.
         let (response, refused) = REFUSED_AT_CAP
@@ -176,6 +188,22 @@ async fn jsonrpc_guard(
         };
     }
     guard_post(calls, sessions, gateway, signer, request, next).await
+}
+
+/// Whether `headers` name a session this process holds (no session id:
+/// `true`, rmcp answers that itself).
+async fn names_live_session(sessions: &RequestSessions, headers: &axum::http::HeaderMap) -> bool {
+    use rmcp::transport::streamable_http_server::session::SessionManager;
+    let Some(id) = headers
+        .get(SESSION_ID_HEADER)
+        .and_then(|id| id.to_str().ok())
+    else {
+        return true;
+    };
+    sessions
+        .has_session(&std::sync::Arc::from(id))
+        .await
+        .unwrap_or(false)
 }
 
 /// The guard of a POST: `signer` is who a new signed session would belong to.

@@ -366,6 +366,71 @@ async fn by_default_each_call_exports_one_span_and_no_sandbox_span() {
     drop(served);
 }
 
+/// `text` without terminal colour sequences (`ESC [ … m`).
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_text_log_has_one_info_line_per_call_by_default_and_never_the_arguments() {
+    let (served, addr) = Served::http("", &[], &[]).await;
+    // The echo tool's argument is `hello-<id>`.
+    let secret_argument = "hello-987654321";
+    assert!(ok_result(&call_echo(addr, 987_654_321, json!({})).await));
+    let started = Instant::now();
+    let fields = loop {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no call line:\n{}",
+            served.log()
+        );
+        let log = without_colours(&served.log());
+        let line = log
+            .lines()
+            .find(|l| l.contains(" INFO ") && l.contains("gateway::calls"))
+            .map(str::to_owned);
+        if let Some(line) = line {
+            assert!(!log.contains(secret_argument));
+            // `key=value` pairs after the message (strings quoted).
+            let fields: std::collections::HashMap<String, String> = line
+                .split_whitespace()
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+                .collect();
+            break fields;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(fields.get("tool").map(String::as_str), Some("echo"));
+    assert_eq!(fields.get("outcome").map(String::as_str), Some("ok"));
+    assert_eq!(fields.get("upstream_bytes").map(String::as_str), Some("0"));
+    assert!(
+        fields
+            .get("duration_ms")
+            .and_then(|ms| ms.parse::<f64>().ok())
+            .is_some_and(|ms| ms > 0.0)
+    );
+    assert_eq!(
+        fields.get("request_id").map(|id| id.len()),
+        Some(32),
+        "{fields:?}"
+    );
+    drop(served);
+}
+
 #[tokio::test]
 async fn json_logs_have_one_typed_line_per_call() {
     let (served, addr) = Served::http("", &["--log-format", "json"], &[]).await;

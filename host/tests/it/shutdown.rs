@@ -75,6 +75,8 @@ impl Served {
             .env_remove("MCP_TRANSPORT")
             .env_remove("MCP_SERVER_PORT")
             .env_remove("GATEWAY_LOG_FORMAT")
+            .env_remove("GATEWAY_LOG")
+            .env_remove("RUST_LOG")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .envs(envs.iter().copied())

@@ -21,6 +21,8 @@ Otherwise exit 1 with one JSON object on stderr, by what failed:
     {"kind": "invalid-result", "message"}    the SDK rejected what the server sent (schema, shape)
     {"kind": "timeout", "message"}           no answer within --timeout
     {"kind": "transport", "type", "message"} connecting or HTTP failed (refused, 4xx/5xx, closed)
+    {"kind": "sdk-warning", "logger", "message"}  the exchange worked but the SDK logged a
+                                             warning (e.g. a session's end answered 202)
 and, when the last HTTP response was an error status, "httpStatus" too
 (e.g. 403 for a refused Origin: the SDK itself reports that as an mcp-error).
 Exit 2 for a bad command line.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shlex
 import sys
@@ -256,12 +259,30 @@ def innermost(exc: BaseException) -> BaseException:
     return exc
 
 
+class _Warnings(logging.Handler):
+    """Keeps the SDK's own warnings: a clean exchange logs none."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def main(argv: list[str]) -> NoReturn:
     args = parse_args(argv)
+    sdk = logging.getLogger("mcp")
+    kept = _Warnings()
+    sdk.addHandler(kept)
     try:
         out = anyio.run(run, args)
     except Failure as f:
         print(json.dumps(f.report), file=sys.stderr)
+        sys.exit(1)
+    if kept.records:
+        first = kept.records[0]
+        print(json.dumps({"kind": "sdk-warning", "logger": first.name, "message": first.getMessage()}), file=sys.stderr)
         sys.exit(1)
     print(json.dumps(out))
     sys.exit(0)
