@@ -31,6 +31,17 @@ const ROUNDS: usize = 7;
 const WARMUP: Duration = Duration::from_secs(1);
 const WINDOW: Duration = Duration::from_secs(5);
 
+/// Which call log a variant writes.
+#[derive(Clone, Copy)]
+enum CallLog {
+    /// None (`GATEWAY_LOG=warn`).
+    Off,
+    /// The default: a text line per call.
+    Text,
+    /// `--log-format json`: a JSON line per call.
+    Json,
+}
+
 struct Guard(Child);
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -187,21 +198,32 @@ async fn run() -> anyhow::Result<()> {
     let collector = receiver(Arc::clone(&received), Arc::clone(&spans)).await?;
     let bin = std::env::var_os("GATEWAY_BENCH_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_gateway").into());
-    // (label, gateway.toml after the cache line, JSON call log, OTLP export)
-    let variants: [(&str, &str, bool, bool); 4] = [
+    // (label, gateway.toml after the cache line, call log, OTLP export)
+    let variants: [(&str, &str, CallLog, bool); 5] = [
         (
             "everything off",
             "[metrics]\nenabled = false\n",
-            false,
+            CallLog::Off,
             false,
         ),
-        ("metrics", "", false, false),
-        ("metrics + JSON call log", "", true, false),
-        ("metrics + JSON call log + OTLP traces", "", true, true),
+        ("metrics", "", CallLog::Off, false),
+        (
+            "metrics + text call log (the default)",
+            "",
+            CallLog::Text,
+            false,
+        ),
+        ("metrics + JSON call log", "", CallLog::Json, false),
+        (
+            "metrics + JSON call log + OTLP traces",
+            "",
+            CallLog::Json,
+            true,
+        ),
     ];
     let logs = tempfile::tempdir()?;
     let mut servers = Vec::new();
-    for (i, (label, extra, json, otlp)) in variants.iter().enumerate() {
+    for (i, (label, extra, call_log, otlp)) in variants.iter().enumerate() {
         let config = work.path().join(format!("variant-{i}.toml"));
         let traces = if *otlp {
             format!("[telemetry]\notlp_endpoint = \"http://{collector}\"\n")
@@ -231,8 +253,15 @@ async fn run() -> anyhow::Result<()> {
             .stdout(Stdio::null())
             // The log goes to a file, as a container runtime collects it.
             .stderr(std::fs::File::create(&log)?);
-        if *json {
-            command.args(["--log-format", "json"]);
+        match call_log {
+            // Warnings only: the default has one line per call.
+            CallLog::Off => {
+                command.env("GATEWAY_LOG", "warn");
+            }
+            CallLog::Text => {}
+            CallLog::Json => {
+                command.args(["--log-format", "json"]);
+            }
         }
         let guard = Guard(command.spawn().context("starting gateway serve")?);
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
