@@ -347,6 +347,13 @@ enum UpstreamCommand {
 enum ToolsCommand {
     /// One line per tool folder: name, status, integration, hosts.
     List,
+    /// A tool's MCP definition exactly as `tools/list` serves it to agents:
+    /// name, description, input schema, and output schema with the field
+    /// registry's meanings, as JSON on stdout.
+    Show {
+        /// The tool's name in the tools folder, or its folder.
+        tool: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -649,6 +656,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tool(ToolCommand::Test { dir }) => test(&settings, &dir).await,
         Command::Tools(ToolsCommand::List) => list(&settings),
+        Command::Tools(ToolsCommand::Show { tool }) => show(settings, &tool).await,
         Command::Call { tool, input } => call(settings, &tool, &input).await,
         // Handled above, with its own log and traces.
         Command::Serve(args) => serve(settings, args).await,
@@ -1390,10 +1398,46 @@ fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The field registry `gateway serve` would load; its problems are
+/// warnings here, as they are there.
+fn field_registry(settings: &Settings) -> gateway::fields::Registry {
+    let (registry, problems) = gateway::fields::Registry::load(&settings.fields_dir);
+    for problem in problems {
+        eprintln!("warning: {}", terminal_safe(&problem.to_string()));
+    }
+    registry
+}
+
+async fn show(settings: Settings, tool: &str) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(settings.clone())?;
+    let loaded = load_named(&runtime, &settings, tool).await?;
+    let registry = field_registry(&settings);
+    let definition = gateway::mcp::definitions::definition(&loaded, &registry);
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        terminal_safe(&serde_json::to_string_pretty(&definition)?)
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn call(settings: Settings, tool: &str, input: &str) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(settings.clone())?;
     let loaded = load_named(&runtime, &settings, tool).await?;
-    let report = runtime.call(&loaded, input).await;
+    let mut report = runtime.call(&loaded, input).await;
+    // The registry's check, as `gateway serve` attaches it to the result.
+    if let (Ok(value), Some(slug)) = (
+        report.result.as_mut(),
+        loaded.manifest.integration.as_deref(),
+    ) {
+        let registry = field_registry(&settings);
+        if let Some(found) = registry
+            .get(slug)
+            .and_then(|integration| gateway::fields::validate(integration, value))
+        {
+            gateway::fields::attach(value, found);
+        }
+    }
     print_report(&loaded, &report)?;
     Ok(if report.result.is_ok() {
         ExitCode::SUCCESS

@@ -54,6 +54,7 @@ async fn every_command_has_help() {
         &["tool", "check", "--help"],
         &["tools", "--help"],
         &["tools", "list", "--help"],
+        &["tools", "show", "--help"],
         &["call", "--help"],
         &["fixtures", "serve", "--help"],
         &["fixtures", "record", "--help"],
@@ -612,4 +613,108 @@ async fn tool_check_parses_with_the_sandboxes_python() {
         .expect("names the file");
     let fields: Vec<&str> = rest.splitn(4, ':').collect();
     assert_eq!((fields[0], fields[2].trim()), ("15", "syntax"));
+}
+
+/// The repository's GitHub field file without `forks`, in `root/fields`.
+fn fields_without_forks(root: &Path) {
+    let fields = root.join("fields");
+    std::fs::create_dir_all(&fields).expect("mkdir");
+    let yaml = std::fs::read_to_string(
+        Path::new(gateway_test_programs::TOOLS_WASM_DIR).join("../fields/github.yaml"),
+    )
+    .expect("github.yaml");
+    // Drop the `forks:` entry: its line and the indented lines under it.
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in yaml.lines() {
+        if line == "  forks:" {
+            skipping = true;
+            continue;
+        }
+        if skipping && line.starts_with("    ") {
+            continue;
+        }
+        skipping = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert_ne!(out.len(), yaml.len(), "forks removed");
+    std::fs::write(fields.join("github.yaml"), out).expect("write");
+}
+
+#[tokio::test]
+async fn call_attaches_the_field_check_as_serve_does_and_tools_show_prints_the_served_definition() {
+    let routes = Routes::load(&example_dir()).expect("routes");
+    let server = FixtureServer::start(routes, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("server");
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = deployment(root.path(), &format!("http://{}", server.addr()));
+    fields_without_forks(root.path());
+    let config = config.to_string_lossy().to_string();
+    let fields = root.path().join("fields").to_string_lossy().to_string();
+
+    let called = run(
+        args(&[
+            "--config",
+            &config,
+            "--fields-dir",
+            &fields,
+            "call",
+            "github_repo_summary",
+            r#"{"owner":"acme-corp","repo":"widget-engine"}"#,
+        ]),
+        vec![],
+    )
+    .await;
+    assert!(
+        called.status.success(),
+        "{}",
+        String::from_utf8_lossy(&called.stderr)
+    );
+    let out: Value = serde_json::from_slice(&called.stdout).expect("stdout is JSON");
+    assert_eq!(out["_field_validation"]["integration"], "github");
+    assert_eq!(out["_field_validation"]["unknown_fields"], json!(["forks"]));
+
+    let shown = run(
+        args(&[
+            "--config",
+            &config,
+            "--fields-dir",
+            &fields,
+            "tools",
+            "show",
+            "github_repo_summary",
+        ]),
+        vec![],
+    )
+    .await;
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let tool: Value = serde_json::from_slice(&shown.stdout).expect("stdout is JSON");
+    assert_eq!(tool["name"], "github_repo_summary");
+    assert!(tool["description"].as_str().is_some_and(|d| !d.is_empty()));
+    assert_eq!(tool["inputSchema"]["type"], "object");
+    // The registry's meanings, as tools/list serves them.
+    let properties = &tool["outputSchema"]["properties"];
+    assert_eq!(
+        properties["_field_validation"]["type"], "object",
+        "{tool:#}"
+    );
+    assert!(
+        properties["stars"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Accounts that starred the repository")),
+        "{tool:#}"
+    );
+
+    let unknown = run(
+        args(&["--config", &config, "tools", "show", "nope"]),
+        vec![],
+    )
+    .await;
+    assert_eq!(unknown.status.code(), Some(1));
 }
