@@ -75,15 +75,24 @@ pub enum MismatchKind {
 /// The first place the output differs from the expectation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
-    /// Where, as `a.b[2].c` (`$` for the whole output).
+    /// Where, as `a.b[2].c` (`$` for the whole output), the form
+    /// `tests.toml` uses.
     pub path: String,
+    /// Where, as a JSON pointer (RFC 6901: `/a/b/2/c`, empty for the whole
+    /// output); `None` for a `tests.toml` path that does not parse.
+    pub pointer: Option<String>,
     /// What differs.
     pub kind: MismatchKind,
 }
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = &self.path;
+        // The pointer first (what JSON tools take), the dotted path after.
+        let path = match &self.pointer {
+            Some(pointer) if pointer.is_empty() => "the whole output ($)".to_owned(),
+            Some(pointer) => format!("at {pointer} ({})", self.path),
+            None => self.path.clone(),
+        };
         match &self.kind {
             MismatchKind::Missing => write!(f, "{path}: missing from the output"),
             MismatchKind::Differs { want, got } => write!(f, "{path}: expected {want}, got {got}"),
@@ -211,6 +220,7 @@ impl Path {
     fn mismatch(&self, kind: MismatchKind) -> Mismatch {
         Mismatch {
             path: self.to_string(),
+            pointer: Some(pointer(&self.0)),
             kind,
         }
     }
@@ -244,6 +254,31 @@ impl std::fmt::Display for Path {
     }
 }
 
+/// What kind of JSON `value` is, in words.
+pub(crate) fn kind_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `steps` as a JSON pointer (RFC 6901): `~` and `/` in keys escaped.
+fn pointer(steps: &[Step]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        out.push('/');
+        match step {
+            Step::Key(k) => out.push_str(&k.replace('~', "~0").replace('/', "~1")),
+            Step::Index(n) => out.push_str(&n.to_string()),
+        }
+    }
+    out
+}
+
 /// Parses `a.b[2].c` into steps; None if it is malformed.
 fn parse_path(text: &str) -> Option<Vec<Step>> {
     let mut steps = Vec::new();
@@ -266,11 +301,18 @@ fn parse_path(text: &str) -> Option<Vec<Step>> {
 }
 
 fn check_null(got: &Value, text: &str) -> Result<(), Mismatch> {
+    let Some(steps) = parse_path(text) else {
+        return Err(Mismatch {
+            path: text.to_string(),
+            pointer: None,
+            kind: MismatchKind::BadPath,
+        });
+    };
     let bad = |kind| Mismatch {
         path: text.to_string(),
+        pointer: Some(pointer(&steps)),
         kind,
     };
-    let steps = parse_path(text).ok_or_else(|| bad(MismatchKind::BadPath))?;
     let mut at = got;
     for step in &steps {
         let next = match step {
@@ -325,6 +367,25 @@ mod tests {
     }
 
     #[test]
+    fn the_first_difference_is_named_by_json_pointer() {
+        let e = expect(json!({"data": {"a/b": [{"id": 1}, {"~x": 2}]}}));
+        let m = e
+            .check(&json!({"data": {"a/b": [{"id": 1}, {"~x": 3}]}}))
+            .expect_err("differs");
+        assert_eq!(m.pointer.as_deref(), Some("/data/a~1b/1/~0x"));
+        let whole = expect(json!({"a": 1}))
+            .check(&json!([1]))
+            .expect_err("differs");
+        assert_eq!(whole.pointer.as_deref(), Some(""));
+        let mut nulls = expect(json!({}));
+        nulls.nulls = vec!["deals[1].closed_at".into()];
+        let m = nulls
+            .check(&json!({"deals": [{}, {"closed_at": 1}]}))
+            .expect_err("not null");
+        assert_eq!(m.pointer.as_deref(), Some("/deals/1/closed_at"));
+    }
+
+    #[test]
     fn exact_arrays_need_every_item_in_order() {
         let e = expect(json!({"items": [{"id": 1}, {"id": 2}]}));
         assert_eq!(
@@ -373,7 +434,7 @@ mod tests {
         let got = json!({"deals": [{"tags": ["a", "z"]}], "top": [1]});
         assert!(matches!(
             e.check(&got),
-            Err(Mismatch { ref path, kind: MismatchKind::NoSuchItem { .. } }) if path == "deals"
+            Err(Mismatch { ref path, kind: MismatchKind::NoSuchItem { .. }, .. }) if path == "deals"
         ));
         // `top` stays exact.
         let got = json!({"deals": [{"tags": ["a"]}], "top": [1, 2]});

@@ -239,7 +239,15 @@ fn judge(expect: &Expect, report: &CallReport) -> Verdict {
             Verdict::Failed(format!("expected error {code}, got [{}] {e}", e.code()))
         }
         (Expect::Error(code), Ok(got)) => {
-            Verdict::Failed(format!("expected error {code}, got output {got}"))
+            // The output's top-level keys, not the whole document.
+            let shape = match got {
+                serde_json::Value::Object(map) => {
+                    let keys: Vec<&str> = map.keys().map(String::as_str).take(8).collect();
+                    format!("an object with keys {}", keys.join(", "))
+                }
+                other => expect::kind_name(other).to_owned(),
+            };
+            Verdict::Failed(format!("expected error {code}, got output ({shape})"))
         }
     }
 }
