@@ -242,6 +242,25 @@ impl Routes {
         best.map(|r| &r.canned)
     }
 
+    /// Points the canned bodies' absolute links to any of `origins`
+    /// (`https://api.example.com`, as recorded: pagination's `next_page`,
+    /// `links.next`, …) at `to` (the fixture server's own
+    /// `http://127.0.0.1:PORT`), so a tool that follows them reaches the
+    /// fixtures and not the real host (docs/python-tools.md). JSON's
+    /// escaped form (`https:\/\/…`) is rewritten too. An origin only
+    /// matches whole: `https://api.example.com.evil` is left alone.
+    pub fn rewrite_origins(&mut self, origins: &[String], to: &str) {
+        for origin in origins {
+            let escaped = origin.replace('/', "\\/");
+            let escaped_to = to.replace('/', "\\/");
+            for route in &mut self.routes {
+                let body = replace_origin(&route.canned.body, origin, to);
+                let body = replace_origin(&body, &escaped, &escaped_to);
+                route.canned.body = Bytes::from(body);
+            }
+        }
+    }
+
     /// Total bytes of all fixture bodies.
     pub fn total_bytes(&self) -> usize {
         self.routes.iter().map(|r| r.canned.body.len()).sum()
@@ -283,16 +302,33 @@ pub struct FixtureServer {
 }
 
 impl FixtureServer {
-    /// Serves the fixtures of `tool_dir` on `listen`.
+    /// Serves the fixtures of `tool_dir` on `listen`, links to the
+    /// origins of its manifest's `[config]` URLs pointed at the server.
     pub async fn start_from_dir(tool_dir: &Path, listen: SocketAddr) -> anyhow::Result<Self> {
         let routes = Routes::load(tool_dir)?;
-        Ok(Self::start(routes, listen).await?)
+        let manifest = tool_dir.join(crate::manifest::MANIFEST_FILE);
+        let origins = match crate::manifest::Manifest::load(&manifest) {
+            Ok(manifest) => origins(manifest.config.values().map(String::as_str)),
+            Err(_) => Vec::new(),
+        };
+        Ok(Self::start_rewriting(routes, listen, &origins).await?)
     }
 
     /// Serves `routes` on `listen` (use port 0 for any free port).
     pub async fn start(routes: Routes, listen: SocketAddr) -> std::io::Result<Self> {
+        Self::start_rewriting(routes, listen, &[]).await
+    }
+
+    /// Serves `routes` on `listen`, their links to `origins` rewritten to
+    /// the server's own address ([`Routes::rewrite_origins`]).
+    pub async fn start_rewriting(
+        mut routes: Routes,
+        listen: SocketAddr,
+        origins: &[String],
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
+        routes.rewrite_origins(origins, &format!("http://{addr}"));
         let routes = Arc::new(routes);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
@@ -367,6 +403,42 @@ fn record(log: &Mutex<Vec<SeenRequest>>, req: &http::request::Parts) {
     });
 }
 
+/// `body` with each whole occurrence of `origin` (not followed by a
+/// character that would extend its host or port) replaced by `to`.
+fn replace_origin(body: &[u8], origin: &str, to: &str) -> Vec<u8> {
+    let needle = origin.as_bytes();
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(needle) {
+            let next = body.get(i + needle.len()).copied();
+            let extends = next.is_some_and(|b| b.is_ascii_alphanumeric() || b"-.:_".contains(&b));
+            if !extends {
+                out.extend_from_slice(to.as_bytes());
+                i += needle.len();
+                continue;
+            }
+        }
+        out.push(body[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The origins (`scheme://host[:port]`) of the `http(s)` URLs among
+/// `values`, e.g. a manifest's `[config]` base URLs.
+pub fn origins<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut found: Vec<String> = values
+        .into_iter()
+        .filter_map(|v| url::Url::parse(v).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
 fn respond(routes: &Routes, req: &http::request::Parts, body: &[u8]) -> Response<Full<Bytes>> {
     let (status, body) = match routes.find(&req.method, req.uri.path(), req.uri.query(), body) {
         Some(c) => (c.status, c.body.clone()),
@@ -408,6 +480,39 @@ mod tests {
         let method = http::Method::from_bytes(method.as_bytes()).expect("method");
         r.find(&method, path, query, body.as_bytes())
             .map(|c| String::from_utf8_lossy(&c.body).into_owned())
+    }
+
+    #[test]
+    fn links_to_the_recorded_origin_are_pointed_at_the_server_and_no_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("fixtures")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("fixtures/page1.json"),
+            r#"{"next_page":"https://acme.zendesk.com/api/v2/tickets.json?page=2","also":"https:\/\/acme.zendesk.com\/x","other":"https://acme.zendesk.com.evil.net/y","port":"https://acme.zendesk.com:8443/z"}"#,
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("fixtures/routes.toml"),
+            "[[route]]\npath = \"/api/v2/tickets.json\"\nfile = \"page1.json\"\n",
+        )
+        .expect("write");
+        let mut r = Routes::load(dir.path()).expect("routes");
+        let origins = origins([
+            "https://acme.zendesk.com/api/v2",
+            "not a url",
+            "ftp://x.example",
+        ]);
+        assert_eq!(origins, ["https://acme.zendesk.com"]);
+        r.rewrite_origins(&origins, "http://127.0.0.1:4000");
+        let body = answer(&r, "GET", "/api/v2/tickets.json", None, "").expect("route");
+        let got: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            got["next_page"],
+            "http://127.0.0.1:4000/api/v2/tickets.json?page=2"
+        );
+        assert_eq!(got["also"], "http://127.0.0.1:4000/x");
+        assert_eq!(got["other"], "https://acme.zendesk.com.evil.net/y");
+        assert_eq!(got["port"], "https://acme.zendesk.com:8443/z");
     }
 
     #[test]

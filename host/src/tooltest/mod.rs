@@ -133,11 +133,17 @@ pub async fn run(dir: &Path, base: &Settings) -> Result<Vec<CaseResult>, TestErr
         .collect::<Result<Vec<_>, _>>()?;
 
     let routes = Routes::load(dir)?;
+    let manifest = crate::manifest::Manifest::load(&dir.join(crate::manifest::MANIFEST_FILE))?;
+    // Recorded links to the real upstream (pagination) lead to the fixtures.
+    let origins = crate::fixtures::origins(
+        raw.upstream_config
+            .iter()
+            .filter_map(|key| manifest.config.get(key).map(String::as_str)),
+    );
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let server = FixtureServer::start(routes, loopback)
+    let server = FixtureServer::start_rewriting(routes, loopback, &origins)
         .await
         .map_err(TestError::Server)?;
-    let manifest = crate::manifest::Manifest::load(&dir.join(crate::manifest::MANIFEST_FILE))?;
 
     let mut settings = base.clone();
     settings.allow_private =

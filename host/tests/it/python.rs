@@ -207,3 +207,68 @@ def modern(names: list[str]) -> dict:
         vec![("syntax".to_string(), 5)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recorded_pagination_links_lead_back_to_the_fixtures() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = new_tool(parent.path(), "ticket_pages", Language::Python).expect("scaffold");
+    // A Zendesk-like list: each page names the next one by absolute URL on
+    // the real host, as recorded.
+    std::fs::write(
+        dir.join("scripts/ticket_pages.py"),
+        r#"from gateway_tool import config, http, tool
+
+
+@tool
+def ticket_pages(status: str) -> dict:
+    """Ids of the tickets with a status, following every page.
+
+    Args:
+        status: The status to count, e.g. "open".
+    """
+    url = f"{config.require('api_base')}/v1/items/?status={status}"
+    ids = []
+    pages = 0
+    while url:
+        resp = http.get(url)
+        resp.raise_for_status()
+        page = resp.json()
+        ids.extend(t["id"] for t in page["tickets"])
+        pages += 1
+        url = page["next_page"]
+    return {"ids": ids, "pages": pages}
+"#,
+    )
+    .expect("script");
+    let fixtures = dir.join("fixtures");
+    std::fs::write(
+        fixtures.join("page1.json"),
+        r#"{"tickets":[{"id":1},{"id":2}],"next_page":"https://api.example.com/v1/items/?status=open&page=2"}"#,
+    )
+    .expect("page1");
+    std::fs::write(
+        fixtures.join("page2.json"),
+        r#"{"tickets":[{"id":3}],"next_page":null}"#,
+    )
+    .expect("page2");
+    std::fs::write(
+        fixtures.join("routes.toml"),
+        "[[route]]\npath = \"/v1/items/\"\nquery = \"status=open\"\nfile = \"page1.json\"\n\n\
+         [[route]]\npath = \"/v1/items/\"\nquery = \"status=open&page=2\"\nfile = \"page2.json\"\n",
+    )
+    .expect("routes");
+    std::fs::write(
+        fixtures.join("tests.toml"),
+        "upstream_config = [\"api_base\"]\n\n[[case]]\nname = \"every page\"\ninput = { status = \"open\" }\n[case.expect]\nids = [1, 2, 3]\npages = 2\n",
+    )
+    .expect("tests");
+    let results = run_cases(&dir, "ticket_pages").await;
+    assert_eq!(results.len(), 1);
+    assert_eq!(
+        results[0].verdict,
+        Verdict::Passed,
+        "{:?}",
+        results[0].verdict
+    );
+    assert_eq!(results[0].upstream_requests.len(), 2);
+}
