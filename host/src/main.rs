@@ -574,6 +574,10 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     if let Some(dir) = &cli.fields_dir {
         settings.fields_dir = dir.clone();
     }
+    // A component `gateway tool build` compiled without this configuration
+    // sits in the per-user default cache: read it there rather than
+    // compiling it again (docs/hotload.md).
+    settings.cache_fallback = Some(gateway::settings::default_cache_dir());
     Ok(settings)
 }
 
@@ -728,7 +732,20 @@ async fn record(
 async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let mut progress = |step: &str| eprintln!("[{:>5.1}s] {step}", started.elapsed().as_secs_f64());
-    let (_, language, component) = gateway::build::build_tool(dir, &mut progress)?;
+    // Built beside tool.wasm under a name of its own, checked and compiled
+    // into the cache, and only then renamed over tool.wasm: a gateway
+    // serving this folder sees one change, whose artifact is already
+    // cached, and a build that fails its checks replaces nothing
+    // (docs/hotload.md).
+    let staged = dir.join(".tool.wasm.building");
+    let built = gateway::build::build_tool_to(dir, &staged, &mut progress);
+    let (_, language, staged) = match built {
+        Ok(built) => built,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e.into());
+        }
+    };
     progress(&format!(
         "checking exports and imports, precompiling{}",
         if language == gateway::build::Language::Python {
@@ -748,7 +765,27 @@ async fn build(settings: Settings, dir: &Path) -> anyhow::Result<ExitCode> {
         settings,
         std::sync::Arc::new(|_| Some("build-check".to_string())),
     )?;
-    let tool = runtime.load_dir(dir).await?;
+    let component = dir.join(gateway::manifest::COMPONENT_FILE);
+    let loaded = match std::fs::read(&staged) {
+        Ok(bytes) => runtime.load(manifest, component.clone(), bytes).await,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(anyhow::Error::new(e).context(format!("reading {}", staged.display())));
+        }
+    };
+    let tool = match loaded {
+        Ok(tool) => tool,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e.into());
+        }
+    };
+    std::fs::rename(&staged, &component)
+        .with_context(|| format!("moving {} to {}", staged.display(), component.display()))?;
+    // Literal URLs the policy would refuse, before anything runs.
+    for lesson in gateway::outbound::teach::literal_lessons(&tool) {
+        eprintln!("warning: {}", terminal_safe(&lesson.to_string()));
+    }
     let size = std::fs::metadata(&component).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "ok: {} ({} KiB, sha256 {}, {:?})",
@@ -1348,6 +1385,9 @@ async fn test(settings: &Settings, dir: &Path) -> anyhow::Result<ExitCode> {
             gateway::tooltest::Verdict::Failed(why) => {
                 failed += 1;
                 eprintln!("FAILED  {}: {}", terminal_safe(&r.name), terminal_safe(why));
+                for lesson in &r.lessons {
+                    eprintln!("        {}", terminal_safe(&lesson.to_string()));
+                }
                 // What reached the fixture server: which route a request missed.
                 for seen in &r.upstream_requests {
                     eprintln!(
@@ -1439,6 +1479,9 @@ async fn call(settings: Settings, tool: &str, input: &str) -> anyhow::Result<Exi
         }
     }
     print_report(&loaded, &report)?;
+    for lesson in gateway::outbound::teach::lessons(&loaded, &report.denied) {
+        eprintln!("{}", terminal_safe(&lesson.to_string()));
+    }
     Ok(if report.result.is_ok() {
         ExitCode::SUCCESS
     } else {

@@ -463,6 +463,34 @@ fn limits(raw: &RawLimits) -> Result<Limits, (&'static str, Problem)> {
     })
 }
 
+/// The 1-based line of `key` in the `index`-th `[[http]]` table of a
+/// manifest (or of the table's header when the key is not written).
+pub fn http_entry_line(text: &str, index: usize, key: &str) -> Option<usize> {
+    let mut seen = None;
+    let mut header = None;
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            if t.starts_with("[[http]]") {
+                seen = Some(seen.map_or(0, |s| s + 1));
+                if seen == Some(index) {
+                    header = Some(n + 1);
+                }
+            } else if !t.starts_with("[http.") && header.is_some() {
+                break;
+            }
+            continue;
+        }
+        if seen == Some(index)
+            && t.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(n + 1);
+        }
+    }
+    header
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

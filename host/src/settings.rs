@@ -1015,6 +1015,11 @@ pub struct Settings {
     pub fields_dir: PathBuf,
     /// Precompiled-artifact cache.
     pub cache_dir: PathBuf,
+    /// A second cache read on a miss (never written): the per-user default,
+    /// which `gateway tool build` without the server's configuration fills
+    /// (docs/hotload.md). Set by the `gateway` binary, not read from a file;
+    /// `None` in the library's defaults.
+    pub cache_fallback: Option<PathBuf>,
     /// Private/loopback destinations this deployment lets tools reach.
     pub allow_private: PrivateAllowList,
     /// Upstream timeouts.
@@ -1049,6 +1054,7 @@ impl Default for Settings {
             tools_dir: PathBuf::from("tools-wasm"),
             fields_dir: PathBuf::from("fields"),
             cache_dir: default_cache_dir(),
+            cache_fallback: None,
             allow_private: PrivateAllowList::none(),
             timeouts: Timeouts::default(),
             tool_config: BTreeMap::new(),
@@ -1159,6 +1165,7 @@ impl Settings {
             tools_dir: raw.tools_dir.map_or(defaults.tools_dir, |d| base.join(d)),
             fields_dir: raw.fields_dir.map_or(defaults.fields_dir, |d| base.join(d)),
             cache_dir: raw.cache_dir.map_or(defaults.cache_dir, |d| base.join(d)),
+            cache_fallback: None,
             allow_private,
             timeouts,
             tool_config: raw.tools.into_iter().map(|(k, v)| (k, v.config)).collect(),

@@ -167,19 +167,25 @@ pub fn build_tool(
     dir: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(Manifest, Language, PathBuf), BuildError> {
+    build_tool_to(dir, &dir.join(crate::manifest::COMPONENT_FILE), progress)
+}
+
+/// Like [`build_tool`], but writes the component to `out` (e.g. beside
+/// `tool.wasm` under a temporary name, to be checked and compiled before
+/// it replaces what a running gateway serves: docs/hotload.md).
+pub fn build_tool_to(
+    dir: &Path,
+    out: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Manifest, Language, PathBuf), BuildError> {
     let manifest = Manifest::load(&dir.join(MANIFEST_FILE))?;
     let language = detect(dir)?;
     let component = match language {
         Language::Rust => {
             progress(&format!("cargo build --release --target {GUEST_TARGET}"));
-            rust::build(dir)?
+            rust::build_to(dir, out)?
         }
-        Language::Python => python::build(
-            dir,
-            &manifest.name,
-            &dir.join(crate::manifest::COMPONENT_FILE),
-            progress,
-        )?,
+        Language::Python => python::build(dir, &manifest.name, out, progress)?,
     };
     Ok((manifest, language, component))
 }

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::BuildError;
-use crate::manifest::COMPONENT_FILE;
 
 /// Guest target triple.
 pub const GUEST_TARGET: &str = "wasm32-wasip2";
@@ -22,8 +21,8 @@ pub fn guest_cargo() -> Vec<String> {
         .unwrap_or_else(|| vec!["cargo".to_string()])
 }
 
-/// Builds the Rust tool in `dir` and writes `dir/tool.wasm`.
-pub(super) fn build(dir: &Path) -> Result<PathBuf, BuildError> {
+/// Builds the Rust tool in `dir` and writes the component to `dest`.
+pub(super) fn build_to(dir: &Path, dest: &Path) -> Result<PathBuf, BuildError> {
     let cargo_toml = dir.join("Cargo.toml");
     let prefix = guest_cargo();
     let mut cmd = Command::new(&prefix[0]);
@@ -50,12 +49,11 @@ pub(super) fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     }
     let artifact = wasm_artifact(&String::from_utf8_lossy(&output.stdout))
         .ok_or_else(|| BuildError::NoArtifact(dir.to_path_buf()))?;
-    let dest = dir.join(COMPONENT_FILE);
-    std::fs::copy(&artifact, &dest).map_err(|source| BuildError::Io {
-        path: dest.clone(),
+    std::fs::copy(&artifact, dest).map_err(|source| BuildError::Io {
+        path: dest.to_path_buf(),
         source,
     })?;
-    Ok(dest)
+    Ok(dest.to_path_buf())
 }
 
 /// The last `.wasm` file cargo reports as a compiler artifact.

@@ -76,7 +76,7 @@ pub async fn precompile(
     budget: &CompileBudget,
 ) -> Result<(), CompileError> {
     let sha = sha256_hex(bytes);
-    if cache.artifact_path(&sha).is_file() {
+    if cache.adopt(&sha) {
         return Ok(());
     }
     let process = |e: std::io::Error| CompileError::Process(e.to_string());

@@ -224,15 +224,22 @@ impl Outbound {
         req: Result<OutboundRequest, DeniedReason>,
         timeouts: Timeouts,
     ) -> Result<(Response<MeteredBody>, bool), OutboundError> {
-        let deny = |reason: DeniedReason| {
-            meter.deny(reason);
+        let asked = |req: &OutboundRequest| (req.method.clone(), req.url.clone());
+        let deny = |reason: DeniedReason, asked: Option<(http::Method, url::Url)>| {
+            meter.deny(reason, asked.as_ref().map(|(m, u)| (m, u)));
             OutboundError::Denied(reason)
         };
         if !meter.begin_request() {
-            return Err(deny(DeniedReason::RequestBudget));
+            return Err(deny(
+                DeniedReason::RequestBudget,
+                req.as_ref().ok().map(asked),
+            ));
         }
-        let req = req.map_err(deny)?;
-        let approved = self.policy.check(&req).map_err(deny)?;
+        let req = req.map_err(|reason| deny(reason, None))?;
+        let approved = self
+            .policy
+            .check(&req)
+            .map_err(|reason| deny(reason, Some(asked(&req))))?;
         if req
             .body
             .as_ref()
@@ -248,7 +255,7 @@ impl Outbound {
         )
         .await
         .map_err(|e| match e {
-            ResolveError::PrivateAddress => deny(DeniedReason::PrivateAddress),
+            ResolveError::PrivateAddress => deny(DeniedReason::PrivateAddress, Some(asked(&req))),
             ResolveError::Timeout => OutboundError::Timeout,
             other => OutboundError::Dns(other.to_string()),
         })?;

@@ -7,6 +7,19 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::policy::DeniedReason;
 
+/// One refused request: which check refused it, and what was asked for
+/// (method and URL without its query, so no secret in a query string is
+/// kept), for the operator's explanation (`outbound::teach`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The check that refused it.
+    pub reason: DeniedReason,
+    /// The request's method, when the request was well-formed enough to have one.
+    pub method: Option<String>,
+    /// `scheme://host[:port]/path`, when the URL parsed.
+    pub url: Option<String>,
+}
+
 /// Counters for one call; shared by every request the call makes.
 #[derive(Debug)]
 pub struct Meter {
@@ -14,7 +27,7 @@ pub struct Meter {
     requests: AtomicU32,
     upstream_limit: u64,
     request_limit: u32,
-    denials: Mutex<Vec<DeniedReason>>,
+    denials: Mutex<Vec<Denial>>,
 }
 
 impl Meter {
@@ -40,10 +53,25 @@ impl Meter {
         total <= self.upstream_limit
     }
 
-    /// Records a policy denial.
-    pub fn deny(&self, reason: DeniedReason) {
+    /// Records a policy denial, with what was asked for when known.
+    pub fn deny(&self, reason: DeniedReason, request: Option<(&http::Method, &url::Url)>) {
+        let (method, url) = match request {
+            Some((method, url)) => {
+                let mut bare = url.clone();
+                bare.set_query(None);
+                bare.set_fragment(None);
+                let _ = bare.set_username("");
+                let _ = bare.set_password(None);
+                (Some(method.to_string()), Some(bare.to_string()))
+            }
+            None => (None, None),
+        };
         if let Ok(mut d) = self.denials.lock() {
-            d.push(reason);
+            d.push(Denial {
+                reason,
+                method,
+                url,
+            });
         }
     }
 
@@ -61,6 +89,11 @@ impl Meter {
 
     /// Denials so far, in order.
     pub fn denials(&self) -> Vec<DeniedReason> {
+        self.denied().into_iter().map(|d| d.reason).collect()
+    }
+
+    /// Denials so far with what each refused request asked for, in order.
+    pub fn denied(&self) -> Vec<Denial> {
         self.denials.lock().map(|d| d.clone()).unwrap_or_default()
     }
 }

@@ -23,6 +23,7 @@ pub mod policy;
 pub mod redact;
 pub mod request;
 pub mod rules;
+pub mod teach;
 
 use http::{HeaderName, HeaderValue};
 

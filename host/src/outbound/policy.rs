@@ -153,7 +153,7 @@ impl Policy {
 
     /// Check a request; the first failing step decides the reason.
     ///
-    /// Candidate rules are narrowed stage by stage (scheme, host, port, path,
+    /// Candidate rules are narrowed stage by stage (host, scheme, port, path,
     /// method), so the reason names the first stage no rule passes. When
     /// several rules pass, the first in manifest order wins, and only its
     /// secret headers are injected. A URL, method or header that does not
@@ -175,11 +175,13 @@ impl Policy {
             .port_or_known_default()
             .ok_or(DeniedReason::InvalidUrl)?;
 
+        // Host first: a request to a host no entry names is a `host` denial
+        // whatever its scheme (docs/security.md).
         let candidates = self.rules.iter().enumerate();
-        let candidates = narrow(candidates, DeniedReason::Scheme, |r| r.scheme == scheme)?;
         let candidates = narrow(candidates, DeniedReason::Host, |r| {
             r.matches_host(&parsed_host)
         })?;
+        let candidates = narrow(candidates, DeniedReason::Scheme, |r| r.scheme == scheme)?;
         let candidates = narrow(candidates, DeniedReason::Port, |r| r.allows_port(port))?;
         let candidates = narrow(candidates, DeniedReason::Path, |r| {
             r.allows_path(url.path())
@@ -361,11 +363,11 @@ mod tests {
             ("GET", "https://bücher.example/", Ok(6)),
             ("GET", "https://BÜCHER.EXAMPLE./", Ok(6)),
             ("GET", "https://bucher.example/", Err(D::Host)),
-            // Stages narrow in order: rule 5 passes the scheme stage for
-            // plain http, so its host decides (see `scheme_stage_first`).
-            ("GET", "http://api.github.com/", Err(D::Host)),
+            // Stages narrow in order: the host first, then the scheme (see
+            // `host_stage_first_then_scheme`).
+            ("GET", "http://api.github.com/", Err(D::Scheme)),
             ("GET", "http://evil.com/", Err(D::Host)),
-            ("GET", "https://127.0.0.1:8080/", Err(D::Host)),
+            ("GET", "https://127.0.0.1:8080/", Err(D::Scheme)),
             ("GET", "file:///etc/passwd", Err(D::Scheme)),
             ("GET", "ftp://api.github.com/", Err(D::Scheme)),
             ("GET", "ws://api.github.com/", Err(D::Scheme)),
@@ -426,9 +428,9 @@ mod tests {
             ("GET", "http://127.1:8080/", Ok(5)),
             ("GET", "http://[::ffff:127.0.0.1]:8080/", Err(D::Host)),
             ("GET", "http://127.0.0.2:8080/", Err(D::Host)),
-            ("GET", "https://2130706433/", Err(D::Host)),
-            ("GET", "https://0x7f000001/", Err(D::Host)),
-            ("GET", "https://0177.0.0.1/", Err(D::Host)),
+            ("GET", "https://2130706433/", Err(D::Scheme)),
+            ("GET", "https://0x7f000001/", Err(D::Scheme)),
+            ("GET", "https://0177.0.0.1/", Err(D::Scheme)),
         ];
         let policy = policy();
         for (method, target, want) in cases {
@@ -497,12 +499,13 @@ mod tests {
     }
 
     #[test]
-    fn scheme_stage_first() {
+    fn host_stage_first_then_scheme() {
         use DeniedReason as D;
         let policy = Policy::new(vec![rule(host("api.github.com"))]);
         let cases = [
             ("http://api.github.com/", Err(D::Scheme)),
-            ("http://evil.com/", Err(D::Scheme)),
+            // An unlisted host is a host denial whatever its scheme.
+            ("http://evil.com/", Err(D::Host)),
             ("https://evil.com/", Err(D::Host)),
             ("https://api.github.com/", Ok(0)),
         ];
@@ -645,7 +648,7 @@ mod tests {
         assert!(empty.rules().is_empty());
         assert_eq!(
             check(&empty, "GET", "https://api.github.com/", &[], false),
-            Err(DeniedReason::Scheme)
+            Err(DeniedReason::Host)
         );
     }
 

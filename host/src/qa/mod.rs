@@ -744,7 +744,7 @@ fn manifest_finding(file: &Path, rel: &dyn Fn(&Path) -> PathBuf, e: &ManifestErr
             file: rel(file),
             line: std::fs::read_to_string(file)
                 .ok()
-                .and_then(|text| http_entry_line(&text, *index, "methods")),
+                .and_then(|text| crate::manifest::http_entry_line(&text, *index, "methods")),
             message: format!(
                 "[[http]] entry {} grants {method} without `approved_by`: the gateway is \
                  read-only unless an admin approves a write; ask one to add \
@@ -765,34 +765,6 @@ fn manifest_finding(file: &Path, rel: &dyn Fn(&Path) -> PathBuf, e: &ManifestErr
             message: e.to_string(),
         },
     }
-}
-
-/// The 1-based line of `key` in the `index`-th `[[http]]` table of a
-/// manifest (or of the table's header when the key is not written).
-fn http_entry_line(text: &str, index: usize, key: &str) -> Option<usize> {
-    let mut seen = None;
-    let mut header = None;
-    for (n, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            if t.starts_with("[[http]]") {
-                seen = Some(seen.map_or(0, |s| s + 1));
-                if seen == Some(index) {
-                    header = Some(n + 1);
-                }
-            } else if !t.starts_with("[http.") && header.is_some() {
-                break;
-            }
-            continue;
-        }
-        if seen == Some(index)
-            && t.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        {
-            return Some(n + 1);
-        }
-    }
-    header
 }
 
 fn check_mutating_calls(
@@ -1049,9 +1021,15 @@ mod tests {
     #[test]
     fn the_methods_line_of_the_nth_http_entry() {
         let text = "name = \"t\"\n\n[[http]]\nurl = \"https://a\"\n\n[[http]]\nurl = \"https://b\"\nmethods = [\"POST\"]\n[http.secret_headers]\nA = \"x\"\n\n[limits]\n";
-        assert_eq!(http_entry_line(text, 1, "methods"), Some(8));
-        assert_eq!(http_entry_line(text, 0, "methods"), Some(3));
-        assert_eq!(http_entry_line(text, 2, "methods"), None);
+        assert_eq!(
+            crate::manifest::http_entry_line(text, 1, "methods"),
+            Some(8)
+        );
+        assert_eq!(
+            crate::manifest::http_entry_line(text, 0, "methods"),
+            Some(3)
+        );
+        assert_eq!(crate::manifest::http_entry_line(text, 2, "methods"), None);
     }
 
     #[test]

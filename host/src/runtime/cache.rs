@@ -55,6 +55,8 @@ pub enum CacheOutcome {
 pub struct ArtifactCache {
     dir: PathBuf,
     engine_key: String,
+    /// Read on a miss, never written: see [`ArtifactCache::with_fallback`].
+    fallback: Option<PathBuf>,
 }
 
 /// Feeds `Hash` output into SHA-256 so the engine key is stable across runs.
@@ -94,6 +96,41 @@ impl ArtifactCache {
         Self {
             dir: dir.into(),
             engine_key,
+            fallback: None,
+        }
+    }
+
+    /// Also looks in `fallback` (another cache of the same engine, e.g. the
+    /// per-user default that `gateway tool build` fills) on a miss: an
+    /// artifact found there is copied into this cache and loaded from it.
+    /// Only a folder the gateway's own user owns and nobody else may write
+    /// is trusted, as for this cache (docs/hotload.md).
+    pub fn with_fallback(mut self, fallback: Option<PathBuf>) -> Self {
+        self.fallback = fallback.filter(|f| *f != self.dir);
+        self
+    }
+
+    /// Whether the artifact for `component_sha256` is in this cache, after
+    /// copying it in from the fallback cache when only that one has it.
+    pub fn adopt(&self, component_sha256: &str) -> bool {
+        let path = self.artifact_path(component_sha256);
+        if path.is_file() {
+            return true;
+        }
+        let Some(fallback) = &self.fallback else {
+            return false;
+        };
+        let found = fallback.join(
+            path.file_name()
+                .map(std::path::Path::new)
+                .unwrap_or(Path::new("")),
+        );
+        if !trusted(fallback) || !trusted(&found) {
+            return false;
+        }
+        match std::fs::read(&found) {
+            Ok(bytes) => self.store(&path, &bytes).is_ok(),
+            Err(_) => false,
         }
     }
 
@@ -115,8 +152,9 @@ impl ArtifactCache {
         engine: &Engine,
         bytes: &[u8],
     ) -> Result<(Component, CacheOutcome), CacheError> {
-        let path = self.artifact_path(&sha256_hex(bytes));
-        if path.is_file()
+        let sha = sha256_hex(bytes);
+        let path = self.artifact_path(&sha);
+        if self.adopt(&sha)
             && let Ok(component) = deserialize(engine, &path)
         {
             return Ok((component, CacheOutcome::Hit));
@@ -162,6 +200,16 @@ impl ArtifactCache {
         tmp.persist(path).map_err(|e| io(e.error, path))?;
         Ok(())
     }
+}
+
+/// Whether `path` (a folder or a file) belongs to this process's user and
+/// nobody else may write it.
+fn trusted(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    meta.uid() == rustix::process::geteuid().as_raw() && meta.mode() & 0o022 == 0
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

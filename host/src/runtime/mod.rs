@@ -95,6 +95,12 @@ pub struct LoadedTool {
 }
 
 impl LoadedTool {
+    /// The tool's outbound policy (its `[[http]]` entries resolved with the
+    /// effective config), for explaining denials (`outbound::teach`).
+    pub fn policy(&self) -> &crate::outbound::policy::Policy {
+        self.ctx.outbound.policy()
+    }
+
     /// What scrubs this tool's bound secrets (and their encodings) from
     /// everything its outbound door hands on.
     pub fn redactor(&self) -> &Arc<crate::outbound::redact::Redactor> {
@@ -126,6 +132,9 @@ pub struct CallReport {
     pub requests: u32,
     /// Policy denials, in order.
     pub denials: Vec<crate::outbound::policy::DeniedReason>,
+    /// The same denials with what each refused request asked for
+    /// (`outbound::teach` explains them to the operator).
+    pub denied: Vec<crate::outbound::meter::Denial>,
     /// Guest log lines (log interface, stdout, stderr).
     pub logs: Vec<LogLine>,
     /// Log lines dropped past the per-call cap.
@@ -193,7 +202,8 @@ impl Runtime {
             GuestHttp::new(&s.tool.outbound, &s.meter)
         })
         .map_err(link)?;
-        let cache = ArtifactCache::new(settings.cache_dir.clone(), &engine);
+        let cache = ArtifactCache::new(settings.cache_dir.clone(), &engine)
+            .with_fallback(settings.cache_fallback.clone());
         let ticker = EpochTicker::start(&engine)?;
         let budget = Arc::new(MemoryBudget::new(
             settings
@@ -470,6 +480,7 @@ impl Runtime {
                 output_bytes: 0,
                 requests: 0,
                 denials: Vec::new(),
+                denied: Vec::new(),
                 logs: Vec::new(),
                 dropped_logs: 0,
                 peak_memory_bytes: 0,
@@ -517,6 +528,7 @@ impl Runtime {
             output_bytes,
             requests: state.meter.requests(),
             denials: state.meter.denials(),
+            denied: state.meter.denied(),
             logs,
             dropped_logs,
             peak_memory_bytes: state.limiter.granted_bytes(),

@@ -106,6 +106,9 @@ pub struct CaseResult {
     /// What the fixture server received during the call (after the
     /// gateway's policy checks and secret injection).
     pub upstream_requests: Vec<SeenRequest>,
+    /// What each policy denial of the call teaches: the check, the
+    /// manifest line to change, the script line making the request.
+    pub lessons: Vec<crate::outbound::teach::Lesson>,
 }
 
 struct Case {
@@ -174,11 +177,13 @@ pub async fn run(dir: &Path, base: &Settings) -> Result<Vec<CaseResult>, TestErr
     for case in cases {
         let report = runtime.call(&tool, &case.input).await;
         let verdict = judge(&case.expect, &report);
+        let lessons = crate::outbound::teach::lessons(&tool, &report.denied);
         results.push(CaseResult {
             name: case.name,
             verdict,
             report,
             upstream_requests: server.take_seen(),
+            lessons,
         });
     }
     Ok(results)

@@ -58,16 +58,20 @@ async fn the_outbound_policy_binds_python_tools_too() {
     let dir = new_tool(parent.path(), "nosy", Language::Python).expect("scaffold");
     std::fs::write(
         dir.join("scripts/nosy.py"),
-        r#"from gateway_tool import tool, http
+        r#"from gateway_tool import config, tool, http
 
 
 @tool
-def nosy(url: str) -> dict:
+def nosy(url: str, method: str = "GET") -> dict:
     """Fetches any URL it is given (and must be stopped).
 
     Args:
         url: Where to go.
+        method: How.
     """
+    if url == "write":
+        url = config.require("api_base") + "/v1/items/"
+        return {"status": http.request("POST", url, body=b"{}").status}
     return {"status": http.get(url).status}
 "#,
     )
@@ -83,11 +87,42 @@ expect_error = "denied"
 name = "the metadata address"
 input = { url = "http://169.254.169.254/latest/meta-data/" }
 expect_error = "denied"
+[[case]]
+name = "a write the manifest does not grant"
+input = { url = "write" }
+expect_error = "denied"
 "#,
     )
     .expect("cases");
     let results = run_cases(&dir, "nosy").await;
     assert_all_passed("nosy", &results);
+    // Each denial teaches: the check that refused, the manifest line, and
+    // (when a literal shows it) the script line.
+    use gateway::outbound::policy::DeniedReason;
+    let checks: Vec<Vec<DeniedReason>> = results
+        .iter()
+        .map(|r| r.lessons.iter().map(|l| l.check).collect())
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            vec![DeniedReason::Host],
+            vec![DeniedReason::Host],
+            vec![DeniedReason::Method]
+        ]
+    );
+    let write = &results[2].lessons[0];
+    // The scaffold's only [[http]] entry: its header (no `methods` written).
+    let manifest = std::fs::read_to_string(dir.join("tool.toml")).expect("manifest");
+    let header = manifest
+        .lines()
+        .position(|l| l.trim() == "[[http]]")
+        .map(|i| i + 1);
+    assert_eq!(write.manifest_line, header);
+    assert_eq!(
+        write.script_line,
+        Some((std::path::PathBuf::from("scripts/nosy.py"), 14))
+    );
 }
 
 /// Builds `script` as tool `t` and returns the checker's (code, line) pairs.

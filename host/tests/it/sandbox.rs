@@ -193,6 +193,38 @@ async fn compiled_artifacts_are_cached_by_component_and_engine() {
 }
 
 #[tokio::test]
+async fn an_artifact_compiled_into_the_fallback_cache_is_adopted_not_recompiled() {
+    use std::os::unix::fs::PermissionsExt;
+    // A build without the server's configuration compiled into its cache…
+    let builder = env();
+    let built = builder.load(EDGE, wat::echo()).await;
+    assert_eq!(built.cache, CacheOutcome::Compiled);
+    let fallback = builder.runtime.cache().dir().to_path_buf();
+    // …which a gateway with a cache of its own reads on a miss.
+    let served = crate::harness::env_with(|s| s.cache_fallback = Some(fallback.clone()));
+    let adopted = served.load(EDGE, wat::echo()).await;
+    assert_eq!(adopted.cache, CacheOutcome::Hit);
+    assert!(
+        served
+            .runtime
+            .cache()
+            .artifact_path(&adopted.component_sha256)
+            .is_file(),
+        "copied into the gateway's own cache"
+    );
+    let ok = served.runtime.call(&adopted, r#"{"a":1}"#).await;
+    assert_eq!(ok.result, Ok(serde_json::json!({"a": 1})));
+
+    // A fallback others may write is not trusted: compiled, not adopted.
+    std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let wary = crate::harness::env_with(|s| s.cache_fallback = Some(fallback.clone()));
+    assert_eq!(
+        wary.load(EDGE, wat::echo()).await.cache,
+        CacheOutcome::Compiled
+    );
+}
+
+#[tokio::test]
 async fn guest_logs_and_stdio_are_captured_capped_and_reported() {
     use gateway::capability::log::{Level, LogLine, MAX_LINE_BYTES, Source};
 
