@@ -479,3 +479,49 @@ async fn a_stateless_client_that_drops_its_request_cancels_the_call() {
         [("pages".to_string(), "cancelled".to_string())]
     );
 }
+
+#[tokio::test]
+async fn a_guest_spinning_without_host_calls_is_stopped_by_a_cancellation() {
+    let env = env_with(|_| {});
+    // A timeout far beyond the test: only the cancellation can end the call.
+    let tool = env
+        .load(
+            "name = \"edge\"\n[limits]\ntimeout_ms = 120000\n",
+            gateway_test_programs::wat::infinite_loop(),
+        )
+        .await;
+    let (fire, wait) = tokio::sync::oneshot::channel::<()>();
+    let control = CallControl {
+        progress: None,
+        cancelled: Some(Box::pin(async move {
+            let _ = wait.await;
+        })),
+    };
+    let call = env.runtime.call_with(&tool, "{}", control);
+    let (report, ()) = tokio::join!(call, async move {
+        // Cancel once the call is running (the guest is spinning by then or soon).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = fire.send(());
+    });
+    assert_eq!(report.result, Err(CallError::Cancelled));
+}
+
+#[tokio::test]
+async fn a_cancellable_call_still_times_out_on_its_own_budget() {
+    let env = env_with(|_| {});
+    let tool = env
+        .load(
+            "name = \"edge\"\n[limits]\ntimeout_ms = 200\n",
+            gateway_test_programs::wat::infinite_loop(),
+        )
+        .await;
+    let control = CallControl {
+        progress: None,
+        cancelled: Some(Box::pin(std::future::pending())),
+    };
+    let report = env.runtime.call_with(&tool, "{}", control).await;
+    assert_eq!(
+        report.result,
+        Err(CallError::Timeout(Duration::from_millis(200)))
+    );
+}
