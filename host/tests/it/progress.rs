@@ -525,3 +525,61 @@ async fn a_cancellable_call_still_times_out_on_its_own_budget() {
         Err(CallError::Timeout(Duration::from_millis(200)))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_tool_reports_progress_through_the_sdk() {
+    use gateway::build::Language;
+    use gateway::build::scaffold::new_tool;
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = new_tool(parent.path(), "steps", Language::Python).expect("scaffold");
+    std::fs::write(
+        dir.join("scripts/steps.py"),
+        r#"import gateway_tool
+from gateway_tool import tool
+
+
+@tool
+def steps(n: int) -> dict:
+    """Counts to n, reporting each step.
+
+    Args:
+        n: How many steps.
+    """
+    for i in range(n):
+        gateway_tool.progress(i, total=n, message=f"step {i + 1}")
+    gateway_tool.progress(n, total=n)
+    return {"steps": n}
+"#,
+    )
+    .expect("script");
+    let component = crate::harness::python_component(&dir, "steps");
+    let staged = crate::harness::stage(&dir, &component);
+    let env = env_with(|_| {});
+    let tool = env.runtime.load_dir(staged.path()).await.expect("loads");
+    assert_eq!(tool.contract, Contract::V0_2);
+    let (sender, mut receiver) = gateway::capability::progress::channel();
+    let control = CallControl {
+        progress: Some(sender),
+        cancelled: None,
+    };
+    let report = env.runtime.call_with(&tool, r#"{"n": 2}"#, control).await;
+    assert_eq!(report.result, Ok(json!({"steps": 2})));
+    assert!(report.content.is_empty());
+    let mut reports = Vec::new();
+    while let Ok(r) = receiver.try_recv() {
+        reports.push(r);
+    }
+    let step = |done: f64, message: Option<&str>| ProgressReport {
+        done,
+        total: Some(2.0),
+        message: message.map(str::to_string),
+    };
+    assert_eq!(
+        reports,
+        [
+            step(0.0, Some("step 1")),
+            step(1.0, Some("step 2")),
+            step(2.0, None)
+        ]
+    );
+}
