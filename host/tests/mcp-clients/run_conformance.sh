@@ -42,6 +42,7 @@ applicable="
 2025-11-25 tools-call-simple-text
 2025-11-25 tools-call-error
 2025-11-25 tools-call-with-logging
+2025-11-25 tools-call-with-progress
 2025-11-25 json-schema-2020-12
 2025-11-25 server-sse-multiple-streams
 2025-11-25 dns-rebinding-protection
@@ -49,6 +50,7 @@ applicable="
 2026-07-28 tools-list
 2026-07-28 tools-call-simple-text
 2026-07-28 tools-call-error
+2026-07-28 tools-call-with-progress
 2026-07-28 json-schema-2020-12
 2026-07-28 server-sse-multiple-streams
 2026-07-28 dns-rebinding-protection
