@@ -6,6 +6,8 @@ const PNG: &[u8] = include_bytes!("testdata/red.png");
 const WAV: &[u8] = include_bytes!("testdata/tone.wav");
 /// A chart-like SVG: gradient, style sheet, internal `url(#…)` and `xlink:href`.
 const SVG: &str = include_str!("testdata/chart.svg");
+/// What tools-wasm/stripe_revenue_chart draws for October 2026 in euros.
+const REVENUE_SVG: &str = include_str!("testdata/revenue.svg");
 /// The head of a JFIF file.
 const JPEG: &[u8] = &[
     0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01,
