@@ -497,11 +497,12 @@ fn check_resource(embedded: Embedded, redactor: &Redactor) -> Result<ContentBloc
     if ACTIVE_TYPES.contains(&essence.as_str()) {
         return Err(BlockProblem::ActiveContent(mime_type));
     }
-    let mime_type = Some(mime_type.trim().to_owned());
+    let declared = mime_type.trim().to_owned();
+    let mime_type = Some(declared.clone());
     match (text, blob) {
         (Some(text), None) => {
             if !is_text_type(&essence) {
-                return Err(BlockProblem::TypeNotAllowed(mime_type.unwrap_or_default()));
+                return Err(BlockProblem::TypeNotAllowed(declared));
             }
             if essence == "image/svg+xml" {
                 check_svg(&text)?;

@@ -185,6 +185,7 @@ fn a_chart_svg_with_internal_references_passes() {
         checked.blocks[0].as_image().map(|i| i.mime_type.as_str()),
         Some("image/svg+xml")
     );
+    assert!(check(vec![svg(REVENUE_SVG)], 0, LIMIT, &none()).is_ok());
     let inline_png =
         wrap(r#"<image href="data:image/png;base64,iVBORw0KGgo=" width="1" height="1"/>"#);
     assert!(check(vec![svg(&inline_png)], 0, LIMIT, &none()).is_ok());
