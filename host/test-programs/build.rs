@@ -87,6 +87,7 @@ fn main() {
         println!("cargo:rerun-if-env-changed={var}");
     }
     for path in [
+        "host/wit",
         "guest-sdk/rust/wit",
         "guest-sdk/rust/Cargo.toml",
         "guest-sdk/rust/src",

@@ -24,10 +24,24 @@ only the modules imported at the top of the script. Importing the package
 sends :mod:`logging` (level INFO) to the gateway's logs.
 """
 
-from . import _logging, config, http
+from . import _host, _logging, config, http
 from ._tool import tool
 from .errors import Denied, InvalidInput, ToolError, UpstreamError
 
-__all__ = ["tool", "http", "config", "ToolError", "InvalidInput", "UpstreamError", "Denied"]
+__all__ = ["tool", "http", "config", "progress", "ToolError", "InvalidInput", "UpstreamError", "Denied"]
+
+
+def progress(done, total=None, message=None):
+    """Report that ``done`` of ``total`` units are finished (``total`` when
+    known), with an optional short message such as ``"page 3 of 7"``.
+
+    The gateway passes it to the agent as an MCP progress notification when
+    the agent asked for progress, and drops it otherwise, so calling it is
+    always cheap. Keep ``done`` from decreasing: a report that goes backwards
+    is dropped. Reports faster than the gateway's rate are coalesced, the
+    last one always arriving before the result.
+    """
+    _host.progress(float(done), None if total is None else float(total),
+                   None if message is None else str(message))
 
 _logging.install()

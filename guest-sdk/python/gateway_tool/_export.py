@@ -57,11 +57,12 @@ class _Entry:
         return _host.description(self._spec.name, self._spec.description, *self._schemas)
 
     def call(self, input):
-        """Run the tool on JSON text; returns JSON text or raises the WIT ``tool-error``."""
+        """Run the tool on JSON text; returns the WIT ``tool-output`` (the JSON
+        text, no content blocks) or raises the WIT ``tool-error``."""
         _host.enter()
         _environ.ensure()
         try:
-            return invoke(self._spec, input)
+            return _host.output(invoke(self._spec, input))
         except ToolError as err:
             raise _host.tool_error(err.kind, str(err)) from None
         except HttpError as err:

@@ -63,7 +63,7 @@ def preload():
     """Import every binding module now, while the component is being built."""
     import componentize_py_types  # noqa: F401
     from wit_world import exports  # noqa: F401
-    from wit_world.imports import config, http, log, types  # noqa: F401
+    from wit_world.imports import config, http, log, progress, types  # noqa: F401
 
 
 def tool_protocol():
@@ -125,6 +125,28 @@ def log(level, message):
         sys.stderr.write(f"{level.upper()} {message}\n")
         return
     wit_log.log(getattr(wit_log.Level, level.upper()), message)
+
+
+def progress(done, total, message):
+    """Report progress (WIT ``progress.report``); dropped outside a call.
+
+    Outside the sandbox, and while the component is built, nothing is sent
+    (there is no caller to tell).
+    """
+    try:
+        from wit_world.imports import progress as wit_progress
+    except ImportError:
+        return
+    if not _live:
+        return
+    wit_progress.report(done, total, message)
+
+
+def output(json_text, content=()):
+    """The WIT ``tool-output`` record: the JSON result and its content blocks."""
+    from wit_world.imports import types
+
+    return types.ToolOutput(json=json_text, content=list(content))
 
 
 def tool_error(kind, message):

@@ -26,6 +26,7 @@ _MODULES = (
     "wit_world.imports.log",
     "wit_world.imports.config",
     "wit_world.imports.types",
+    "wit_world.imports.progress",
 )
 
 
@@ -52,6 +53,7 @@ class FakeGateway:
         self.responses = []
         self.sent = []
         self.logs = []
+        self.progress = []
         self.live = live
         self._saved = {}
 
@@ -61,7 +63,7 @@ class FakeGateway:
         cpt = types.ModuleType("componentize_py_types")
         cpt.Err = Err
         root, exports, imports = (types.ModuleType(n) for n in _MODULES[1:4])
-        http, log, config, wtypes = (types.ModuleType(n) for n in _MODULES[4:])
+        http, log, config, wtypes, progress = (types.ModuleType(n) for n in _MODULES[4:])
         http.Request = dataclasses.make_dataclass("Request", ["method", "url", "headers", "body"])
         http.Response = dataclasses.make_dataclass("Response", ["status", "headers", "body"])
         http.DeniedReason = enum.Enum("DeniedReason", "INVALID_URL SCHEME HOST PORT PATH METHOD "
@@ -78,10 +80,13 @@ class FakeGateway:
             _variant(wtypes, name)
         wtypes.ToolDescription = dataclasses.make_dataclass(
             "ToolDescription", ["name", "description", "input_schema", "output_schema"])
+        wtypes.ToolOutput = dataclasses.make_dataclass("ToolOutput", ["json", "content"])
+        progress.report = lambda done, total, message: self.progress.append((done, total, message))
         exports.Tool = type("Tool", (), {"__module__": "wit_world.exports"})
         root.exports, root.imports = exports, imports
         imports.http, imports.log, imports.config, imports.types = http, log, config, wtypes
-        for module in (cpt, root, exports, imports, http, log, config, wtypes):
+        imports.progress = progress
+        for module in (cpt, root, exports, imports, http, log, config, wtypes, progress):
             sys.modules[module.__name__] = module
         self.http, self.types = http, wtypes
         _host._live = self.live

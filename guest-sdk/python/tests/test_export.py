@@ -94,7 +94,8 @@ class EntryModule(unittest.TestCase):
         self.gw.responses.append((200, [("content-type", "application/json")],
                                   b'{"stargazers_count": 5, "forks_count": 2}'))
         out = self.tool.call('{"owner": "acme", "repo": "widget", "include_forks": true}')
-        self.assertEqual(json.loads(out), {"stars": 5, "forks": 2})
+        self.assertIsInstance(out, self.gw.types.ToolOutput)
+        self.assertEqual((json.loads(out.json), out.content), ({"stars": 5, "forks": 2}, []))
         sent = self.gw.sent[0]
         self.assertEqual((sent.method, sent.url), ("GET", "https://api.github.test/repos/acme/widget"))
 

@@ -9,7 +9,10 @@ pub use crate::bindings::exports::gateway::tool::tool::Guest;
 pub use crate::bindings::gateway::tool::types::ToolDescription;
 
 /// The WIT `call` result.
-pub type CallResult = Result<String, crate::bindings::gateway::tool::types::ToolError>;
+pub type CallResult = Result<
+    crate::bindings::gateway::tool::types::ToolOutput,
+    crate::bindings::gateway::tool::types::ToolError,
+>;
 
 /// The WIT `describe` of a tool.
 pub fn describe<T: Tool>() -> ToolDescription {
@@ -21,9 +24,15 @@ pub fn describe<T: Tool>() -> ToolDescription {
     }
 }
 
-/// The WIT `call` of a tool: parse, run, serialise.
+/// The WIT `call` of a tool: parse, run, serialise; with the content
+/// blocks the tool attached ([`crate::attach`]) when it succeeded.
 pub fn call<T: Tool>(input: &str) -> CallResult {
-    run::<T>(input).map_err(Into::into)
+    let result = run::<T>(input);
+    let content = crate::progress::take_attached();
+    match result {
+        Ok(json) => Ok(crate::bindings::gateway::tool::types::ToolOutput { json, content }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn run<T: Tool>(input: &str) -> Result<String, ToolError> {

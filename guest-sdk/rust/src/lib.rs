@@ -62,7 +62,10 @@
 //! the JSON Schemas the agent sees.
 //!
 //! What a tool can reach is only what its `tool.toml` grants: [`http`] to the
-//! listed hosts, [`config`] settings, and the gateway's [`log`]. The gateway
+//! listed hosts, [`config`] settings, and the gateway's [`log`]. A long call
+//! reports how far it got with [`progress`], and may [`attach`] content
+//! blocks (pictures, documents) to its result. The crate targets the
+//! `gateway:tool@0.2.0` contract (`wit/tool.wit`). The gateway
 //! gives the component no environment variables, arguments, files (unless the
 //! manifest names a read-only directory, visible as `/data`) or sockets.
 #![deny(missing_docs)]
@@ -73,8 +76,10 @@ mod error;
 pub mod export;
 pub mod http;
 pub mod log;
+mod progress;
 
 pub use error::ToolError;
+pub use progress::{Content, ResourceBody, attach, progress};
 pub use schemars;
 pub use serde;
 

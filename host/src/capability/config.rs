@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use wasmtime::component::{HasData, Linker};
 
 use crate::bindings::gateway::tool::config::{self as bindings, Host};
+use crate::bindings::v0_1::gateway::tool::config as v0_1;
 
 /// What `gateway:tool/config` sees of a call: the tool's settings.
 pub struct GuestConfig<'a> {
@@ -27,6 +28,13 @@ impl Host for GuestConfig<'_> {
     }
 }
 
+/// The same view for tools built against `gateway:tool@0.1.0`.
+impl v0_1::Host for GuestConfig<'_> {
+    fn get(&mut self, name: String) -> Option<String> {
+        self.vars.get(&name).cloned()
+    }
+}
+
 struct HasGuestConfig;
 
 impl HasData for HasGuestConfig {
@@ -38,5 +46,6 @@ pub fn add_to_linker<T: 'static>(
     linker: &mut Linker<T>,
     view: fn(&mut T) -> GuestConfig<'_>,
 ) -> wasmtime::Result<()> {
-    bindings::add_to_linker::<T, HasGuestConfig>(linker, view)
+    bindings::add_to_linker::<T, HasGuestConfig>(linker, view)?;
+    v0_1::add_to_linker::<T, HasGuestConfig>(linker, view)
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker};
 
-use crate::bindings::guest_http::{self, DeniedReason as WitDenied, HttpError, Request, Response};
+use crate::bindings::guest_http;
+use crate::bindings::v0_1::gateway::tool::http as guest_http_v0_1;
 use crate::outbound::meter::Meter;
 use crate::outbound::policy::DeniedReason;
 use crate::outbound::{GuestRequest, Outbound, OutboundError};
@@ -32,57 +33,81 @@ impl HasData for HasGuestHttp {
     type Data<'a> = GuestHttp<'a>;
 }
 
-/// Links `gateway:tool/http`; `view` lends the door and the meter.
+/// Links `gateway:tool/http` (0.2.0 and 0.1.0); `view` lends the door and the meter.
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     view: fn(&mut T) -> GuestHttp<'_>,
 ) -> wasmtime::Result<()> {
-    guest_http::add_to_linker::<T, HasGuestHttp>(linker, view)
+    guest_http::add_to_linker::<T, HasGuestHttp>(linker, view)?;
+    guest_http_v0_1::add_to_linker::<T, HasGuestHttp>(linker, view)
 }
 
-impl guest_http::Host for GuestHttp<'_> {
-    async fn send(&mut self, req: Request) -> Result<Response, HttpError> {
-        let request = GuestRequest {
-            method: req.method,
-            url: req.url,
-            headers: req.headers,
-            body: req.body,
-        };
-        let response = self
-            .outbound
-            .fetch(self.meter, request)
-            .await
-            .map_err(to_wit)?;
-        Ok(Response {
-            status: response.status,
-            headers: response.headers,
-            body: response.body,
-        })
+impl GuestHttp<'_> {
+    /// One request through the door, whichever contract version asked.
+    async fn fetch(
+        &self,
+        request: GuestRequest,
+    ) -> Result<crate::outbound::FullResponse, OutboundError> {
+        self.outbound.fetch(self.meter, request).await
     }
 }
 
-fn to_wit(e: OutboundError) -> HttpError {
-    match e {
-        OutboundError::Denied(reason) => HttpError::Denied(denied_to_wit(reason)),
-        OutboundError::Dns(m) => HttpError::Dns(m),
-        OutboundError::Connect(m) => HttpError::Connect(m),
-        OutboundError::Timeout => HttpError::Timeout,
-        OutboundError::TooLarge => HttpError::TooLarge,
-        OutboundError::Protocol(m) => HttpError::Protocol(m),
-    }
+/// `Host` for one version's `http` interface: the versions' types have the
+/// same shape, so one body serves both.
+macro_rules! host_for {
+    ($version:ident, $module:path) => {
+        mod $version {
+            use super::*;
+            use $module as wit;
+
+            impl wit::Host for GuestHttp<'_> {
+                async fn send(
+                    &mut self,
+                    req: wit::Request,
+                ) -> Result<wit::Response, wit::HttpError> {
+                    let request = GuestRequest {
+                        method: req.method,
+                        url: req.url,
+                        headers: req.headers,
+                        body: req.body,
+                    };
+                    let response = self.fetch(request).await.map_err(to_wit)?;
+                    Ok(wit::Response {
+                        status: response.status,
+                        headers: response.headers,
+                        body: response.body,
+                    })
+                }
+            }
+
+            fn to_wit(e: OutboundError) -> wit::HttpError {
+                match e {
+                    OutboundError::Denied(reason) => wit::HttpError::Denied(denied_to_wit(reason)),
+                    OutboundError::Dns(m) => wit::HttpError::Dns(m),
+                    OutboundError::Connect(m) => wit::HttpError::Connect(m),
+                    OutboundError::Timeout => wit::HttpError::Timeout,
+                    OutboundError::TooLarge => wit::HttpError::TooLarge,
+                    OutboundError::Protocol(m) => wit::HttpError::Protocol(m),
+                }
+            }
+
+            fn denied_to_wit(reason: DeniedReason) -> wit::DeniedReason {
+                match reason {
+                    DeniedReason::InvalidUrl => wit::DeniedReason::InvalidUrl,
+                    DeniedReason::Scheme => wit::DeniedReason::Scheme,
+                    DeniedReason::Host => wit::DeniedReason::Host,
+                    DeniedReason::Port => wit::DeniedReason::Port,
+                    DeniedReason::Path => wit::DeniedReason::Path,
+                    DeniedReason::Method => wit::DeniedReason::Method,
+                    DeniedReason::BodyNotAllowed => wit::DeniedReason::BodyNotAllowed,
+                    DeniedReason::ForbiddenHeader => wit::DeniedReason::ForbiddenHeader,
+                    DeniedReason::PrivateAddress => wit::DeniedReason::PrivateAddress,
+                    DeniedReason::RequestBudget => wit::DeniedReason::RequestBudget,
+                }
+            }
+        }
+    };
 }
 
-fn denied_to_wit(reason: DeniedReason) -> WitDenied {
-    match reason {
-        DeniedReason::InvalidUrl => WitDenied::InvalidUrl,
-        DeniedReason::Scheme => WitDenied::Scheme,
-        DeniedReason::Host => WitDenied::Host,
-        DeniedReason::Port => WitDenied::Port,
-        DeniedReason::Path => WitDenied::Path,
-        DeniedReason::Method => WitDenied::Method,
-        DeniedReason::BodyNotAllowed => WitDenied::BodyNotAllowed,
-        DeniedReason::ForbiddenHeader => WitDenied::ForbiddenHeader,
-        DeniedReason::PrivateAddress => WitDenied::PrivateAddress,
-        DeniedReason::RequestBudget => WitDenied::RequestBudget,
-    }
-}
+host_for!(current, crate::bindings::guest_http);
+host_for!(v0_1, crate::bindings::v0_1::gateway::tool::http);

@@ -10,6 +10,7 @@ use wasmtime::component::{HasData, Linker};
 
 use crate::bindings::GuestLogLevel;
 use crate::bindings::gateway::tool::log::{self as bindings, Host};
+use crate::bindings::v0_1::gateway::tool::log as v0_1;
 use crate::outbound::redact::Redactor;
 
 /// Longest log line kept from a guest; the rest is cut (guest-controlled volume).
@@ -41,6 +42,18 @@ impl From<GuestLogLevel> for Level {
             GuestLogLevel::Info => Level::Info,
             GuestLogLevel::Warn => Level::Warn,
             GuestLogLevel::Error => Level::Error,
+        }
+    }
+}
+
+impl From<v0_1::Level> for Level {
+    fn from(level: v0_1::Level) -> Self {
+        match level {
+            v0_1::Level::Trace => Level::Trace,
+            v0_1::Level::Debug => Level::Debug,
+            v0_1::Level::Info => Level::Info,
+            v0_1::Level::Warn => Level::Warn,
+            v0_1::Level::Error => Level::Error,
         }
     }
 }
@@ -120,7 +133,12 @@ impl LogBuffer {
 /// Cuts to [`MAX_LINE_BYTES`] on a char boundary and replaces control
 /// characters, so a guest cannot forge log lines or terminal escapes.
 fn sanitize(message: &str) -> String {
-    let mut end = message.len().min(MAX_LINE_BYTES);
+    sanitize_to(message, MAX_LINE_BYTES)
+}
+
+/// [`sanitize`] with another length cap (progress messages).
+pub(crate) fn sanitize_to(message: &str, max_bytes: usize) -> String {
+    let mut end = message.len().min(max_bytes);
     while !message.is_char_boundary(end) {
         end -= 1;
     }
@@ -154,18 +172,26 @@ impl Host for GuestLog<'_> {
     }
 }
 
+/// The same view for tools built against `gateway:tool@0.1.0`.
+impl v0_1::Host for GuestLog<'_> {
+    fn log(&mut self, level: v0_1::Level, message: String) {
+        self.logs.push(level.into(), Source::Log, &message);
+    }
+}
+
 struct HasGuestLog;
 
 impl HasData for HasGuestLog {
     type Data<'a> = GuestLog<'a>;
 }
 
-/// Links `gateway:tool/log`; `view` lends the call's buffer.
+/// Links `gateway:tool/log` (0.2.0 and 0.1.0); `view` lends the call's buffer.
 pub fn add_to_linker<T: 'static>(
     linker: &mut Linker<T>,
     view: fn(&mut T) -> GuestLog<'_>,
 ) -> wasmtime::Result<()> {
-    bindings::add_to_linker::<T, HasGuestLog>(linker, view)
+    bindings::add_to_linker::<T, HasGuestLog>(linker, view)?;
+    v0_1::add_to_linker::<T, HasGuestLog>(linker, view)
 }
 
 #[cfg(test)]

@@ -15,23 +15,27 @@
 pub mod config;
 pub mod http;
 pub mod log;
+pub mod progress;
 pub mod stdio;
 pub mod wasi_http;
 
 use wasmtime::component::{HasData, Linker};
 
 use crate::bindings::gateway::tool::types;
+use crate::bindings::v0_1::gateway::tool::types as types_v0_1;
 
 /// `gateway:tool/types` has no functions, so its host needs no state.
 struct TypesOnly;
 
 impl types::Host for TypesOnly {}
+impl types_v0_1::Host for TypesOnly {}
 
 impl HasData for TypesOnly {
     type Data<'a> = TypesOnly;
 }
 
-/// Links `gateway:tool/types` (types only: nothing to lend).
+/// Links `gateway:tool/types`, 0.2.0 and 0.1.0 (types only: nothing to lend).
 pub fn add_types_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    types::add_to_linker::<T, TypesOnly>(linker, |_| TypesOnly)
+    types::add_to_linker::<T, TypesOnly>(linker, |_| TypesOnly)?;
+    types_v0_1::add_to_linker::<T, TypesOnly>(linker, |_| TypesOnly)
 }

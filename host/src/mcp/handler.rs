@@ -200,7 +200,13 @@ impl GatewayHandler {
         context: &RequestContext<RoleServer>,
     ) -> (CallToolResult, Measured) {
         let input = Value::Object(arguments.unwrap_or_default()).to_string();
-        let report = self.gateway.runtime.call(tool, &input).await;
+        // Progress to the caller and cancellation by it (mcp/progress.rs).
+        let (control, forwarder) = super::progress::control(context);
+        let call = self.gateway.runtime.call_with(tool, &input, control);
+        let report = match forwarder {
+            Some(forwarder) => tokio::join!(call, super::progress::forward(forwarder)).0,
+            None => call.await,
+        };
         let measured = Measured {
             outcome: report.result.as_ref().map_or_else(|e| e.code(), |_| "ok"),
             upstream: report.upstream_bytes,

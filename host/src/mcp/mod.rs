@@ -7,7 +7,8 @@
 //! [`admission`] admits each tool call under the [`crate::limits`], [`sse`]
 //! and [`sessions`] keep the legacy streams and the 2025 sessions, [`stdio`]
 //! serves one client on stdin/stdout, [`drain`] counts the calls owed a
-//! result for the graceful shutdown; [`definitions`] builds the tools' MCP
+//! result for the graceful shutdown; [`progress`] forwards a call's progress
+//! and ends it when its caller cancels; [`definitions`] builds the tools' MCP
 //! definitions, [`builtin`] declares and runs the built-in tools, and
 //! [`handler`] answers MCP requests with them.
 
@@ -18,6 +19,7 @@ pub mod drain;
 pub mod handler;
 pub mod http;
 pub mod jsonrpc;
+pub mod progress;
 pub mod session_id;
 pub mod sessions;
 pub mod sse;

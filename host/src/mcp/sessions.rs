@@ -57,6 +57,23 @@ use crate::frontdoor::limits::{DEFAULT_MAX_SESSIONS, DEFAULT_SESSION_IDLE_TIMEOU
 #[derive(Debug, Clone)]
 pub struct RequestStream(mpsc::UnboundedSender<ServerJsonRpcMessage>);
 
+impl RequestStream {
+    /// Queues `notification` on the request's stream; false when the
+    /// stream is closed (the client went away).
+    pub(crate) fn notify(&self, notification: ServerNotification) -> bool {
+        self.0
+            .send(ServerJsonRpcMessage::notification(notification))
+            .is_ok()
+    }
+
+    /// Resolves when the request's stream is closed: its HTTP response was
+    /// dropped, because the client went away (a cancelled call, see
+    /// `mcp/progress.rs`).
+    pub(crate) async fn closed(self) {
+        self.0.closed().await;
+    }
+}
+
 /// Sends a log line about the request in `context`: on its own stream when
 /// it has one, else through the peer.
 pub async fn send_log(

@@ -73,6 +73,10 @@ pub enum CallError {
     /// Every sandbox slot is busy; try again.
     #[error("the gateway is at its concurrency limit")]
     Overloaded,
+    /// The caller cancelled the call (`notifications/cancelled`, or it went
+    /// away): the sandbox was stopped where it was (docs/progress.md).
+    #[error("the caller cancelled the call")]
+    Cancelled,
     /// The sandbox itself failed (not the tool's fault).
     #[error("sandbox error: {0}")]
     Host(String),
@@ -93,6 +97,7 @@ impl CallError {
             CallError::OutputTooLarge { .. } => "output_too_large",
             CallError::InvalidOutput(_) => "invalid_output",
             CallError::Overloaded => "overloaded",
+            CallError::Cancelled => "cancelled",
             CallError::Host(_) => "host",
         }
     }
@@ -157,8 +162,9 @@ pub enum LoadError {
         #[source]
         source: wasmtime::Error,
     },
-    /// The component does not export the `gateway:tool/tool` interface.
-    #[error("{path}: does not export gateway:tool/tool@0.1.0: {source:#}")]
+    /// The component does not export the `gateway:tool/tool` interface
+    /// (0.2.0 or 0.1.0) with the functions the contract defines.
+    #[error("{path}: does not export gateway:tool/tool@0.2.0 or @0.1.0: {source:#}")]
     Exports {
         /// The component file.
         path: PathBuf,

@@ -10,7 +10,9 @@ pub mod limits;
 pub mod pyview;
 pub mod state;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,11 +27,14 @@ use self::engine::{EpochTicker, ticks_for};
 pub use self::error::{CallError, LoadError};
 use self::limits::{CallLimiter, MemoryBudget};
 use self::state::{CallState, ToolContext};
-use crate::bindings::{ToolComponentPre, ToolError};
+/// The 0.2.0 content blocks a tool may return besides its JSON.
+pub use crate::bindings::{ContentBlock, Embedded, Media};
+use crate::bindings::{ToolComponentPre, ToolDescription, ToolError, ToolOutput};
 use crate::capability;
 use crate::capability::config::GuestConfig;
 use crate::capability::http::GuestHttp;
 use crate::capability::log::{GuestLog, Level, LogBuffer, LogLine, Source};
+use crate::capability::progress::{GuestProgress, ProgressSender, ProgressSink};
 use crate::capability::stdio::Capture;
 use crate::capability::wasi_http::OutboundHooks;
 use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest};
@@ -47,6 +52,116 @@ const HOST_GRACE: Duration = Duration::from_millis(250);
 const MAX_RESOURCES: usize = 4096;
 /// Budget for `describe` at load time.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a call that can be cancelled hands control back to the host
+/// while its guest computes, so a cancellation stops it within this many
+/// epoch ticks even in a loop that never calls the host.
+const CANCEL_CHECK_TICKS: u64 = 5;
+
+/// Which version of the `gateway:tool` contract a component was built
+/// against (docs/progress.md, "WIT versions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Contract {
+    /// `gateway:tool@0.1.0`: JSON text only, no progress.
+    V0_1,
+    /// `gateway:tool@0.2.0`: JSON plus content blocks, progress.
+    V0_2,
+}
+
+impl Contract {
+    /// The version as the WIT package names it, e.g. "0.2.0".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+}
+
+/// A component ready to instantiate, for the contract it exports.
+enum ToolPre {
+    V0_1(crate::bindings::v0_1::ToolComponentPre<CallState>),
+    V0_2(ToolComponentPre<CallState>),
+}
+
+impl ToolPre {
+    /// Picks the contract the component exports, newest first.
+    fn new(
+        component: &wasmtime::component::Component,
+        instance_pre: wasmtime::component::InstancePre<CallState>,
+    ) -> wasmtime::Result<Self> {
+        let exports = |name| component.get_export_index(None, name).is_some();
+        if !exports(crate::bindings::TOOL_EXPORT) && exports(crate::bindings::v0_1::TOOL_EXPORT) {
+            return crate::bindings::v0_1::ToolComponentPre::new(instance_pre).map(ToolPre::V0_1);
+        }
+        ToolComponentPre::new(instance_pre).map(ToolPre::V0_2)
+    }
+
+    fn contract(&self) -> Contract {
+        match self {
+            ToolPre::V0_1(_) => Contract::V0_1,
+            ToolPre::V0_2(_) => Contract::V0_2,
+        }
+    }
+
+    async fn describe(&self, store: &mut Store<CallState>) -> wasmtime::Result<ToolDescription> {
+        match self {
+            ToolPre::V0_1(pre) => {
+                let bindings = pre.instantiate_async(&mut *store).await?;
+                let d = bindings.gateway_tool_tool().call_describe(store).await?;
+                Ok(d.into())
+            }
+            ToolPre::V0_2(pre) => {
+                let bindings = pre.instantiate_async(&mut *store).await?;
+                bindings.gateway_tool_tool().call_describe(store).await
+            }
+        }
+    }
+
+    /// Runs `call`; a 0.1.0 result is a tool output without content blocks.
+    async fn call(
+        &self,
+        store: &mut Store<CallState>,
+        input: &str,
+    ) -> wasmtime::Result<Result<ToolOutput, ToolError>> {
+        match self {
+            ToolPre::V0_1(pre) => {
+                let bindings = pre.instantiate_async(&mut *store).await?;
+                let result = bindings.gateway_tool_tool().call_call(store, input).await?;
+                Ok(result
+                    .map(|json| ToolOutput {
+                        json,
+                        content: Vec::new(),
+                    })
+                    .map_err(ToolError::from))
+            }
+            ToolPre::V0_2(pre) => {
+                let bindings = pre.instantiate_async(&mut *store).await?;
+                bindings.gateway_tool_tool().call_call(store, input).await
+            }
+        }
+    }
+}
+
+/// What the caller of one tool call lends it besides the input: where the
+/// tool's progress goes, and what cancels it.
+#[derive(Default)]
+pub struct CallControl {
+    /// Where progress reports go; without it they are dropped.
+    pub progress: Option<ProgressSender>,
+    /// Resolves when the caller cancels the call: the sandbox is then
+    /// dropped where it is, and the call ends with [`CallError::Cancelled`].
+    pub cancelled: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl std::fmt::Debug for CallControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallControl")
+            .field("progress", &self.progress.is_some())
+            .field("cancellable", &self.cancelled.is_some())
+            .finish()
+    }
+}
 
 /// Why the runtime could not start.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +205,9 @@ pub struct LoadedTool {
     pub definition_sha256: String,
     /// Whether the artifact came from the cache.
     pub cache: CacheOutcome,
-    pre: ToolComponentPre<CallState>,
+    /// The contract version the component was built against.
+    pub contract: Contract,
+    pre: ToolPre,
     ctx: Arc<ToolContext>,
 }
 
@@ -116,6 +233,9 @@ impl std::fmt::Debug for LoadedTool {
 pub struct CallReport {
     /// The JSON output, or why there is none.
     pub result: Result<Value, CallError>,
+    /// Content blocks the tool returned besides the JSON (0.2.0 tools), in
+    /// order; empty on failure and for 0.1.0 tools.
+    pub content: Vec<ContentBlock>,
     /// Wall time from store creation to result.
     pub duration: Duration,
     /// Upstream body bytes received.
@@ -193,6 +313,8 @@ impl Runtime {
             GuestHttp::new(&s.tool.outbound, &s.meter)
         })
         .map_err(link)?;
+        capability::progress::add_to_linker(&mut linker, |s| GuestProgress::new(&mut s.progress))
+            .map_err(link)?;
         let cache = ArtifactCache::new(settings.cache_dir.clone(), &engine);
         let ticker = EpochTicker::start(&engine)?;
         let budget = Arc::new(MemoryBudget::new(
@@ -305,7 +427,7 @@ impl Runtime {
                     path: path.clone(),
                     source,
                 })?;
-        let pre = ToolComponentPre::new(instance_pre).map_err(|source| LoadError::Exports {
+        let pre = ToolPre::new(&component, instance_pre).map_err(|source| LoadError::Exports {
             path: path.clone(),
             source,
         })?;
@@ -318,12 +440,9 @@ impl Runtime {
             python_view,
         });
 
-        let mut store = self.new_store(&ctx, DESCRIBE_TIMEOUT);
-        let described = tokio::time::timeout(DESCRIBE_TIMEOUT + HOST_GRACE, async {
-            let bindings = pre.instantiate_async(&mut store).await?;
-            bindings.gateway_tool_tool().call_describe(&mut store).await
-        })
-        .await;
+        let mut store = self.new_store(&ctx, DESCRIBE_TIMEOUT, None);
+        let described =
+            tokio::time::timeout(DESCRIBE_TIMEOUT + HOST_GRACE, pre.describe(&mut store)).await;
         let description = match described {
             Err(_) => Err(CallError::Timeout(DESCRIBE_TIMEOUT)),
             Ok(Err(e)) => Err(classify(&e, &store.data().limiter, &ctx, DESCRIBE_TIMEOUT)),
@@ -347,6 +466,7 @@ impl Runtime {
             component_sha256,
             definition_sha256,
             cache: cache_outcome,
+            contract: pre.contract(),
             pre,
             ctx,
         })
@@ -377,7 +497,12 @@ impl Runtime {
             .map_err(view_error)
     }
 
-    fn new_store(&self, ctx: &Arc<ToolContext>, timeout: Duration) -> Store<CallState> {
+    fn new_store(
+        &self,
+        ctx: &Arc<ToolContext>,
+        timeout: Duration,
+        progress: Option<ProgressSender>,
+    ) -> Store<CallState> {
         let meter = Arc::new(Meter::new(ctx.limits.upstream_bytes, ctx.limits.requests));
         let stdout = Capture::default();
         let stderr = Capture::default();
@@ -411,6 +536,7 @@ impl Runtime {
             tool: Arc::clone(ctx),
             meter,
             logs: LogBuffer::new(Arc::clone(ctx.outbound.redactor())),
+            progress: ProgressSink::new(progress, Arc::clone(ctx.outbound.redactor())),
             stdout,
             stderr,
         };
@@ -427,6 +553,17 @@ impl Runtime {
     /// duration and bytes), so a log reader can follow one call's lines,
     /// the guest's own included.
     pub async fn call(&self, tool: &LoadedTool, input: &str) -> CallReport {
+        self.call_with(tool, input, CallControl::default()).await
+    }
+
+    /// [`Runtime::call`] with progress forwarded and cancellation heeded
+    /// as `control` says.
+    pub async fn call_with(
+        &self,
+        tool: &LoadedTool,
+        input: &str,
+        control: CallControl,
+    ) -> CallReport {
         use tracing::Instrument;
         use tracing::field::Empty;
         let span = tracing::info_span!(
@@ -439,7 +576,7 @@ impl Runtime {
             output_bytes = Empty,
         );
         let report = self
-            .call_in_span(tool, input)
+            .call_in_span(tool, input, control)
             .instrument(span.clone())
             .await;
         span.record(
@@ -459,12 +596,18 @@ impl Runtime {
         report
     }
 
-    async fn call_in_span(&self, tool: &LoadedTool, input: &str) -> CallReport {
+    async fn call_in_span(
+        &self,
+        tool: &LoadedTool,
+        input: &str,
+        control: CallControl,
+    ) -> CallReport {
         let started = Instant::now();
         let limits = tool.ctx.limits;
         if let Err(e) = check_input(input).and_then(|()| self.admit()) {
             return CallReport {
                 result: Err(e),
+                content: Vec::new(),
                 duration: started.elapsed(),
                 upstream_bytes: 0,
                 output_bytes: 0,
@@ -475,28 +618,45 @@ impl Runtime {
                 peak_memory_bytes: 0,
             };
         }
-        let mut store = self.new_store(&tool.ctx, limits.timeout);
-        let outcome = tokio::time::timeout(limits.timeout + HOST_GRACE, async {
-            let bindings = tool.pre.instantiate_async(&mut store).await?;
-            bindings
-                .gateway_tool_tool()
-                .call_call(&mut store, input)
-                .await
-        })
-        .await;
+        let mut store = self.new_store(&tool.ctx, limits.timeout, control.progress);
+        if control.cancelled.is_some() {
+            yield_every(&mut store, limits.timeout);
+        }
+        let run = tokio::time::timeout(limits.timeout + HOST_GRACE, async {
+            tool.pre.call(&mut store, input).await
+        });
+        // A cancelled call's future is dropped where it is, guest and host
+        // calls alike, as the timeout above drops one; yielding every few
+        // ticks lets a guest that never calls the host be stopped too.
+        let outcome = match control.cancelled {
+            None => Some(run.await),
+            Some(cancelled) => {
+                tokio::select! {
+                    biased;
+                    () = cancelled => None,
+                    outcome = run => Some(outcome),
+                }
+            }
+        };
+        let mut content = Vec::new();
         let result = match outcome {
-            Err(_) => Err(CallError::Timeout(limits.timeout)),
-            Ok(Err(e)) => Err(classify(
+            None => Err(CallError::Cancelled),
+            Some(Err(_)) => Err(CallError::Timeout(limits.timeout)),
+            Some(Ok(Err(e))) => Err(classify(
                 &e,
                 &store.data().limiter,
                 &tool.ctx,
                 limits.timeout,
             )),
-            Ok(Ok(Err(tool_error))) => Err(from_tool_error(tool_error)),
-            Ok(Ok(Ok(output))) => {
-                check_output(&output, limits.output_bytes).map(|v| (v, output.len()))
+            Some(Ok(Ok(Err(tool_error)))) => Err(from_tool_error(tool_error)),
+            Some(Ok(Ok(Ok(output)))) => {
+                content = output.content;
+                check_output(&output.json, limits.output_bytes).map(|v| (v, output.json.len()))
             }
         };
+        if result.is_err() {
+            content.clear();
+        }
         // Second line behind the outbound scrubbing: the tool's secrets never
         // reach the caller or the gateway's log, whatever the guest returns.
         let redactor = tool.ctx.outbound.redactor();
@@ -507,11 +667,17 @@ impl Runtime {
             })
             .map_err(|e| e.redacted(redactor));
         let output_bytes = result.as_ref().map_or(0, |(_, n)| *n);
-        let state = store.into_data();
+        let mut state = store.into_data();
+        // The last report held back by the rate goes out before the result
+        // (a cancelled caller hears nothing more).
+        if !matches!(result, Err(CallError::Cancelled)) {
+            state.progress.flush();
+        }
         let (logs, dropped_logs) = collect_logs(state.logs, &state.stdout, &state.stderr);
         emit_logs(&tool.ctx.name, &logs, dropped_logs);
         CallReport {
             result: result.map(|(v, _)| v),
+            content,
             duration: started.elapsed(),
             upstream_bytes: state.meter.upstream_bytes(),
             output_bytes,
@@ -590,6 +756,24 @@ fn check_output(output: &str, limit: usize) -> Result<Value, CallError> {
         });
     }
     serde_json::from_str(output).map_err(|e| CallError::InvalidOutput(e.to_string()))
+}
+
+/// Replaces the store's epoch trap with a callback that yields to the
+/// executor every [`CANCEL_CHECK_TICKS`] and traps, as the trap would, once
+/// the call's budget of ticks is spent.
+fn yield_every(store: &mut Store<CallState>, timeout: Duration) {
+    let budget = ticks_for(timeout);
+    let step = CANCEL_CHECK_TICKS.min(budget).max(1);
+    let mut used = step;
+    store.set_epoch_deadline(step);
+    store.epoch_deadline_callback(move |_| {
+        if used >= budget {
+            return Err(Trap::Interrupt.into());
+        }
+        let next = step.min(budget - used);
+        used += next;
+        Ok(wasmtime::UpdateDeadline::Yield(next))
+    });
 }
 
 fn from_tool_error(e: ToolError) -> CallError {

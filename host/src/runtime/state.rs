@@ -11,6 +11,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::limits::CallLimiter;
 use crate::capability::log::LogBuffer;
+use crate::capability::progress::ProgressSink;
 use crate::capability::stdio::Capture;
 use crate::capability::wasi_http::OutboundHooks;
 use crate::manifest::Limits;
@@ -47,6 +48,7 @@ pub struct CallState {
     pub(crate) tool: Arc<ToolContext>,
     pub(crate) meter: Arc<Meter>,
     pub(crate) logs: LogBuffer,
+    pub(crate) progress: ProgressSink,
     pub(crate) stdout: Capture,
     pub(crate) stderr: Capture,
 }

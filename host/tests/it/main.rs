@@ -22,6 +22,7 @@ mod oauth;
 mod observability;
 mod outbound;
 mod plain_scripts;
+mod progress;
 mod pystdlib;
 mod python;
 mod record;
