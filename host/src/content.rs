@@ -301,6 +301,25 @@ impl ContentError {
     }
 }
 
+impl ContentError {
+    /// The same error with the tool's secrets scrubbed from what it quotes
+    /// (a URI, a media type, an SVG attribute value).
+    pub fn redacted(self, redactor: &Redactor) -> ContentError {
+        match self {
+            ContentError::Block {
+                index,
+                kind,
+                problem,
+            } => ContentError::Block {
+                index,
+                kind,
+                problem: problem.redacted(redactor),
+            },
+            other => other,
+        }
+    }
+}
+
 /// What is wrong with one block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -362,6 +381,36 @@ pub enum BlockProblem {
     /// A binary block holds one of the tool's secrets.
     #[error("the block's bytes hold one of the tool's secrets")]
     Secret,
+}
+
+impl BlockProblem {
+    fn redacted(self, redactor: &Redactor) -> BlockProblem {
+        let clean = |m: String| redactor.redact_str(&m).into_owned();
+        match self {
+            BlockProblem::MalformedType(m) => BlockProblem::MalformedType(clean(m)),
+            BlockProblem::TypeNotAllowed(m) => BlockProblem::TypeNotAllowed(clean(m)),
+            BlockProblem::ActiveContent(m) => BlockProblem::ActiveContent(clean(m)),
+            BlockProblem::Mismatch { declared, found } => BlockProblem::Mismatch {
+                declared: clean(declared),
+                found,
+            },
+            BlockProblem::SvgNotXml(m) => BlockProblem::SvgNotXml(clean(m)),
+            BlockProblem::SvgRoot(m) => BlockProblem::SvgRoot(clean(m)),
+            BlockProblem::SvgElement(m) => BlockProblem::SvgElement(clean(m)),
+            BlockProblem::SvgEventHandler(m) => BlockProblem::SvgEventHandler(clean(m)),
+            BlockProblem::SvgExternalReference { attribute, value } => {
+                BlockProblem::SvgExternalReference {
+                    attribute: clean(attribute),
+                    value: clean(value),
+                }
+            }
+            BlockProblem::Uri { uri, reason } => BlockProblem::Uri {
+                uri: clean(uri),
+                reason,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Why an embedded resource's URI was refused.
