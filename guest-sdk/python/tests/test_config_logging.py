@@ -6,6 +6,7 @@ import logging
 import unittest
 
 import support
+import gateway_tool
 from gateway_tool import ToolError, _logging, config
 
 
@@ -56,6 +57,19 @@ class Logging(unittest.TestCase):
         with contextlib.redirect_stderr(err):
             logging.getLogger("tool.test").error("at import")
         self.assertEqual((gw.logs, err.getvalue()), ([], "ERROR tool.test: at import\n"))
+
+
+class Progress(unittest.TestCase):
+    def test_reports_reach_the_gateway_as_floats(self):
+        gw = support.use_fake_gateway(self)
+        gateway_tool.progress(1, total=4, message="page 1 of 4")
+        gateway_tool.progress(2)
+        self.assertEqual(gw.progress, [(1.0, 4.0, "page 1 of 4"), (2.0, None, None)])
+
+    def test_nothing_is_sent_while_the_tool_is_built(self):
+        gw = support.use_fake_gateway(self, live=False)
+        gateway_tool.progress(1, total=4)
+        self.assertEqual(gw.progress, [])
 
 
 if __name__ == "__main__":

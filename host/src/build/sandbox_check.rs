@@ -220,7 +220,14 @@ fn checker(
         "import gateway_tool._checker_tool  # noqa: F401  (registers check_script)\nfrom gateway_tool._export import export_registered\nTool = export_registered()\n",
     )?;
     write_file(&dir.join(MANIFEST_FILE), MANIFEST)?;
-    let tmp = dir.join(format!("{COMPONENT_FILE}.tmp{}", std::process::id()));
+    // One temporary name per build, not per process: two threads of one
+    // process (tests) may build the checker at once on a cold cache.
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let build = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(
+        "{COMPONENT_FILE}.tmp{}-{build}",
+        std::process::id()
+    ));
     let output = Command::new(componentize)
         .arg("-d")
         .arg(wit)

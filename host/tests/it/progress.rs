@@ -482,3 +482,107 @@ async fn a_stateless_client_that_drops_its_request_cancels_the_call() {
         [("pages".to_string(), "cancelled".to_string())]
     );
 }
+
+#[tokio::test]
+async fn a_guest_spinning_without_host_calls_is_stopped_by_a_cancellation() {
+    let env = env_with(|_| {});
+    // A timeout far beyond the test: only the cancellation can end the call.
+    let tool = env
+        .load(
+            "name = \"edge\"\n[limits]\ntimeout_ms = 120000\n",
+            gateway_test_programs::wat::infinite_loop(),
+        )
+        .await;
+    let (fire, wait) = tokio::sync::oneshot::channel::<()>();
+    let control = CallControl {
+        progress: None,
+        cancelled: Some(Box::pin(async move {
+            let _ = wait.await;
+        })),
+    };
+    let call = env.runtime.call_with(&tool, "{}", control);
+    let (report, ()) = tokio::join!(call, async move {
+        // Cancel once the call is running (the guest is spinning by then or soon).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = fire.send(());
+    });
+    assert_eq!(report.result, Err(CallError::Cancelled));
+}
+
+#[tokio::test]
+async fn a_cancellable_call_still_times_out_on_its_own_budget() {
+    let env = env_with(|_| {});
+    let tool = env
+        .load(
+            "name = \"edge\"\n[limits]\ntimeout_ms = 200\n",
+            gateway_test_programs::wat::infinite_loop(),
+        )
+        .await;
+    let control = CallControl {
+        progress: None,
+        cancelled: Some(Box::pin(std::future::pending())),
+    };
+    let report = env.runtime.call_with(&tool, "{}", control).await;
+    assert_eq!(
+        report.result,
+        Err(CallError::Timeout(Duration::from_millis(200)))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_tool_reports_progress_through_the_sdk() {
+    use gateway::build::Language;
+    use gateway::build::scaffold::new_tool;
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = new_tool(parent.path(), "steps", Language::Python).expect("scaffold");
+    std::fs::write(
+        dir.join("scripts/steps.py"),
+        r#"import gateway_tool
+from gateway_tool import tool
+
+
+@tool
+def steps(n: int) -> dict:
+    """Counts to n, reporting each step.
+
+    Args:
+        n: How many steps.
+    """
+    for i in range(n):
+        gateway_tool.progress(i, total=n, message=f"step {i + 1}")
+    gateway_tool.progress(n, total=n)
+    return {"steps": n}
+"#,
+    )
+    .expect("script");
+    let component = crate::harness::python_component(&dir, "steps");
+    let staged = crate::harness::stage(&dir, &component);
+    let env = env_with(|_| {});
+    let tool = env.runtime.load_dir(staged.path()).await.expect("loads");
+    assert_eq!(tool.contract, Contract::V0_2);
+    let (sender, mut receiver) = gateway::capability::progress::channel();
+    let control = CallControl {
+        progress: Some(sender),
+        cancelled: None,
+    };
+    let report = env.runtime.call_with(&tool, r#"{"n": 2}"#, control).await;
+    assert_eq!(report.result, Ok(json!({"steps": 2})));
+    assert!(report.content.is_empty());
+    let mut reports = Vec::new();
+    while let Ok(r) = receiver.try_recv() {
+        reports.push(r);
+    }
+    let step = |done: f64, message: Option<&str>| ProgressReport {
+        done,
+        total: Some(2.0),
+        message: message.map(str::to_string),
+    };
+    assert_eq!(
+        reports,
+        [
+            step(0.0, Some("step 1")),
+            step(1.0, Some("step 2")),
+            step(2.0, None)
+        ]
+    );
+}

@@ -26,6 +26,8 @@ CLIENT = Path(__file__).with_name("client.py")
 SIMPLE_TEXT = "This is a simple text response for testing."
 ERROR_TEXT = "This tool intentionally returns an error for testing"
 LOG_LINES = ["Tool execution started", "Tool processing data", "Tool execution completed"]
+# What test_tool_with_progress reports, as (progress, total), in order.
+PROGRESS = [(0, 100), (50, 100), (100, 100)]
 JSON_RPC_INVALID_PARAMS = -32602
 
 
@@ -109,6 +111,15 @@ def expect_logs(r: Run) -> str | None:
     return f"expected info log messages carrying {LOG_LINES} in order, got {got}"
 
 
+def expect_progress(r: Run) -> str | None:
+    if r.code != 0 or r.out["isError"]:
+        return "expected a successful result"
+    got = [(p["progress"], p["total"]) for p in r.out.get("progress", [])]
+    if got != PROGRESS:
+        return f"expected progress {PROGRESS} before the result, got {got}"
+    return None
+
+
 def expect_refused(status: int) -> Callable[[Run], str | None]:
     def check(r: Run) -> str | None:
         if r.code != 1 or not r.err or r.err.get("httpStatus") != status:
@@ -143,6 +154,11 @@ def main(base: str, stdio_command: str | None) -> int:
                 f"{label} call test_tool_with_logging",
                 run("--log-level", "info", "call", "test_tool_with_logging"),
                 expect_logs,
+            ),
+            (
+                f"{label} call test_tool_with_progress",
+                run("--progress", "call", "test_tool_with_progress"),
+                expect_progress,
             ),
         ]
         if label != "stdio":

@@ -8,11 +8,14 @@ Options: --era legacy|modern|auto (legacy: the `initialize` handshake; modern:
 2026-07-28 `server/discover` and stateless requests; auto: discover, falling
 back to initialize as the SDK's own `Client` does; default legacy over sse
 and stdio, auto over http), --header K=V (repeatable; e.g. an Origin), --log-level LEVEL
-(ask for the server's log messages and print them with `call`), --timeout S.
+(ask for the server's log messages and print them with `call`), --progress (ask for
+progress notifications, through the SDK's `progress_callback`, and print them with
+`call`), --timeout S.
 
 Commands and what they print on stdout, one JSON object:
     list              {"protocolVersion", "tools": [{"name", "description", "inputSchema", "outputSchema"}]}
-    call NAME JSON    {"protocolVersion", "isError", "content", "structuredContent"[, "logs"]}
+    call NAME JSON    {"protocolVersion", "isError", "content", "structuredContent"[, "logs"][, "progress"]}
+                      (progress: [{"progress", "total", "message"}] in the order received)
                       (content: a text block as its string, any other block as its JSON)
 
 Exit 0 when the protocol exchange succeeded, even for a tool's `isError: true`.
@@ -71,6 +74,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--era", choices=["legacy", "modern", "auto"], help="default: auto over http, else legacy")
     p.add_argument("--header", action="append", default=[], metavar="K=V", help="extra HTTP header (repeatable)")
     p.add_argument("--log-level", choices=LOG_LEVELS, help="ask for log messages at this level and print them")
+    p.add_argument("--progress", action="store_true", help="ask for progress notifications and print them")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds for the whole exchange (default 30)")
     sub = p.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="list the tools")
@@ -191,11 +195,20 @@ async def list_tools(session: ClientSession) -> dict[str, Any]:
             return {"protocolVersion": session.protocol_version, "tools": tools}
 
 
-async def call_tool(session: ClientSession, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+async def call_tool(
+    session: ClientSession, name: str, arguments: dict[str, Any], progress: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     # Listing first is what real clients do, and what lets the SDK validate
     # structuredContent against the output schema and mirror x-mcp-header arguments.
     await session.list_tools()
-    result = await session.call_tool(name, arguments)
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        if progress is not None:
+            progress.append({"progress": done, "total": total, "message": message})
+
+    # With a callback the SDK sends a progressToken in the request's _meta.
+    callback = on_progress if progress is not None else None
+    result = await session.call_tool(name, arguments, progress_callback=callback)
     assert isinstance(result, types.CallToolResult)
     content = [
         block.text
@@ -213,6 +226,7 @@ async def call_tool(session: ClientSession, name: str, arguments: dict[str, Any]
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     logs: list[dict[str, Any]] = []
+    progress: list[dict[str, Any]] | None = [] if args.progress else None
     http = HttpLog(args.headers)
     try:
         with anyio.fail_after(args.timeout):
@@ -220,7 +234,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if args.action == "list":
                     out = await list_tools(session)
                 else:
-                    out = await call_tool(session, args.name, args.arguments)
+                    out = await call_tool(session, args.name, args.arguments, progress)
     except TimeoutError as e:
         raise Failure(kind="timeout", message=f"no answer within {args.timeout:g} s") from e
     except BaseException as e:  # anyio task groups wrap the cause in exception groups
@@ -230,6 +244,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         raise failure from e
     if args.action == "call" and args.log_level:
         out["logs"] = logs
+    if args.action == "call" and progress is not None:
+        out["progress"] = progress
     return out
 
 

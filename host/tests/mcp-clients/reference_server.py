@@ -94,33 +94,35 @@ class ToolFailed(Exception):
 
 
 Log = Callable[[str], Awaitable[None]]
+# (progress, total): a notifications/progress when the request carried a progressToken.
+Report = Callable[[float, float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class ToolSpec:
     description: str
     input_schema: dict[str, Any]
-    run: Callable[[dict[str, Any], Log], Awaitable[Any]]
+    run: Callable[[dict[str, Any], Log, Report], Awaitable[Any]]
     output_schema: dict[str, Any] | None = None
 
 
-async def echo(args: dict[str, Any], log: Log) -> dict[str, Any]:
+async def echo(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
     return {"text": args["text"]}
 
 
-async def fail(args: dict[str, Any], log: Log) -> dict[str, Any]:
+async def fail(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
     raise ToolFailed("internal: this tool always fails")
 
 
-async def simple_text(args: dict[str, Any], log: Log) -> dict[str, Any]:
+async def simple_text(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
     return {"text": "This is a simple text response for testing."}
 
 
-async def error_handling(args: dict[str, Any], log: Log) -> dict[str, Any]:
+async def error_handling(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
     raise ToolFailed("This tool intentionally returns an error for testing")
 
 
-async def tool_with_logging(args: dict[str, Any], log: Log) -> dict[str, Any]:
+async def tool_with_logging(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
     await log("Tool execution started")
     await anyio.sleep(0.05)
     await log("Tool processing data")
@@ -129,16 +131,25 @@ async def tool_with_logging(args: dict[str, Any], log: Log) -> dict[str, Any]:
     return {"text": "Tool with logging executed successfully"}
 
 
-async def logging_tool(args: dict[str, Any], log: Log) -> dict[str, Any]:
+async def tool_with_progress(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
+    await report(0, 100)
+    await anyio.sleep(0.05)
+    await report(50, 100)
+    await anyio.sleep(0.05)
+    await report(100, 100)
+    return {"text": "Tool with progress executed successfully"}
+
+
+async def logging_tool(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
     await log("test_logging_tool ran")
     return {"text": "logged one line at info"}
 
 
-async def json_schema_tool(args: dict[str, Any], log: Log) -> dict[str, Any]:
+async def json_schema_tool(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
     return {"received": args}
 
 
-async def x_mcp_header(args: dict[str, Any], log: Log) -> dict[str, Any]:
+async def x_mcp_header(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
     return {"region": args["region"]}
 
 
@@ -160,21 +171,21 @@ def _resource(uri: str, mime_type: str, text: str) -> types.EmbeddedResource:
     )
 
 
-async def image_content(args: dict[str, Any], log: Log) -> tuple[dict[str, Any], list[Any]]:
+async def image_content(args: dict[str, Any], log: Log, report: Report) -> tuple[dict[str, Any], list[Any]]:
     return {"image": "a 1x1 red pixel"}, [_image()]
 
 
-async def audio_content(args: dict[str, Any], log: Log) -> tuple[dict[str, Any], list[Any]]:
+async def audio_content(args: dict[str, Any], log: Log, report: Report) -> tuple[dict[str, Any], list[Any]]:
     audio = types.AudioContent(type="audio", data=_media("test_audio_content", "tone.wav"), mime_type="audio/wav")
     return {"audio": "a 0.1 s square wave"}, [audio]
 
 
-async def embedded_resource(args: dict[str, Any], log: Log) -> tuple[dict[str, Any], list[Any]]:
+async def embedded_resource(args: dict[str, Any], log: Log, report: Report) -> tuple[dict[str, Any], list[Any]]:
     uri = "test://embedded-resource"
     return {"uri": uri}, [_resource(uri, "text/plain", "This is an embedded resource content.")]
 
 
-async def multiple_content_types(args: dict[str, Any], log: Log) -> tuple[dict[str, Any], list[Any]]:
+async def multiple_content_types(args: dict[str, Any], log: Log, report: Report) -> tuple[dict[str, Any], list[Any]]:
     blocks = [
         types.TextContent(type="text", text="Multiple content types test:"),
         _image(),
@@ -197,6 +208,9 @@ TOOLS: dict[str, ToolSpec] = {
     "test_error_handling": ToolSpec("Always fails, as a tool error.", NO_ARGUMENTS, error_handling),
     "test_tool_with_logging": ToolSpec(
         "Logs three info lines 50 ms apart.", NO_ARGUMENTS, tool_with_logging, TEXT_OUTPUT
+    ),
+    "test_tool_with_progress": ToolSpec(
+        "Reports progress 0, 50 and 100 of 100, 50 ms apart.", NO_ARGUMENTS, tool_with_progress, TEXT_OUTPUT
     ),
     "test_logging_tool": ToolSpec("Logs one info line.", NO_ARGUMENTS, logging_tool, TEXT_OUTPUT),
     "json_schema_2020_12_tool": ToolSpec(
@@ -246,8 +260,14 @@ async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestPara
         # On this request's stream; 2026-07-28 sends it only if the request opted in.
         await ctx.session.send_log_message("info", message, logger=params.name, related_request_id=ctx.request_id)
 
+    token = (params.meta or {}).get("progress_token")
+
+    async def report(done: float, total: float) -> None:
+        if token is not None:
+            await ctx.session.send_progress_notification(token, done, total, related_request_id=ctx.request_id)
+
     try:
-        output = await spec.run(params.arguments or {}, log)
+        output = await spec.run(params.arguments or {}, log, report)
     except ToolFailed as e:
         return text_result(str(e), None, True)
     except KeyError as e:

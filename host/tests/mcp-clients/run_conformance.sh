@@ -46,6 +46,7 @@ applicable="
 2025-11-25 tools-call-audio
 2025-11-25 tools-call-embedded-resource
 2025-11-25 tools-call-mixed-content
+2025-11-25 tools-call-with-progress
 2025-11-25 json-schema-2020-12
 2025-11-25 server-sse-multiple-streams
 2025-11-25 dns-rebinding-protection
@@ -57,6 +58,7 @@ applicable="
 2026-07-28 tools-call-audio
 2026-07-28 tools-call-embedded-resource
 2026-07-28 tools-call-mixed-content
+2026-07-28 tools-call-with-progress
 2026-07-28 json-schema-2020-12
 2026-07-28 server-sse-multiple-streams
 2026-07-28 dns-rebinding-protection
