@@ -10,6 +10,7 @@
 //! folder use), [`frontdoor`] (who may reach the HTTP listeners, shared by
 //! both), [`admin`] (the admin HTTP API), [`limits`] (call rates and the cap on
 //! calls in flight), [`mcp`] (what agents see),
+//! [`content`] (the pictures and documents a tool returns besides JSON),
 //! [`record`] (fixtures recorded from a tool's real upstream),
 //! [`audit`] (the hash-chained record of calls and admin changes),
 //! [`telemetry`] (metrics, health probes, traces and call log lines),
@@ -22,6 +23,7 @@ mod bindings;
 pub mod build;
 pub mod capability;
 pub mod catalog;
+pub mod content;
 pub mod debounce;
 pub mod fields;
 pub mod fixtures;

@@ -30,6 +30,11 @@ const MAX_UPSTREAM_BYTES: u64 = 64 * MIB;
 const DEFAULT_OUTPUT_BYTES: u64 = 256 * 1024;
 /// Ceiling on output size.
 const MAX_OUTPUT_BYTES: u64 = 4 * MIB;
+/// Default bytes of a whole result: the JSON and its content blocks
+/// (pictures, documents) together (docs/content.md).
+const DEFAULT_CONTENT_BYTES: u64 = MIB;
+/// Ceiling on a whole result: a chart or two, not a photo album.
+const MAX_CONTENT_BYTES: u64 = 8 * MIB;
 /// Default outbound requests per call.
 const DEFAULT_REQUESTS: u32 = 32;
 /// Ceiling on outbound requests per call (pagination, not crawling).
@@ -120,6 +125,7 @@ struct RawLimits {
     timeout_ms: Option<u64>,
     upstream_bytes: Option<u64>,
     output_bytes: Option<u64>,
+    content_bytes: Option<u64>,
     requests: Option<u32>,
 }
 
@@ -134,6 +140,8 @@ pub struct Limits {
     pub upstream_bytes: u64,
     /// Bytes of JSON the tool may return.
     pub output_bytes: usize,
+    /// Bytes of a whole result: the JSON and every content block together.
+    pub content_bytes: usize,
     /// Outbound requests per call.
     pub requests: u32,
 }
@@ -145,6 +153,7 @@ impl Default for Limits {
             timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
             upstream_bytes: DEFAULT_UPSTREAM_BYTES,
             output_bytes: usize::try_from(DEFAULT_OUTPUT_BYTES).unwrap_or(usize::MAX),
+            content_bytes: usize::try_from(DEFAULT_CONTENT_BYTES).unwrap_or(usize::MAX),
             requests: DEFAULT_REQUESTS,
         }
     }
@@ -448,6 +457,11 @@ fn limits(raw: &RawLimits) -> Result<Limits, (&'static str, Problem)> {
         raw.output_bytes.unwrap_or(DEFAULT_OUTPUT_BYTES),
         MAX_OUTPUT_BYTES,
     )?;
+    let content = range(
+        "limits.content_bytes",
+        raw.content_bytes.unwrap_or(DEFAULT_CONTENT_BYTES),
+        MAX_CONTENT_BYTES,
+    )?;
     let requests = range(
         "limits.requests",
         u64::from(raw.requests.unwrap_or(DEFAULT_REQUESTS)),
@@ -459,6 +473,7 @@ fn limits(raw: &RawLimits) -> Result<Limits, (&'static str, Problem)> {
         timeout: Duration::from_millis(timeout_ms),
         upstream_bytes: upstream,
         output_bytes: to_usize(output),
+        content_bytes: to_usize(content),
         requests: u32::try_from(requests).unwrap_or(MAX_REQUESTS),
     })
 }
@@ -539,6 +554,7 @@ memory_mib = 128
 timeout_ms = 30000
 upstream_bytes = 1048576
 output_bytes = 4096
+content_bytes = 2097152
 requests = 10
 "#,
         )
@@ -547,6 +563,7 @@ requests = 10
         assert_eq!(m.http.len(), 2);
         assert_eq!(m.limits.timeout, Duration::from_secs(30));
         assert_eq!(m.limits.output_bytes, 4096);
+        assert_eq!(m.limits.content_bytes, 2 << 20);
         let rules = m.rules(&m.config).expect("rules");
         assert_eq!(rules[0].path_prefix.as_deref(), Some("/v1/"));
     }
@@ -615,6 +632,10 @@ requests = 10
             (
                 "name = \"t\"\n[limits]\noutput_bytes = 0\n",
                 "limits.output_bytes",
+            ),
+            (
+                "name = \"t\"\n[limits]\ncontent_bytes = 9000000000\n",
+                "limits.content_bytes",
             ),
             (
                 "name = \"t\"\n[limits]\nrequests = 100000\n",

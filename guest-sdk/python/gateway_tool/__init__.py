@@ -26,9 +26,13 @@ sends :mod:`logging` (level INFO) to the gateway's logs.
 
 from . import _host, _logging, config, http
 from ._tool import tool
+from .content import Audio, Image, Resource, Result
 from .errors import Denied, InvalidInput, ToolError, UpstreamError
 
-__all__ = ["tool", "http", "config", "progress", "ToolError", "InvalidInput", "UpstreamError", "Denied"]
+__all__ = [
+    "tool", "http", "config", "progress", "Result", "Image", "Audio", "Resource",
+    "ToolError", "InvalidInput", "UpstreamError", "Denied",
+]
 
 
 def progress(done, total=None, message=None):

@@ -23,6 +23,7 @@ _SUPPORTED_OUTPUT = (
     "Literal[...], an Enum, a TypedDict, a dataclass, datetime, date, time, Decimal or Any"
 )
 _KIND_NAMES = {"typeddict": "TypedDict", "dataclass": "dataclass"}
+_RESULTS = {"gateway_tool.Result", "gateway_tool.content.Result"}
 _RETURN = "a tool returns a JSON object: annotate the return as a TypedDict, a dataclass or dict"
 
 
@@ -116,6 +117,9 @@ class HintChecker:
         if target is None:
             return expr, _RETURN
         if isinstance(target, ast.Subscript):
+            if self.scope.resolve(target.value) in _RESULTS:
+                # Result[T] (gateway_tool.content): the JSON is a T.
+                return self._anchor(expr, self.returns(target.slice))
             if self.scope.resolve(target.value) in _DICTS:
                 return self._anchor(expr, self._hint(target, output=True, depth=0))
             return expr, _RETURN

@@ -18,6 +18,7 @@ import traceback
 from . import _environ, _host, _tool, _validate
 from ._schema import DefinitionError
 from ._serialise import to_json
+from .content import Result
 from .errors import InvalidInput, ToolError
 from ._requests import RequestException
 from .http import HttpError
@@ -62,7 +63,7 @@ class _Entry:
         _host.enter()
         _environ.ensure()
         try:
-            return _host.output(invoke(self._spec, input))
+            return _host.output(*invoke_with_content(self._spec, input))
         except ToolError as err:
             raise _host.tool_error(err.kind, str(err)) from None
         except HttpError as err:
@@ -80,13 +81,24 @@ class _Entry:
 
 
 def invoke(spec, text):
-    """Decode, validate, call and serialise; errors propagate as the tool raised them."""
+    """Decode, validate, call and serialise; errors propagate as the tool raised them.
+    Returns the JSON text (content blocks, if any, are dropped: see
+    :func:`invoke_with_content`)."""
+    return invoke_with_content(spec, text)[0]
+
+
+def invoke_with_content(spec, text):
+    """Like :func:`invoke`, returning ``(json_text, content_blocks)``: a tool
+    that returns a :class:`~gateway_tool.content.Result` has its blocks there."""
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except ValueError as err:
         raise InvalidInput(f"the input is not valid JSON: {err}") from None
     kwargs = _validate.arguments(spec.params, data)
-    return to_json(spec.func(**kwargs))
+    result = spec.func(**kwargs)
+    if isinstance(result, Result):
+        return to_json(result.data), result.content
+    return to_json(result), []
 
 
 _SDK_DIR = os.path.dirname(os.path.abspath(__file__))

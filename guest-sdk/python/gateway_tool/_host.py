@@ -143,10 +143,26 @@ def progress(done, total, message):
 
 
 def output(json_text, content=()):
-    """The WIT ``tool-output`` record: the JSON result and its content blocks."""
+    """The WIT ``tool-output`` record: the JSON result and its content blocks
+    (:mod:`gateway_tool.content` objects, or ``str`` for a text block)."""
     from wit_world.imports import types
 
-    return types.ToolOutput(json=json_text, content=list(content))
+    return types.ToolOutput(json=json_text, content=[_block(types, b) for b in content])
+
+
+def _block(types, block):
+    """One :mod:`gateway_tool.content` block as the WIT ``content-block``."""
+    kind = getattr(block, "kind", None)
+    if isinstance(block, str):
+        return types.ContentBlock_Text(block)
+    if kind == "image":
+        return types.ContentBlock_Image(types.Media(mime_type=block.mime_type, data=block.data))
+    if kind == "audio":
+        return types.ContentBlock_Audio(types.Media(mime_type=block.mime_type, data=block.data))
+    if kind == "resource":
+        return types.ContentBlock_Resource(types.Embedded(
+            uri=block.uri, mime_type=block.mime_type, text=block.text, blob=block.blob))
+    raise TypeError(f"content blocks are Image, Audio, Resource or str, not {type(block).__name__}")
 
 
 def tool_error(kind, message):

@@ -7,6 +7,7 @@ import typing
 
 from . import _docstring, _schema
 from ._schema import DefinitionError
+from .content import Result
 from ._serialise import plain
 
 # The rule tool.toml applies to `name`.
@@ -100,7 +101,13 @@ def build_spec(func, name=None):
     params = tuple(_param(p, hints, arg_docs, where) for p in inspect.signature(func).parameters.values())
     if "return" not in hints:
         raise DefinitionError(f"{where}: add a return type hint (a TypedDict, a dataclass or dict)")
-    output = _schema.parse(hints["return"], output=True, where=f"{where} return type")
+    returns = hints["return"]
+    if returns is Result:
+        raise DefinitionError(f"{where}: annotate the return as Result[YourTypedDict], naming the JSON's type")
+    if typing.get_origin(returns) is Result:
+        # Result[T]: the JSON is a T; the content blocks have no schema.
+        returns = typing.get_args(returns)[0]
+    output = _schema.parse(returns, output=True, where=f"{where} return type")
     if output.kind not in ("object", "map"):
         raise DefinitionError(
             f"{where}: a tool returns a JSON object; annotate the return as a TypedDict, a dataclass or dict"

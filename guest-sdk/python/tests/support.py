@@ -81,6 +81,10 @@ class FakeGateway:
         wtypes.ToolDescription = dataclasses.make_dataclass(
             "ToolDescription", ["name", "description", "input_schema", "output_schema"])
         wtypes.ToolOutput = dataclasses.make_dataclass("ToolOutput", ["json", "content"])
+        wtypes.Media = dataclasses.make_dataclass("Media", ["mime_type", "data"])
+        wtypes.Embedded = dataclasses.make_dataclass("Embedded", ["uri", "mime_type", "text", "blob"])
+        for name in ("ContentBlock_Text", "ContentBlock_Image", "ContentBlock_Audio", "ContentBlock_Resource"):
+            setattr(wtypes, name, dataclasses.make_dataclass(name, ["value"]))
         progress.report = lambda done, total, message: self.progress.append((done, total, message))
         exports.Tool = type("Tool", (), {"__module__": "wit_world.exports"})
         root.exports, root.imports = exports, imports

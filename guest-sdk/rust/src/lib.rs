@@ -71,6 +71,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+mod content;
 mod error;
 #[doc(hidden)]
 pub mod export;

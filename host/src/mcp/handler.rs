@@ -225,7 +225,10 @@ impl GatewayHandler {
         let result = match report.result {
             Ok(mut value) => {
                 self.check_fields(tool, &mut value);
-                success(value)
+                let mut result = success(value);
+                // The tool's checked content blocks follow its JSON (docs/content.md).
+                result.content.extend(report.content);
+                result
             }
             Err(error) => failure(error.code(), &error),
         };

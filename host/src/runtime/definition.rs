@@ -211,6 +211,7 @@ pub(super) fn hash(definition: &ToolDefinition, manifest: &Manifest, rules: &[Ru
             "timeout_ms": u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
             "upstream_bytes": limits.upstream_bytes,
             "output_bytes": limits.output_bytes,
+            "content_bytes": limits.content_bytes,
             "requests": limits.requests,
         },
     });

@@ -67,6 +67,10 @@ pub enum CallError {
         /// The limit.
         limit: usize,
     },
+    /// A content block the tool returned besides its JSON was refused
+    /// (docs/content.md): the block's index and the reason.
+    #[error("the tool returned unacceptable content: {0}")]
+    InvalidContent(crate::content::ContentError),
     /// The output was not JSON.
     #[error("the tool returned invalid JSON: {0}")]
     InvalidOutput(String),
@@ -95,6 +99,7 @@ impl CallError {
             CallError::StackOverflow => "stack_overflow",
             CallError::Trap(_) => "trap",
             CallError::OutputTooLarge { .. } => "output_too_large",
+            CallError::InvalidContent(e) => e.code(),
             CallError::InvalidOutput(_) => "invalid_output",
             CallError::Overloaded => "overloaded",
             CallError::Cancelled => "cancelled",
@@ -116,7 +121,21 @@ impl CallError {
             CallError::Trap(m) => CallError::Trap(clean(m)),
             CallError::InvalidOutput(m) => CallError::InvalidOutput(clean(m)),
             CallError::Host(m) => CallError::Host(clean(m)),
+            CallError::InvalidContent(e) => CallError::InvalidContent(e.redacted(redactor)),
             other => other,
+        }
+    }
+}
+
+impl From<crate::content::ContentError> for CallError {
+    /// The byte cap is the output cap (`output_too_large`), like the JSON's
+    /// own; every other refusal is `invalid_content`.
+    fn from(e: crate::content::ContentError) -> Self {
+        match e {
+            crate::content::ContentError::TooLarge { actual, limit } => {
+                CallError::OutputTooLarge { actual, limit }
+            }
+            other => CallError::InvalidContent(other),
         }
     }
 }

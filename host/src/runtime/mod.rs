@@ -240,13 +240,15 @@ pub struct CallReport {
     /// The JSON output, or why there is none.
     pub result: Result<Value, CallError>,
     /// Content blocks the tool returned besides the JSON (0.2.0 tools), in
-    /// order; empty on failure and for 0.1.0 tools.
-    pub content: Vec<ContentBlock>,
+    /// order, checked and as MCP content (docs/content.md); empty on failure
+    /// and for 0.1.0 tools.
+    pub content: Vec<rmcp::model::ContentBlock>,
     /// Wall time from store creation to result.
     pub duration: Duration,
     /// Upstream body bytes received.
     pub upstream_bytes: u64,
-    /// Bytes of JSON returned to the caller.
+    /// Bytes returned to the caller: the JSON and every content block
+    /// (docs/content.md, "Byte caps and the meter").
     pub output_bytes: usize,
     /// Outbound requests attempted.
     pub requests: u32,
@@ -649,6 +651,7 @@ impl Runtime {
                 }
             }
         };
+        let redactor = tool.ctx.outbound.redactor();
         let mut content = Vec::new();
         let result = match outcome {
             None => Err(CallError::Cancelled),
@@ -661,8 +664,19 @@ impl Runtime {
             )),
             Some(Ok(Ok(Err(tool_error)))) => Err(from_tool_error(tool_error)),
             Some(Ok(Ok(Ok(output)))) => {
-                content = output.content;
-                check_output(&output.json, limits.output_bytes).map(|v| (v, output.json.len()))
+                check_output(&output.json, limits.output_bytes).and_then(|v| {
+                    // Every block checked before any is kept: a refused
+                    // block refuses the whole result (docs/content.md).
+                    let blocks = output.content.into_iter().map(content_block).collect();
+                    let checked = crate::content::check(
+                        blocks,
+                        output.json.len(),
+                        limits.content_bytes,
+                        redactor,
+                    )?;
+                    content = checked.blocks;
+                    Ok((v, output.json.len() + checked.bytes))
+                })
             }
         };
         if result.is_err() {
@@ -670,7 +684,6 @@ impl Runtime {
         }
         // Second line behind the outbound scrubbing: the tool's secrets never
         // reach the caller or the gateway's log, whatever the guest returns.
-        let redactor = tool.ctx.outbound.redactor();
         let result = result
             .map(|(mut v, n)| {
                 redactor.redact_json(&mut v);
@@ -786,6 +799,31 @@ fn yield_every(store: &mut Store<CallState>, timeout: Duration) {
         used += next;
         Ok(wasmtime::UpdateDeadline::Yield(next))
     });
+}
+
+/// A WIT content block as the content checker takes it.
+fn content_block(block: ContentBlock) -> crate::content::Block {
+    use crate::content::{Block, Embedded as Doc, Media as Bytes};
+    let media = |m: Media| Bytes {
+        mime_type: m.mime_type,
+        data: m.data,
+    };
+    match block {
+        ContentBlock::Text(text) => Block::Text(text),
+        ContentBlock::Image(m) => Block::Image(media(m)),
+        ContentBlock::Audio(m) => Block::Audio(media(m)),
+        ContentBlock::Resource(Embedded {
+            uri,
+            mime_type,
+            text,
+            blob,
+        }) => Block::Resource(Doc {
+            uri,
+            mime_type,
+            text,
+            blob,
+        }),
+    }
 }
 
 fn from_tool_error(e: ToolError) -> CallError {

@@ -50,6 +50,9 @@ struct RawCase {
     /// Array modes by dotted path (no indices).
     #[serde(default, rename = "match")]
     match_paths: BTreeMap<String, ArrayMode>,
+    /// The content blocks after the JSON, in order, each by its media type
+    /// (`"text"` for a text block), e.g. `["image/png"]` (docs/content.md).
+    expect_content: Option<Vec<String>>,
 }
 
 /// Why the cases could not run at all.
@@ -115,6 +118,7 @@ struct Case {
     name: String,
     input: String,
     expect: Expect,
+    content: Option<Vec<String>>,
 }
 
 enum Expect {
@@ -176,7 +180,10 @@ pub async fn run(dir: &Path, base: &Settings) -> Result<Vec<CaseResult>, TestErr
     let mut results = Vec::with_capacity(cases.len());
     for case in cases {
         let report = runtime.call(&tool, &case.input).await;
-        let verdict = judge(&case.expect, &report);
+        let verdict = match judge(&case.expect, &report) {
+            Verdict::Passed => judge_content(case.content.as_deref(), &report),
+            failed => failed,
+        };
         let lessons = crate::outbound::teach::lessons(&tool, &report.denied);
         results.push(CaseResult {
             name: case.name,
@@ -228,12 +235,49 @@ fn case(file: &Path, index: usize, c: RawCase) -> Result<Case, TestError> {
             ));
         }
     };
+    if c.expect_content.is_some() && c.expect_error.is_some() {
+        return Err(bad(
+            "`expect_content` goes with `expect`: a failed call has no content",
+        ));
+    }
     let input = serde_json::to_string(&c.input).map_err(|e| bad(&e.to_string()))?;
     Ok(Case {
         name: c.name,
         input,
         expect,
+        content: c.expect_content,
     })
+}
+
+/// The content blocks' media types (`text` for text blocks) against
+/// `expect_content`, when the case gives it.
+fn judge_content(want: Option<&[String]>, report: &CallReport) -> Verdict {
+    use rmcp::model::{ContentBlock, ResourceContents};
+    let Some(want) = want else {
+        return Verdict::Passed;
+    };
+    let got: Vec<String> = report
+        .content
+        .iter()
+        .map(|block| match block {
+            ContentBlock::Text(_) => "text".to_owned(),
+            ContentBlock::Image(i) => i.mime_type.clone(),
+            ContentBlock::Audio(a) => a.mime_type.clone(),
+            ContentBlock::Resource(r) => match &r.resource {
+                ResourceContents::TextResourceContents { mime_type, .. }
+                | ResourceContents::BlobResourceContents { mime_type, .. } => {
+                    mime_type.clone().unwrap_or_default()
+                }
+                _ => "resource".to_owned(),
+            },
+            _ => "other".to_owned(),
+        })
+        .collect();
+    if got == want {
+        Verdict::Passed
+    } else {
+        Verdict::Failed(format!("expected content {want:?}, got {got:?}"))
+    }
 }
 
 fn judge(expect: &Expect, report: &CallReport) -> Verdict {

@@ -12,9 +12,10 @@ use axum::body::Body;
 use gateway::capability::progress::ProgressReport;
 use gateway::mcp::FieldSource;
 use gateway::runtime::cache::CacheOutcome;
-use gateway::runtime::{CallControl, CallError, ContentBlock, Contract};
+use gateway::runtime::{CallControl, CallError, Contract};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use rmcp::model::ContentBlock;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tower::ServiceExt;
@@ -271,7 +272,9 @@ async fn progress_reports_reach_the_runtime_caller_in_order_then_the_content_blo
             page(3.0, "done"),
         ]
     );
-    assert!(matches!(report.content.as_slice(), [ContentBlock::Text(t)] if t == "fetched 3 pages"));
+    assert!(
+        matches!(report.content.as_slice(), [ContentBlock::Text(t)] if t.text == "fetched 3 pages")
+    );
 }
 
 #[tokio::test]

@@ -43,6 +43,24 @@ async fn python_examples_pass_their_own_cases_through_the_sandbox() {
     }
 }
 
+/// docs/content.md: the chart example draws in pure Python inside the
+/// sandbox; its PNG reaches the report as an image block after the JSON.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chart_example_passes_its_cases_and_returns_a_png() {
+    let name = "stripe_revenue_chart";
+    let dir = Path::new(gateway_test_programs::TOOLS_WASM_DIR).join(name);
+    let results = run_cases(&dir, name).await;
+    assert_all_passed(name, &results);
+    match results[0].report.content.as_slice() {
+        [rmcp::model::ContentBlock::Image(image)] => assert_eq!(image.mime_type, "image/png"),
+        other => panic!("expected one PNG, got {other:?}"),
+    }
+    match results[1].report.content.as_slice() {
+        [rmcp::model::ContentBlock::Image(image)] => assert_eq!(image.mime_type, "image/svg+xml"),
+        other => panic!("expected one SVG, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scaffolded_python_tool_builds_and_passes_its_own_test() {
     let parent = tempfile::tempdir().expect("tempdir");

@@ -25,6 +25,7 @@ serves one client over stdin and stdout instead.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import socket
@@ -32,6 +33,7 @@ import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -100,7 +102,7 @@ Report = Callable[[float, float], Awaitable[None]]
 class ToolSpec:
     description: str
     input_schema: dict[str, Any]
-    run: Callable[[dict[str, Any], Log, Report], Awaitable[dict[str, Any]]]
+    run: Callable[[dict[str, Any], Log, Report], Awaitable[Any]]
     output_schema: dict[str, Any] | None = None
 
 
@@ -151,6 +153,47 @@ async def x_mcp_header(args: dict[str, Any], log: Log, report: Report) -> dict[s
     return {"region": args["region"]}
 
 
+# The content-block tools' media (tools/test_*_content/src: the same bytes).
+TOOLS_DIR = Path(__file__).resolve().parent / "tools"
+
+
+def _media(tool: str, file: str) -> str:
+    return base64.b64encode((TOOLS_DIR / tool / "src" / file).read_bytes()).decode()
+
+
+def _image() -> types.ImageContent:
+    return types.ImageContent(type="image", data=_media("test_image_content", "red.png"), mime_type="image/png")
+
+
+def _resource(uri: str, mime_type: str, text: str) -> types.EmbeddedResource:
+    return types.EmbeddedResource(
+        type="resource", resource=types.TextResourceContents(uri=uri, mime_type=mime_type, text=text)
+    )
+
+
+async def image_content(args: dict[str, Any], log: Log, report: Report) -> tuple[dict[str, Any], list[Any]]:
+    return {"image": "a 1x1 red pixel"}, [_image()]
+
+
+async def audio_content(args: dict[str, Any], log: Log, report: Report) -> tuple[dict[str, Any], list[Any]]:
+    audio = types.AudioContent(type="audio", data=_media("test_audio_content", "tone.wav"), mime_type="audio/wav")
+    return {"audio": "a 0.1 s square wave"}, [audio]
+
+
+async def embedded_resource(args: dict[str, Any], log: Log, report: Report) -> tuple[dict[str, Any], list[Any]]:
+    uri = "test://embedded-resource"
+    return {"uri": uri}, [_resource(uri, "text/plain", "This is an embedded resource content.")]
+
+
+async def multiple_content_types(args: dict[str, Any], log: Log, report: Report) -> tuple[dict[str, Any], list[Any]]:
+    blocks = [
+        types.TextContent(type="text", text="Multiple content types test:"),
+        _image(),
+        _resource("test://mixed-content-resource", "application/json", '{"test":"data","value":123}'),
+    ]
+    return {"blocks": 3}, blocks
+
+
 TEXT_OUTPUT = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
 
 TOOLS: dict[str, ToolSpec] = {
@@ -172,6 +215,14 @@ TOOLS: dict[str, ToolSpec] = {
     "test_logging_tool": ToolSpec("Logs one info line.", NO_ARGUMENTS, logging_tool, TEXT_OUTPUT),
     "json_schema_2020_12_tool": ToolSpec(
         "Tool with JSON Schema 2020-12 features", JSON_SCHEMA_2020_12, json_schema_tool
+    ),
+    "test_image_content": ToolSpec("Returns a 1x1 red PNG as an image block.", NO_ARGUMENTS, image_content),
+    "test_audio_content": ToolSpec("Returns a short WAV as an audio block.", NO_ARGUMENTS, audio_content),
+    "test_embedded_resource": ToolSpec(
+        "Returns a text document as an embedded resource.", NO_ARGUMENTS, embedded_resource
+    ),
+    "test_multiple_content_types": ToolSpec(
+        "Returns text, an image and an embedded JSON resource.", NO_ARGUMENTS, multiple_content_types
     ),
     "test_x_mcp_header": ToolSpec(
         "Returns its region, which clients mirror into the Mcp-Param-Region header.",
@@ -221,7 +272,13 @@ async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestPara
         return text_result(str(e), None, True)
     except KeyError as e:
         return text_result(f"invalid_input: missing argument {e}", None, True)
-    return text_result(json.dumps(output, separators=(",", ":")), output, False)
+    blocks: list[Any] = []
+    if isinstance(output, tuple):
+        # Content blocks after the JSON, as the gateway sends a 0.2.0 tool's.
+        output, blocks = output
+    result = text_result(json.dumps(output, separators=(",", ":")), output, False)
+    result.content.extend(blocks)
+    return result
 
 
 async def set_logging_level(ctx: ServerRequestContext, params: types.SetLevelRequestParams) -> types.EmptyResult:

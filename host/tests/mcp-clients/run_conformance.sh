@@ -42,6 +42,10 @@ applicable="
 2025-11-25 tools-call-simple-text
 2025-11-25 tools-call-error
 2025-11-25 tools-call-with-logging
+2025-11-25 tools-call-image
+2025-11-25 tools-call-audio
+2025-11-25 tools-call-embedded-resource
+2025-11-25 tools-call-mixed-content
 2025-11-25 tools-call-with-progress
 2025-11-25 json-schema-2020-12
 2025-11-25 server-sse-multiple-streams
@@ -50,6 +54,10 @@ applicable="
 2026-07-28 tools-list
 2026-07-28 tools-call-simple-text
 2026-07-28 tools-call-error
+2026-07-28 tools-call-image
+2026-07-28 tools-call-audio
+2026-07-28 tools-call-embedded-resource
+2026-07-28 tools-call-mixed-content
 2026-07-28 tools-call-with-progress
 2026-07-28 json-schema-2020-12
 2026-07-28 server-sse-multiple-streams
