@@ -84,5 +84,8 @@ fn denied_to_wit(reason: DeniedReason) -> WitDenied {
         DeniedReason::ForbiddenHeader => WitDenied::ForbiddenHeader,
         DeniedReason::PrivateAddress => WitDenied::PrivateAddress,
         DeniedReason::RequestBudget => WitDenied::RequestBudget,
+        // The WIT has no case for it; a tool sees its write refused as a
+        // method it may not use now (docs/confirmations.md).
+        DeniedReason::NotConfirmed => WitDenied::Method,
     }
 }

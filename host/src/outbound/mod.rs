@@ -16,6 +16,7 @@
 pub mod addr;
 pub mod body;
 pub mod client;
+pub mod confirm;
 pub mod meter;
 pub mod observe;
 mod path;

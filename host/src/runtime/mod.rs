@@ -33,6 +33,7 @@ use crate::capability::log::{GuestLog, Level, LogBuffer, LogLine, Source};
 use crate::capability::stdio::Capture;
 use crate::capability::wasi_http::OutboundHooks;
 use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest};
+use crate::outbound::confirm::Gate;
 use crate::outbound::meter::Meter;
 use crate::outbound::observe::ExchangeObserver;
 use crate::outbound::{Outbound, SecretError};
@@ -100,6 +101,12 @@ impl LoadedTool {
     pub fn redactor(&self) -> &Arc<crate::outbound::redact::Redactor> {
         self.ctx.outbound.redactor()
     }
+
+    /// Whether any write this tool may make waits for the caller's
+    /// confirmation (docs/confirmations.md).
+    pub fn confirms_writes(&self) -> bool {
+        self.ctx.outbound.policy().rules().iter().any(|r| r.confirm)
+    }
 }
 
 impl std::fmt::Debug for LoadedTool {
@@ -133,6 +140,9 @@ pub struct CallReport {
     /// Bytes of linear memory and tables granted to the call, all of them
     /// together: its peak, which `limits.memory_mib` caps.
     pub peak_memory_bytes: usize,
+    /// The writes the call asked the caller to confirm, with the answers
+    /// (docs/confirmations.md), in order.
+    pub confirmations: Vec<crate::outbound::confirm::Confirmation>,
 }
 
 /// Where secret header values come from: the gateway's environment by default.
@@ -263,7 +273,14 @@ impl Runtime {
         bytes: Vec<u8>,
     ) -> Result<LoadedTool, LoadError> {
         let config = manifest.effective_config(&self.settings.overrides_for(&manifest.name));
-        let rules = manifest.rules(&config)?;
+        let mut rules = manifest.rules(&config)?;
+        // `[tools.NAME] confirm_writes`: the admin asks for confirmation of
+        // every write the manifest grants (docs/confirmations.md).
+        if self.settings.confirm.tools.contains(&manifest.name) {
+            for rule in rules.iter_mut().filter(|r| r.grants_write()) {
+                rule.confirm = true;
+            }
+        }
         check_secret_grants(&manifest, &rules, &self.settings.secret_grants).map_err(|source| {
             LoadError::Secret {
                 file: manifest.file.clone(),
@@ -318,7 +335,7 @@ impl Runtime {
             python_view,
         });
 
-        let mut store = self.new_store(&ctx, DESCRIBE_TIMEOUT);
+        let mut store = self.new_store(&ctx, DESCRIBE_TIMEOUT, None);
         let described = tokio::time::timeout(DESCRIBE_TIMEOUT + HOST_GRACE, async {
             let bindings = pre.instantiate_async(&mut store).await?;
             bindings.gateway_tool_tool().call_describe(&mut store).await
@@ -377,8 +394,15 @@ impl Runtime {
             .map_err(view_error)
     }
 
-    fn new_store(&self, ctx: &Arc<ToolContext>, timeout: Duration) -> Store<CallState> {
-        let meter = Arc::new(Meter::new(ctx.limits.upstream_bytes, ctx.limits.requests));
+    fn new_store(
+        &self,
+        ctx: &Arc<ToolContext>,
+        timeout: Duration,
+        gate: Option<Arc<Gate>>,
+    ) -> Store<CallState> {
+        let meter = Arc::new(
+            Meter::new(ctx.limits.upstream_bytes, ctx.limits.requests).with_gate(gate),
+        );
         let stdout = Capture::default();
         let stderr = Capture::default();
         let mut wasi = WasiCtxBuilder::new();
@@ -427,6 +451,18 @@ impl Runtime {
     /// duration and bytes), so a log reader can follow one call's lines,
     /// the guest's own included.
     pub async fn call(&self, tool: &LoadedTool, input: &str) -> CallReport {
+        self.call_gated(tool, input, None).await
+    }
+
+    /// [`Runtime::call`], with writes that need the caller's confirmation
+    /// asked through `gate` (without one they are refused). The time spent
+    /// waiting for answers is added to the call's time budget.
+    pub async fn call_gated(
+        &self,
+        tool: &LoadedTool,
+        input: &str,
+        gate: Option<Arc<Gate>>,
+    ) -> CallReport {
         use tracing::Instrument;
         use tracing::field::Empty;
         let span = tracing::info_span!(
@@ -439,7 +475,7 @@ impl Runtime {
             output_bytes = Empty,
         );
         let report = self
-            .call_in_span(tool, input)
+            .call_in_span(tool, input, gate)
             .instrument(span.clone())
             .await;
         span.record(
@@ -459,7 +495,12 @@ impl Runtime {
         report
     }
 
-    async fn call_in_span(&self, tool: &LoadedTool, input: &str) -> CallReport {
+    async fn call_in_span(
+        &self,
+        tool: &LoadedTool,
+        input: &str,
+        gate: Option<Arc<Gate>>,
+    ) -> CallReport {
         let started = Instant::now();
         let limits = tool.ctx.limits;
         if let Err(e) = check_input(input).and_then(|()| self.admit()) {
@@ -473,17 +514,24 @@ impl Runtime {
                 logs: Vec::new(),
                 dropped_logs: 0,
                 peak_memory_bytes: 0,
+                confirmations: Vec::new(),
             };
         }
-        let mut store = self.new_store(&tool.ctx, limits.timeout);
-        let outcome = tokio::time::timeout(limits.timeout + HOST_GRACE, async {
+        let mut store = self.new_store(&tool.ctx, limits.timeout, gate.clone());
+        if let Some(gate) = &gate {
+            extend_deadline_by_waits(&mut store, Arc::clone(gate));
+        }
+        let run = async {
             let bindings = tool.pre.instantiate_async(&mut store).await?;
             bindings
                 .gateway_tool_tool()
                 .call_call(&mut store, input)
                 .await
-        })
-        .await;
+        };
+        let outcome = match &gate {
+            None => tokio::time::timeout(limits.timeout + HOST_GRACE, run).await,
+            Some(gate) => with_waits_excluded(run, limits.timeout + HOST_GRACE, gate).await,
+        };
         let result = match outcome {
             Err(_) => Err(CallError::Timeout(limits.timeout)),
             Ok(Err(e)) => Err(classify(
@@ -520,6 +568,7 @@ impl Runtime {
             logs,
             dropped_logs,
             peak_memory_bytes: state.limiter.granted_bytes(),
+            confirmations: gate.map(|g| g.confirmations()).unwrap_or_default(),
         }
     }
 
@@ -530,6 +579,53 @@ impl Runtime {
             return Err(CallError::Overloaded);
         }
         Ok(())
+    }
+}
+
+/// Lets the guest run past its epoch deadline by the time its call spent
+/// waiting for confirmations: the deadline counts the tool's own time
+/// (docs/confirmations.md). With nothing waited, the deadline traps as
+/// `epoch_deadline_trap` would.
+fn extend_deadline_by_waits(store: &mut Store<CallState>, gate: Arc<Gate>) {
+    let mut granted = Duration::ZERO;
+    store.epoch_deadline_callback(move |_| {
+        let waited = gate.waited();
+        if waited > granted {
+            let extra = waited - granted;
+            granted = waited;
+            return Ok(wasmtime::UpdateDeadline::Continue(ticks_for(extra)));
+        }
+        Err(Trap::Interrupt.into())
+    });
+}
+
+/// `run` under a wall-clock budget that leaves out the time spent waiting
+/// for confirmations. At the deadline, time already waited moves it on; a
+/// question still waiting (bounded by its own timeout) moves it on by one
+/// more budget, after which it is looked at again.
+async fn with_waits_excluded<F: Future>(
+    run: F,
+    budget: Duration,
+    gate: &Gate,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let started = tokio::time::Instant::now();
+    let mut run = std::pin::pin!(run);
+    let mut deadline = started + budget;
+    loop {
+        match tokio::time::timeout_at(deadline, run.as_mut()).await {
+            Ok(out) => return Ok(out),
+            Err(elapsed) => {
+                let now = tokio::time::Instant::now();
+                let moved = started + budget + gate.waited();
+                if gate.is_waiting() {
+                    deadline = now.max(moved) + budget;
+                } else if moved > now {
+                    deadline = moved;
+                } else {
+                    return Err(elapsed);
+                }
+            }
+        }
     }
 }
 
