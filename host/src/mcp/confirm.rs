@@ -282,7 +282,11 @@ pub fn judge(result: &ElicitResult) -> Answer {
                 .and_then(|c| c.get(CONFIRM_FIELD))
                 .and_then(Value::as_bool)
                 == Some(true);
-            if yes { Answer::Confirmed } else { Answer::Declined }
+            if yes {
+                Answer::Confirmed
+            } else {
+                Answer::Declined
+            }
         }
         ElicitationAction::Cancel => Answer::Cancelled,
         // Decline, and any action a later revision adds: nothing is sent.
@@ -459,7 +463,11 @@ pub fn plan(
         if answer != Answer::Confirmed {
             return Ok(Plan::Answered(not_confirmed_result(None, answer), answer));
         }
-        for fp in state.confirmed.iter().chain(std::iter::once(&state.pending)) {
+        for fp in state
+            .confirmed
+            .iter()
+            .chain(std::iter::once(&state.pending))
+        {
             let Some(bytes) = decode_fingerprint(fp) else {
                 return Err(refuse(StateRefusal::Tampered));
             };
@@ -544,10 +552,7 @@ pub fn finish(
         let mut requests = InputRequests::new();
         requests.insert(
             INPUT_KEY.to_owned(),
-            InputRequest::Elicitation(ElicitRequest::new(question(
-                &binding.tool,
-                &deferred.write,
-            ))),
+            InputRequest::Elicitation(ElicitRequest::new(question(&binding.tool, &deferred.write))),
         );
         let ir = InputRequiredResult::new(Some(requests), Some(token));
         return (ir.into(), Some("asked"));
@@ -636,9 +641,18 @@ mod tests {
             judge(&r)
         };
         use ElicitationAction as A;
-        assert_eq!(with(A::Accept, Some(json!({"confirm": true}))), Answer::Confirmed);
-        assert_eq!(with(A::Accept, Some(json!({"confirm": false}))), Answer::Declined);
-        assert_eq!(with(A::Accept, Some(json!({"confirm": "true"}))), Answer::Declined);
+        assert_eq!(
+            with(A::Accept, Some(json!({"confirm": true}))),
+            Answer::Confirmed
+        );
+        assert_eq!(
+            with(A::Accept, Some(json!({"confirm": false}))),
+            Answer::Declined
+        );
+        assert_eq!(
+            with(A::Accept, Some(json!({"confirm": "true"}))),
+            Answer::Declined
+        );
         assert_eq!(with(A::Accept, Some(json!({"ok": true}))), Answer::Declined);
         assert_eq!(with(A::Accept, None), Answer::Declined);
         assert_eq!(with(A::Decline, None), Answer::Declined);

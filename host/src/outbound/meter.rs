@@ -2,8 +2,8 @@
 //! Bytes fetched versus bytes returned is the token-economy figure the
 //! gateway exists to improve.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::confirm::Gate;
 use super::policy::DeniedReason;

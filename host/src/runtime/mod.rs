@@ -400,9 +400,8 @@ impl Runtime {
         timeout: Duration,
         gate: Option<Arc<Gate>>,
     ) -> Store<CallState> {
-        let meter = Arc::new(
-            Meter::new(ctx.limits.upstream_bytes, ctx.limits.requests).with_gate(gate),
-        );
+        let meter =
+            Arc::new(Meter::new(ctx.limits.upstream_bytes, ctx.limits.requests).with_gate(gate));
         let stdout = Capture::default();
         let stderr = Capture::default();
         let mut wasi = WasiCtxBuilder::new();
