@@ -1229,6 +1229,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn confirm_writes_and_its_timeout_are_read() {
+        let s = Settings::parse(
+            Path::new("/etc/gw/gateway.toml"),
+            "[outbound]\nconfirm_timeout_ms = 30000\n[tools.pay]\nconfirm_writes = true\n[tools.read]\nsecrets = [\"K\"]\n",
+        )
+        .expect("parse");
+        assert_eq!(s.confirm.tools, BTreeSet::from(["pay".to_owned()]));
+        assert_eq!(s.confirm.timeout, Duration::from_secs(30));
+        let d = Settings::parse(Path::new("/g.toml"), "").expect("parse");
+        assert_eq!(d.confirm, ConfirmSettings::default());
+        assert!(matches!(
+            Settings::parse(Path::new("/g.toml"), "[outbound]\nconfirm_timeout_ms = 0\n"),
+            Err(_)
+        ));
+    }
+
+    #[test]
     fn the_session_key_file_is_relative_to_the_settings_file() {
         let s = Settings::parse(
             Path::new("/etc/gw/gateway.toml"),

@@ -114,7 +114,11 @@ impl WriteSummary {
             _ => {
                 let head = &body[..body.len().min(PREVIEW_BYTES)];
                 let text = String::from_utf8_lossy(head);
-                (Vec::new(), Some(printable(&text, PREVIEW_BYTES)))
+                let mut shown = printable(&text, PREVIEW_BYTES);
+                if body.len() > head.len() && !shown.ends_with('…') {
+                    shown.push('…');
+                }
+                (Vec::new(), Some(shown))
             }
         };
         let clean = |s: String| redactor.redact_str(&s).into_owned();
@@ -340,7 +344,7 @@ mod tests {
             "application/json",
             br#"{"amount": 5000, "currency": "eur"}"#,
         );
-        let s = WriteSummary::of(&req, &Redactor::new(Vec::new()));
+        let s = WriteSummary::of(&req, &Redactor::new(Vec::<(String, String)>::new()));
         assert_eq!(s.method, "POST");
         assert_eq!(s.url, "https://api.example.com/v1/charges?key=…&limit=…");
         assert_eq!(s.body_bytes, 35);
@@ -353,7 +357,7 @@ mod tests {
     fn other_bodies_show_their_first_bytes_without_control_characters() {
         let body = format!("a=1&b=2\n{}", "x".repeat(200));
         let req = request("https://a.example/f", "text/plain", body.as_bytes());
-        let s = WriteSummary::of(&req, &Redactor::new(Vec::new()));
+        let s = WriteSummary::of(&req, &Redactor::new(Vec::<(String, String)>::new()));
         let preview = s.preview.unwrap();
         assert!(preview.starts_with("a=1&b=2.x"));
         assert_eq!(preview.chars().count(), PREVIEW_BYTES + 1);
@@ -385,7 +389,7 @@ mod tests {
         let gate = Gate::new(Defer);
         let req = request("https://a.example/f", "text/plain", b"one");
         let write = PendingWrite {
-            summary: WriteSummary::of(&req, &Redactor::new(Vec::new())),
+            summary: WriteSummary::of(&req, &Redactor::new(Vec::<(String, String)>::new())),
             fingerprint: WriteFingerprint::of(&req),
         };
         assert_eq!(gate.ask(write.clone()).await, Answer::Deferred);

@@ -1216,6 +1216,8 @@ mod tests {
             with_methods(&["OPTIONS"]) => E::WriteWithoutApproval { field: "methods", .. },
             HttpEntrySpec { approved_by: s(" "), ..with_methods(&["POST"]) } => E::EmptyApproval { field: "approved_by" },
             HttpEntrySpec { approved_by: s(""), ..host("a.com") } => E::EmptyApproval { field: "approved_by" },
+            HttpEntrySpec { confirm: Some(true), ..host("a.com") } => E::ConfirmWithoutWrite { field: "confirm" },
+            HttpEntrySpec { confirm: Some(true), approved_by: s("a@x"), ..with_methods(&["GET", "OPTIONS"]) } => E::ConfirmWithoutWrite { field: "confirm" },
             with_secret("X Key", "${K}") => E::InvalidHeaderName { field: "secret_headers", .. },
             with_secret("", "${K}") => E::InvalidHeaderName { field: "secret_headers", .. },
             with_secret("Host", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
@@ -1439,6 +1441,28 @@ mod tests {
         for text in cases {
             assert!(toml::from_str::<Manifest>(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn confirm_covers_the_writes_of_its_entry_only() {
+        let spec = HttpEntrySpec {
+            methods: strings(&["GET", "POST", "DELETE"]),
+            approved_by: Some("alice@example.com".into()),
+            confirm: Some(true),
+            ..host("api.example.com")
+        };
+        let rule = parse(&spec).unwrap();
+        assert!(rule.confirm);
+        assert!(rule.needs_confirmation(&Method::POST));
+        assert!(rule.needs_confirmation(&Method::DELETE));
+        assert!(!rule.needs_confirmation(&Method::GET));
+        let plain = parse(&HttpEntrySpec {
+            confirm: None,
+            ..spec
+        })
+        .unwrap();
+        assert!(!plain.needs_confirmation(&Method::POST));
+        assert!(plain.grants_write());
     }
 }
 
