@@ -1241,7 +1241,8 @@ mod tests {
         assert_eq!(d.confirm, ConfirmSettings::default());
         assert!(matches!(
             Settings::parse(Path::new("/g.toml"), "[outbound]\nconfirm_timeout_ms = 0\n"),
-            Err(_)
+            Err(SettingsError::Invalid { key, problem: Problem::Zero, .. })
+                if key == "outbound.confirm_timeout_ms"
         ));
     }
 
