@@ -75,6 +75,22 @@ fn posts(log: &Log) -> Vec<Seen> {
 /// The gateway serving `probe` with an approved POST to the upstream that
 /// needs confirmation, on a real socket.
 async fn gateway(upstream: SocketAddr) -> (SocketAddr, tempfile::TempDir) {
+    let (addr, dir, _) = gateway_shared(upstream).await;
+    (addr, dir)
+}
+
+/// [`gateway`], also returning the [`gateway::mcp::Gateway`] it serves.
+async fn gateway_shared(
+    upstream: SocketAddr,
+) -> (SocketAddr, tempfile::TempDir, Arc<gateway::mcp::Gateway>) {
+    gateway_with(upstream, "").await
+}
+
+/// [`gateway_shared`] with `more` lines at the end of the manifest.
+async fn gateway_with(
+    upstream: SocketAddr,
+    more: &str,
+) -> (SocketAddr, tempfile::TempDir, Arc<gateway::mcp::Gateway>) {
     let manifest = format!(
         r#"
 [[http]]
@@ -82,6 +98,7 @@ url = "http://127.0.0.1:{}/api/"
 methods = ["GET", "POST"]
 approved_by = "admin@example.com"
 confirm = true
+{more}
 "#,
         upstream.port()
     );
@@ -90,13 +107,13 @@ confirm = true
         manifest,
         crate::harness::component(gateway_test_programs::PROBE),
     )];
-    let (app, dir, _gateway) =
+    let (app, dir, gateway) =
         crate::mcp::serve_tools_with(FrontDoor::default(), &tools, FieldSource::empty(), |s| {
             s.allow_private = gateway::outbound::addr::PrivateAllowList::parse(&["127.0.0.1/32"])
                 .expect("allow list");
         })
         .await;
-    (listen(app).await, dir)
+    (listen(app).await, dir, gateway)
 }
 
 fn write_args(upstream: SocketAddr) -> serde_json::Map<String, Value> {
@@ -115,6 +132,8 @@ struct Client {
     elicitation: bool,
     answer: Option<(ElicitationAction, Value)>,
     asked: Arc<Mutex<Vec<String>>>,
+    /// How long the person takes to answer.
+    think: std::time::Duration,
 }
 
 impl Client {
@@ -123,6 +142,7 @@ impl Client {
             elicitation: true,
             answer: Some((action, content)),
             asked: Arc::default(),
+            think: std::time::Duration::ZERO,
         }
     }
 
@@ -131,6 +151,7 @@ impl Client {
             elicitation: false,
             answer: None,
             asked: Arc::default(),
+            think: std::time::Duration::ZERO,
         }
     }
 }
@@ -152,6 +173,7 @@ impl ClientHandler for Client {
         if let ElicitRequestParams::FormElicitationParams { message, .. } = request {
             self.asked.lock().expect("asked").push(message);
         }
+        tokio::time::sleep(self.think).await;
         let (action, content) = self
             .answer
             .clone()
@@ -407,5 +429,77 @@ async fn a_2026_client_without_elicitation_gets_a_refusal_not_a_question() {
     assert_eq!(error_code(&result).as_deref(), Some("not_confirmed"));
     assert_eq!(answer_of(&result).as_deref(), Some("unsupported"));
     assert_eq!(posts(&log), Vec::new());
+    let _ = service.cancel().await;
+}
+
+#[tokio::test]
+async fn a_legacy_sse_session_is_asked_too() {
+    let (up, log) = upstream().await;
+    let (gw, _dir) = gateway(up).await;
+    let url = url::Url::parse(&format!("http://{gw}/sse")).expect("url");
+    let transport = gateway::upstream::sse::legacy_sse(&url, &Default::default())
+        .await
+        .expect("sse transport");
+    let client = Client::answering(ElicitationAction::Accept, json!({"confirm": true}));
+    let asked = Arc::clone(&client.asked);
+    let service = client.serve(transport).await.expect("initialize");
+    let result = service.call_tool(call(up)).await.expect("call");
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    assert_eq!(asked.lock().expect("asked").len(), 1);
+    assert_eq!(posts(&log).len(), 1);
+    let _ = service.cancel().await;
+}
+
+#[tokio::test]
+async fn the_audit_line_says_how_the_confirmation_was_answered() {
+    let (up, _log) = upstream().await;
+    let (gw, dir, gateway) = gateway_shared(up).await;
+    let path = dir.path().join("audit.jsonl");
+    let audit = gateway::audit::AuditLog::open(&path).expect("audit");
+    let _ = gateway.audit.set(audit.clone());
+    for action in [ElicitationAction::Accept, ElicitationAction::Decline] {
+        let service = session(gw, Client::answering(action, json!({"confirm": true}))).await;
+        let _ = service.call_tool(call(up)).await.expect("call");
+        let _ = service.cancel().await;
+    }
+    let stateless_client = Client::answering(ElicitationAction::Accept, json!({"confirm": true}));
+    let service = stateless(gw, stateless_client).await;
+    let _ = service.call_tool_once(call(up)).await.expect("first round");
+    let _ = service.cancel().await;
+    audit.close().await.expect("close");
+    let lines: Vec<(String, Option<String>)> = std::fs::read_to_string(&path)
+        .expect("read")
+        .lines()
+        .map(|l| gateway::audit::AuditRecord::parse(l.as_bytes()).expect("record"))
+        .filter(|r| r.kind == gateway::audit::Kind::Call)
+        .map(|r| {
+            (
+                r.outcome.as_str().to_owned(),
+                r.confirmation.map(|c| c.as_str().to_owned()),
+            )
+        })
+        .collect();
+    let want = |o: &str, c: &str| (o.to_owned(), Some(c.to_owned()));
+    assert_eq!(
+        lines,
+        [
+            want("ok", "confirmed"),
+            want("not_confirmed", "declined"),
+            want("input_required", "asked"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_time_a_person_takes_to_answer_is_not_the_tool_s_time() {
+    let (up, log) = upstream().await;
+    // The tool may take one second; the person takes three to answer.
+    let (gw, _dir, _) = gateway_with(up, "[limits]\ntimeout_ms = 1000").await;
+    let mut client = Client::answering(ElicitationAction::Accept, json!({"confirm": true}));
+    client.think = std::time::Duration::from_secs(3);
+    let service = session(gw, client).await;
+    let result = service.call_tool(call(up)).await.expect("call");
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    assert_eq!(posts(&log).len(), 1);
     let _ = service.cancel().await;
 }
