@@ -119,6 +119,7 @@ status=0
 "$py" "$here/check_clients.py" "$url" \
     --stdio-command "$(printf '%q ' "${run_gateway[@]}" serve --transport stdio)" || status=1
 CONFORMANCE_RESULTS="$work/conformance" "$here/run_conformance.sh" "$url/mcp" || status=1
+"$py" "$here/check_confirm.py" "$here/client.py" "$url" "$work/recorder.log" || status=1
 [ "$status" = 0 ] || fail "some checks failed (above)"
 stop
 
