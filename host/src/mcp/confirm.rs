@@ -352,6 +352,8 @@ impl Confirmer for ElicitConfirmer {
 pub struct RetryConfirmer {
     confirmed: Mutex<VecDeque<WriteFingerprint>>,
     can_ask: bool,
+    /// Whether this run has let a confirmed write through.
+    sent: std::sync::atomic::AtomicBool,
 }
 
 impl Confirmer for RetryConfirmer {
@@ -366,8 +368,14 @@ impl Confirmer for RetryConfirmer {
                 None
             }
         });
+        use std::sync::atomic::Ordering;
         let answer = match next {
-            Some(_) => Answer::Confirmed,
+            Some(_) => {
+                self.sent.store(true, Ordering::SeqCst);
+                Answer::Confirmed
+            }
+            // Another round would rerun the tool and send the first write again.
+            None if self.sent.load(Ordering::SeqCst) => Answer::SecondWrite,
             None if self.can_ask => Answer::Deferred,
             None => Answer::Unsupported,
         };
@@ -477,6 +485,7 @@ pub fn plan(
     let confirmer = RetryConfirmer {
         confirmed: Mutex::new(confirmed),
         can_ask,
+        sent: std::sync::atomic::AtomicBool::new(false),
     };
     Ok(Plan::Gated {
         gate: Arc::new(Gate::new(confirmer)),
@@ -657,5 +666,46 @@ mod tests {
         assert_eq!(with(A::Accept, None), Answer::Declined);
         assert_eq!(with(A::Decline, None), Answer::Declined);
         assert_eq!(with(A::Cancel, None), Answer::Cancelled);
+    }
+
+    fn write(body: &str) -> PendingWrite {
+        let req = crate::outbound::OutboundRequest::from_guest(crate::outbound::GuestRequest {
+            method: "POST".into(),
+            url: "https://a.example/w".into(),
+            headers: Vec::new(),
+            body: Some(body.as_bytes().to_vec()),
+        })
+        .unwrap();
+        PendingWrite {
+            summary: crate::outbound::confirm::WriteSummary::of(
+                &req,
+                &crate::outbound::redact::Redactor::new(Vec::<(String, String)>::new()),
+            ),
+            fingerprint: WriteFingerprint::of(&req),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rerun_sends_the_confirmed_write_and_asks_for_no_second() {
+        let (first, second) = (write("one"), write("two"));
+        let rerun = RetryConfirmer {
+            confirmed: Mutex::new(VecDeque::from([first.fingerprint])),
+            can_ask: true,
+            sent: std::sync::atomic::AtomicBool::new(false),
+        };
+        assert_eq!(rerun.confirm(&first).await, Answer::Confirmed);
+        assert_eq!(rerun.confirm(&second).await, Answer::SecondWrite);
+        assert_eq!(
+            rerun.confirm(&first).await,
+            Answer::SecondWrite,
+            "used once"
+        );
+        let fresh = |can_ask| RetryConfirmer {
+            confirmed: Mutex::new(VecDeque::new()),
+            can_ask,
+            sent: std::sync::atomic::AtomicBool::new(false),
+        };
+        assert_eq!(fresh(true).confirm(&second).await, Answer::Deferred);
+        assert_eq!(fresh(false).confirm(&second).await, Answer::Unsupported);
     }
 }

@@ -195,6 +195,10 @@ pub enum Answer {
     /// Refused without asking: an earlier write of this call is deferred,
     /// so nothing more of this run may leave.
     Stopped,
+    /// 2026-07-28: refused without asking, because this run already sent a
+    /// confirmed write. Asking would mean another round, whose rerun would
+    /// send that write again; such a call confirms one write.
+    SecondWrite,
 }
 
 impl Answer {
@@ -209,6 +213,7 @@ impl Answer {
             Answer::Failed => "failed",
             Answer::Deferred => "deferred",
             Answer::Stopped => "stopped",
+            Answer::SecondWrite => "second_write",
         }
     }
 }
