@@ -387,7 +387,7 @@ impl Confirmer for RetryConfirmer {
 pub enum Plan {
     /// No confirmation applies: the call runs as always.
     Plain,
-    /// The call runs with this gate; [`Plan::finish`] reads what it asked.
+    /// The call runs with this gate; [`finish`] reads what it asked.
     Gated {
         /// The call's gate.
         gate: Arc<Gate>,

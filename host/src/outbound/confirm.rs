@@ -312,19 +312,6 @@ impl Gate {
     }
 }
 
-/// A confirmer for calls nobody can answer: every write is refused.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoOneToAsk;
-
-impl Confirmer for NoOneToAsk {
-    fn confirm<'a>(
-        &'a self,
-        _write: &'a PendingWrite,
-    ) -> Pin<Box<dyn Future<Output = Answer> + Send + 'a>> {
-        Box::pin(async { Answer::Unsupported })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
