@@ -1193,6 +1193,9 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
         eprintln!("skipped: {}", terminal_safe(&e.to_string()));
     }
     let gateway = assembled.gateway;
+    if let Some(key) = &session_key {
+        gateway.share_confirmation_key(key);
+    }
     // The audit trail (docs/audit.md): every call and admin change, one line each.
     let audit = gateway::audit::AuditLog::from_settings(&settings.audit)?;
     if let Some(log) = &audit {

@@ -699,6 +699,7 @@ struct RawOutbound {
     connect_timeout_ms: Option<u64>,
     first_byte_timeout_ms: Option<u64>,
     between_bytes_timeout_ms: Option<u64>,
+    confirm_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -708,6 +709,8 @@ struct RawToolOverride {
     config: BTreeMap<String, String>,
     #[serde(default)]
     secrets: Vec<String>,
+    #[serde(default)]
+    confirm_writes: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1046,6 +1049,34 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// Traces over OTLP (`[telemetry]`).
     pub telemetry: TelemetrySettings,
+    /// Which tools' writes wait for the caller's confirmation, and for how
+    /// long (docs/confirmations.md).
+    pub confirm: ConfirmSettings,
+}
+
+/// The longest a write waits for its confirmation by default: the client's
+/// answer to an elicitation, or a 2026-07-28 retry with its `requestState`.
+pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Confirmations of approved writes (docs/confirmations.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmSettings {
+    /// `[tools.NAME] confirm_writes = true`: every write these tools'
+    /// manifests grant waits for confirmation, as if each such `[[http]]`
+    /// entry said `confirm = true`.
+    pub tools: BTreeSet<String>,
+    /// `[outbound] confirm_timeout_ms`: how long a confirmation is waited
+    /// for, and how long a 2026-07-28 `requestState` stays valid.
+    pub timeout: Duration,
+}
+
+impl Default for ConfirmSettings {
+    fn default() -> Self {
+        Self {
+            tools: BTreeSet::new(),
+            timeout: DEFAULT_CONFIRM_TIMEOUT,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -1068,6 +1099,7 @@ impl Default for Settings {
             upstream: UpstreamSettings::default(),
             metrics: MetricsSettings::default(),
             telemetry: TelemetrySettings::default(),
+            confirm: ConfirmSettings::default(),
         }
     }
 }
@@ -1142,6 +1174,19 @@ impl Settings {
         let limits = raw.limits.check().map_err(|(key, p)| invalid(&key, p))?;
         let audit = raw.audit.check(base).map_err(|(key, p)| invalid(key, p))?;
         let upstream = raw.upstream.check(base);
+        let confirm = ConfirmSettings {
+            tools: raw
+                .tools
+                .iter()
+                .filter(|(_, tool)| tool.confirm_writes)
+                .map(|(name, _)| name.clone())
+                .collect(),
+            timeout: ms(
+                "outbound.confirm_timeout_ms",
+                raw.outbound.confirm_timeout_ms,
+                DEFAULT_CONFIRM_TIMEOUT,
+            )?,
+        };
         let mut secret_grants = SecretGrants::default();
         for (name, tool) in &raw.tools {
             crate::manifest::tool_name(name)
@@ -1182,6 +1227,7 @@ impl Settings {
             upstream,
             metrics: raw.metrics,
             telemetry: raw.telemetry,
+            confirm,
         })
     }
 
@@ -1194,6 +1240,24 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confirm_writes_and_its_timeout_are_read() {
+        let s = Settings::parse(
+            Path::new("/etc/gw/gateway.toml"),
+            "[outbound]\nconfirm_timeout_ms = 30000\n[tools.pay]\nconfirm_writes = true\n[tools.read]\nsecrets = [\"K\"]\n",
+        )
+        .expect("parse");
+        assert_eq!(s.confirm.tools, BTreeSet::from(["pay".to_owned()]));
+        assert_eq!(s.confirm.timeout, Duration::from_secs(30));
+        let d = Settings::parse(Path::new("/g.toml"), "").expect("parse");
+        assert_eq!(d.confirm, ConfirmSettings::default());
+        assert!(matches!(
+            Settings::parse(Path::new("/g.toml"), "[outbound]\nconfirm_timeout_ms = 0\n"),
+            Err(SettingsError::Invalid { key, problem: Problem::Zero, .. })
+                if key == "outbound.confirm_timeout_ms"
+        ));
+    }
 
     #[test]
     fn the_session_key_file_is_relative_to_the_settings_file() {

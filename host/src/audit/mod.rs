@@ -74,6 +74,11 @@ pub struct AuditEntry {
     pub upstream_bytes: u64,
     /// Bytes of the result returned.
     pub output_bytes: u64,
+    /// For a call that asked its caller to confirm a write
+    /// (docs/confirmations.md): how it was answered (`confirmed`,
+    /// `declined`, `cancelled`, `timed_out`, `unsupported`, `failed`, or
+    /// `asked` for a 2026-07-28 call answered with `input_required`).
+    pub confirmation: Option<Code>,
 }
 
 impl AuditEntry {
@@ -94,13 +99,15 @@ impl AuditEntry {
             duration: Duration::ZERO,
             upstream_bytes: 0,
             output_bytes: 0,
+            confirmation: None,
         }
     }
 }
 
 /// One line of an audit file: an [`AuditEntry`] and its place in the chain.
 /// Keys are written in this order, every key every time (`null` when
-/// absent); a line with any other key is refused when read.
+/// absent), except `confirmation`, which only a call that asked for one
+/// has; a line with any other key is refused when read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRecord {
@@ -135,6 +142,10 @@ pub struct AuditRecord {
     pub upstream_bytes: u64,
     /// Bytes of the result.
     pub output_bytes: u64,
+    /// How a confirmation the call asked for was answered. Written only on
+    /// the lines of calls that asked, so other lines are as they always were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<Code>,
     /// SHA-256 of the previous line's bytes (without its newline), or
     /// [`HexDigest::ZERO`] on a file's first line.
     pub prev: HexDigest,
@@ -172,6 +183,7 @@ impl AuditRecord {
             duration_ms: micros as f64 / 1000.0,
             upstream_bytes: entry.upstream_bytes,
             output_bytes: entry.output_bytes,
+            confirmation: entry.confirmation,
             prev,
         }
     }

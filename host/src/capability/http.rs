@@ -103,6 +103,9 @@ macro_rules! host_for {
                     DeniedReason::ForbiddenHeader => wit::DeniedReason::ForbiddenHeader,
                     DeniedReason::PrivateAddress => wit::DeniedReason::PrivateAddress,
                     DeniedReason::RequestBudget => wit::DeniedReason::RequestBudget,
+                    // The WIT has no case for it; a tool sees its write refused as a
+                    // method it may not use now (docs/confirmations.md).
+                    DeniedReason::NotConfirmed => wit::DeniedReason::Method,
                 }
             }
         }

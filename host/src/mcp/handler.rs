@@ -153,16 +153,52 @@ impl GatewayHandler {
             audit.admitted();
         }
         if let Some(tool) = promoted {
-            let (result, report) = self.call_promoted(&tool, request.arguments, &context).await;
             if let Some(entry) = audit.entry.as_mut() {
                 entry.definition_sha256 =
                     crate::audit::HexDigest::parse(&tool.definition_sha256).ok();
                 entry.component_sha256 =
                     crate::audit::HexDigest::parse(&tool.component_sha256).ok();
             }
+            // Writes that wait for the caller's confirmation (confirm.rs).
+            let confirmations = self.gateway.confirmations();
+            let plan = match super::confirm::plan(&confirmations, &tool, &request, &context, caller)
+            {
+                Ok(plan) => plan,
+                Err((error, code)) => {
+                    audit.finish(started, code);
+                    return Err(error);
+                }
+            };
+            let gate = match &plan {
+                super::confirm::Plan::Plain => None,
+                super::confirm::Plan::Gated { gate, .. } => Some(Arc::clone(gate)),
+                super::confirm::Plan::Answered(result, answer) => {
+                    audit.confirmation(answer.as_str());
+                    audit.finish(started, "not_confirmed");
+                    return Ok(result.clone().into());
+                }
+                super::confirm::Plan::AskAgain(again) => {
+                    audit.confirmation("asked");
+                    audit.finish(started, "input_required");
+                    return Ok(again.clone().into());
+                }
+            };
+            let (result, report) = self
+                .call_promoted(&tool, request.arguments, &context, gate)
+                .await;
+            let (response, asked) =
+                super::confirm::finish(&confirmations, &plan, result, &report.confirmations);
+            let outcome = match asked {
+                Some("asked") => "input_required",
+                Some(answer) if answer != "confirmed" => "not_confirmed",
+                _ => report.outcome,
+            };
+            if let Some(answer) = asked {
+                audit.confirmation(answer);
+            }
             audit.bytes(report.upstream, report.output);
-            audit.finish(started, report.outcome);
-            return Ok(result.into());
+            audit.finish(started, outcome);
+            return Ok(response);
         }
         if let Some(tool) = upstream {
             let (result, report) = self.call_upstream(&tool, request.arguments).await;
@@ -198,10 +234,13 @@ impl GatewayHandler {
         tool: &LoadedTool,
         arguments: Option<JsonObject>,
         context: &RequestContext<RoleServer>,
+        gate: Option<Arc<crate::outbound::confirm::Gate>>,
     ) -> (CallToolResult, Measured) {
         let input = Value::Object(arguments.unwrap_or_default()).to_string();
-        // Progress to the caller and cancellation by it (mcp/progress.rs).
-        let (control, forwarder) = super::progress::control(context);
+        // Progress to the caller and cancellation by it (mcp/progress.rs),
+        // writes confirmed by it (mcp/confirm.rs).
+        let (mut control, forwarder) = super::progress::control(context);
+        control.gate = gate;
         let call = self.gateway.runtime.call_with(tool, &input, control);
         let report = match forwarder {
             Some(forwarder) => tokio::join!(call, super::progress::forward(forwarder)).0,
@@ -211,6 +250,7 @@ impl GatewayHandler {
             outcome: report.result.as_ref().map_or_else(|e| e.code(), |_| "ok"),
             upstream: report.upstream_bytes,
             output: report.output_bytes as u64,
+            confirmations: report.confirmations.clone(),
         };
         self.forward_logs(&tool.definition.name, &report.logs, context)
             .await;
@@ -284,6 +324,7 @@ impl GatewayHandler {
                 outcome,
                 upstream,
                 output,
+                confirmations: Vec::new(),
             },
         )
     }
@@ -384,6 +425,8 @@ struct Measured {
     outcome: &'static str,
     upstream: u64,
     output: u64,
+    /// The writes the call asked its caller to confirm.
+    confirmations: Vec<crate::outbound::confirm::Confirmation>,
 }
 
 /// What one call leaves behind when it ends: its metrics
@@ -450,6 +493,13 @@ impl<'a> Audit<'a> {
     fn admitted(&mut self) {
         self.admitted = true;
         self.flying = self.gateway.metrics.enter(self.tool, self.team);
+    }
+
+    /// How the call's confirmation was answered (docs/confirmations.md).
+    fn confirmation(&mut self, answer: &'static str) {
+        if let Some(entry) = self.entry.as_mut() {
+            entry.confirmation = crate::audit::Code::from_static(answer).ok();
+        }
     }
 
     fn bytes(&mut self, upstream: u64, output: u64) {

@@ -14,6 +14,7 @@
 
 pub mod admission;
 pub mod builtin;
+pub mod confirm;
 pub mod definitions;
 pub mod drain;
 pub mod handler;
@@ -67,6 +68,9 @@ pub struct Gateway {
     /// Whether the MCP listener serves `/metrics` (not when `[metrics]`
     /// turns it off or gives it a listener of its own).
     metrics_route: std::sync::atomic::AtomicBool,
+    /// Confirmations of approved writes: the `requestState` key, the wait,
+    /// the states already used (docs/confirmations.md).
+    confirmations: arc_swap::ArcSwap<confirm::Confirmations>,
 }
 
 impl Gateway {
@@ -79,6 +83,7 @@ impl Gateway {
         fields: FieldSource,
         name: impl Into<String>,
     ) -> Self {
+        let runtime_confirm_timeout = runtime.settings().confirm.timeout;
         Self {
             runtime,
             catalog,
@@ -92,7 +97,25 @@ impl Gateway {
             metrics: Arc::new(crate::telemetry::metrics::Metrics::new()),
             readiness: crate::telemetry::health::Readiness::default(),
             metrics_route: std::sync::atomic::AtomicBool::new(true),
+            confirmations: arc_swap::ArcSwap::from_pointee(confirm::Confirmations::new(
+                None,
+                runtime_confirm_timeout,
+            )),
         }
+    }
+
+    /// Signs 2026-07-28 confirmation states with a key derived from the
+    /// replicas' session key, so any replica verifies a state another
+    /// issued (docs/scale-out.md). Without it each process has its own.
+    pub fn share_confirmation_key(&self, key: &session_id::SessionKey) {
+        let timeout = self.confirmations.load().timeout();
+        self.confirmations
+            .store(Arc::new(confirm::Confirmations::new(Some(key), timeout)));
+    }
+
+    /// The confirmation settings and state in use.
+    pub fn confirmations(&self) -> Arc<confirm::Confirmations> {
+        self.confirmations.load_full()
     }
 
     /// This gateway serving `upstreams`' tools too.

@@ -45,6 +45,7 @@ pub fn control(context: &RequestContext<RoleServer>) -> (CallControl, Option<For
     let control = CallControl {
         progress: sender,
         cancelled: Some(cancelled(context)),
+        gate: None,
     };
     (control, forwarder)
 }

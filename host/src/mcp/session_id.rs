@@ -79,6 +79,11 @@ pub enum BadSessionId {
 pub struct PrincipalDigest([u8; 16]);
 
 impl PrincipalDigest {
+    /// The digest as lower-case hex.
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The digest of `principal`.
     pub fn of(principal: &Principal) -> Self {
         let mut hasher = Sha256::new();
@@ -157,6 +162,16 @@ impl SessionKey {
             }
             (None, None) => Ok(None),
         }
+    }
+
+    /// A key of its own for `purpose`, derived from this one (HMAC-SHA256 of
+    /// the purpose under it): replicas sharing the session key share it, and
+    /// nothing signed under it verifies as a session id.
+    pub fn derive(&self, purpose: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.key, purpose);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     /// A new session id for `principal`, opened with `protocol_version`

@@ -13,6 +13,7 @@ use wasmtime_wasi_http::io::TokioIo;
 
 use super::addr::{PrivateAllowList, ResolveError, resolve_checked};
 use super::body::{MeteredBody, RedactedBody};
+use super::confirm::{Answer, PendingWrite, WriteFingerprint, WriteSummary};
 use super::meter::Meter;
 use super::observe::{Exchange, ExchangeObserver, Tap};
 use super::policy::{Approved, DeniedReason, Policy};
@@ -235,6 +236,13 @@ impl Outbound {
                 req.as_ref().ok().map(asked),
             ));
         }
+        // A call whose write is waiting for a 2026-07-28 retry sends nothing more.
+        if meter.gate().is_some_and(|g| g.is_stopped()) {
+            return Err(deny(
+                DeniedReason::NotConfirmed,
+                req.as_ref().ok().map(asked),
+            ));
+        }
         let req = req.map_err(|reason| deny(reason, None))?;
         let approved = self
             .policy
@@ -246,6 +254,21 @@ impl Outbound {
             .is_some_and(|b| b.len() > MAX_REQUEST_BODY)
         {
             return Err(OutboundError::TooLarge);
+        }
+        // After every check, before anything is resolved or sent: a write
+        // that needs the caller's confirmation waits for it here.
+        if approved.rule.needs_confirmation(&req.method) {
+            let write = PendingWrite {
+                summary: WriteSummary::of(&req, &self.redactor),
+                fingerprint: WriteFingerprint::of(&req),
+            };
+            let answer = match meter.gate() {
+                Some(gate) => gate.ask(write).await,
+                None => Answer::Unsupported,
+            };
+            if answer != Answer::Confirmed {
+                return Err(deny(DeniedReason::NotConfirmed, Some(asked(&req))));
+            }
         }
         let addrs = resolve_checked(
             &approved.host,

@@ -2,9 +2,10 @@
 //! Bytes fetched versus bytes returned is the token-economy figure the
 //! gateway exists to improve.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use super::confirm::Gate;
 use super::policy::DeniedReason;
 
 /// One refused request: which check refused it, and what was asked for
@@ -20,7 +21,9 @@ pub struct Denial {
     pub url: Option<String>,
 }
 
-/// Counters for one call; shared by every request the call makes.
+/// Counters for one call; shared by every request the call makes. It also
+/// carries the call's confirmation [`Gate`], when it has one, since it is
+/// the one per-call value both doors hand to the outbound client.
 #[derive(Debug)]
 pub struct Meter {
     upstream_bytes: AtomicU64,
@@ -28,6 +31,7 @@ pub struct Meter {
     upstream_limit: u64,
     request_limit: u32,
     denials: Mutex<Vec<Denial>>,
+    gate: Option<Arc<Gate>>,
 }
 
 impl Meter {
@@ -39,7 +43,20 @@ impl Meter {
             upstream_limit,
             request_limit,
             denials: Mutex::new(Vec::new()),
+            gate: None,
         }
+    }
+
+    /// The same meter, asking `gate` before a write that needs confirmation.
+    #[must_use]
+    pub fn with_gate(mut self, gate: Option<Arc<Gate>>) -> Self {
+        self.gate = gate;
+        self
+    }
+
+    /// The call's confirmation gate (none: such writes are refused).
+    pub fn gate(&self) -> Option<&Arc<Gate>> {
+        self.gate.as_ref()
     }
 
     /// Counts a request; false once the per-call budget is spent.

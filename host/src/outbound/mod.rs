@@ -4,7 +4,9 @@
 //! Each door parses its request once into a [`request::OutboundRequest`].
 //! Order of checks (docs/security.md, "Outbound HTTP"): request budget, then
 //! the door's parse and [`policy::Policy::check`]
-//! (URL, scheme, host, port, path, method, body, headers), then host-side DNS
+//! (URL, scheme, host, port, path, method, body, headers), then, for a write
+//! that needs the caller's confirmation, the call's [`confirm::Gate`]
+//! (docs/confirmations.md), then host-side DNS
 //! with every non-global address dropped ([`addr::resolve_checked`]), then a
 //! connection to a checked address only, and only then the secrets bound to
 //! the matched entry are added. Redirects go back to the guest. Every
@@ -16,6 +18,7 @@
 pub mod addr;
 pub mod body;
 pub mod client;
+pub mod confirm;
 pub mod meter;
 pub mod observe;
 mod path;

@@ -80,10 +80,15 @@ pub enum DeniedReason {
     PrivateAddress,
     /// The per-call request budget is used up (produced by the runtime).
     RequestBudget,
+    /// A write that needs the caller's confirmation did not get it
+    /// (declined, cancelled, unanswered, or nobody to ask;
+    /// docs/confirmations.md). Host-side only: the WIT `denied-reason` of
+    /// `gateway:tool@0.1.0` has no such case, so a tool sees `method`.
+    NotConfirmed,
 }
 
 impl DeniedReason {
-    /// The WIT case name.
+    /// The WIT case name (`not-confirmed` has none yet: see its variant).
     pub fn as_str(self) -> &'static str {
         match self {
             DeniedReason::InvalidUrl => "invalid-url",
@@ -96,6 +101,7 @@ impl DeniedReason {
             DeniedReason::ForbiddenHeader => "forbidden-header",
             DeniedReason::PrivateAddress => "private-address",
             DeniedReason::RequestBudget => "request-budget",
+            DeniedReason::NotConfirmed => "not-confirmed",
         }
     }
 }

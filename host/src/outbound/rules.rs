@@ -28,6 +28,15 @@ const GRANTABLE_METHODS: [Method; 7] = [
     Method::OPTIONS,
 ];
 
+/// Whether `method` changes something upstream: POST, PUT, PATCH, DELETE
+/// (what a confirmation covers; docs/confirmations.md).
+pub fn is_write(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
 /// Raw `[[http]]` entry as written in tool.toml (serde, deny_unknown_fields).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +56,9 @@ pub struct HttpEntrySpec {
     pub methods: Option<Vec<String>>,
     /// The admin who approved methods beyond GET and HEAD.
     pub approved_by: Option<String>,
+    /// Whether each write (POST, PUT, PATCH, DELETE) this entry grants waits
+    /// for the caller's confirmation before it leaves (docs/confirmations.md).
+    pub confirm: Option<bool>,
     /// Header name → template such as `"Bearer ${GITHUB_TOKEN}"`.
     #[serde(default)]
     pub secret_headers: BTreeMap<String, String>,
@@ -120,6 +132,9 @@ pub struct Rule {
     pub methods: Vec<Method>,
     /// Who approved methods beyond GET/HEAD.
     pub approved_by: Option<String>,
+    /// Whether a write under this rule waits for the caller's confirmation
+    /// (`confirm = true`, or `[tools.NAME] confirm_writes` in gateway.toml).
+    pub confirm: bool,
     /// Headers the host adds after every check. Allowed on plain `http` too:
     /// such a rule is only reachable where the manifest names `http`, which a
     /// reviewer sees, and its normal use is a mock upstream on loopback.
@@ -368,6 +383,12 @@ pub enum RuleError {
         /// The first such method.
         method: String,
     },
+    /// `confirm = true` on an entry that grants no write to confirm.
+    #[error("{field}: confirms writes, but the entry grants none (POST, PUT, PATCH or DELETE)")]
+    ConfirmWithoutWrite {
+        /// Always `"confirm"`.
+        field: &'static str,
+    },
     /// `approved_by` present but blank.
     #[error("{field}: must name the approving admin")]
     EmptyApproval {
@@ -427,6 +448,7 @@ impl RuleError {
             | RuleError::InvalidMethod { field, .. }
             | RuleError::WriteWithoutApproval { field, .. }
             | RuleError::EmptyApproval { field }
+            | RuleError::ConfirmWithoutWrite { field }
             | RuleError::InvalidHeaderName { field, .. }
             | RuleError::ReservedHeaderName { field, .. }
             | RuleError::DuplicateHeaderName { field, .. }
@@ -463,6 +485,10 @@ impl Rule {
             None => None,
         };
         let methods = parse_methods(spec.methods.as_deref(), approved_by.is_some())?;
+        let confirm = spec.confirm.unwrap_or(false);
+        if confirm && !methods.iter().any(is_write) {
+            return Err(RuleError::ConfirmWithoutWrite { field: "confirm" });
+        }
         let secret_headers = parse_secret_headers(&spec.secret_headers)?;
         Ok(Rule {
             scheme: target.scheme,
@@ -471,8 +497,19 @@ impl Rule {
             path_prefix: target.path_prefix,
             methods,
             approved_by,
+            confirm,
             secret_headers,
         })
+    }
+
+    /// Whether `method` under this rule waits for the caller's confirmation.
+    pub fn needs_confirmation(&self, method: &Method) -> bool {
+        self.confirm && is_write(method)
+    }
+
+    /// Whether this rule grants a write (POST, PUT, PATCH or DELETE).
+    pub fn grants_write(&self) -> bool {
+        self.methods.iter().any(is_write)
     }
 
     /// Whether a parsed request host is one this rule covers. `host` should
@@ -1179,6 +1216,8 @@ mod tests {
             with_methods(&["OPTIONS"]) => E::WriteWithoutApproval { field: "methods", .. },
             HttpEntrySpec { approved_by: s(" "), ..with_methods(&["POST"]) } => E::EmptyApproval { field: "approved_by" },
             HttpEntrySpec { approved_by: s(""), ..host("a.com") } => E::EmptyApproval { field: "approved_by" },
+            HttpEntrySpec { confirm: Some(true), ..host("a.com") } => E::ConfirmWithoutWrite { field: "confirm" },
+            HttpEntrySpec { confirm: Some(true), approved_by: s("a@x"), ..with_methods(&["GET", "OPTIONS"]) } => E::ConfirmWithoutWrite { field: "confirm" },
             with_secret("X Key", "${K}") => E::InvalidHeaderName { field: "secret_headers", .. },
             with_secret("", "${K}") => E::InvalidHeaderName { field: "secret_headers", .. },
             with_secret("Host", "${K}") => E::ReservedHeaderName { field: "secret_headers", .. },
@@ -1402,6 +1441,28 @@ mod tests {
         for text in cases {
             assert!(toml::from_str::<Manifest>(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn confirm_covers_the_writes_of_its_entry_only() {
+        let spec = HttpEntrySpec {
+            methods: strings(&["GET", "POST", "DELETE"]),
+            approved_by: Some("alice@example.com".into()),
+            confirm: Some(true),
+            ..host("api.example.com")
+        };
+        let rule = parse(&spec).unwrap();
+        assert!(rule.confirm);
+        assert!(rule.needs_confirmation(&Method::POST));
+        assert!(rule.needs_confirmation(&Method::DELETE));
+        assert!(!rule.needs_confirmation(&Method::GET));
+        let plain = parse(&HttpEntrySpec {
+            confirm: None,
+            ..spec
+        })
+        .unwrap();
+        assert!(!plain.needs_confirmation(&Method::POST));
+        assert!(plain.grants_write());
     }
 }
 

@@ -191,11 +191,16 @@ pub(super) fn hash(definition: &ToolDefinition, manifest: &Manifest, rules: &[Ru
                 .iter()
                 .map(|h| (h.name.to_string(), Value::String(h.template.to_string())))
                 .collect();
-            serde_json::json!({
+            let mut capability = serde_json::json!({
                 "entry": rule.to_string(),
                 "approved_by": rule.approved_by,
                 "secret_headers": secrets,
-            })
+            });
+            // Only when set, so the hashes of tools without it stay as they were.
+            if rule.confirm {
+                capability["confirm"] = Value::Bool(true);
+            }
+            capability
         })
         .collect();
     let pinned = serde_json::json!({

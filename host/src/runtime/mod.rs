@@ -38,6 +38,7 @@ use crate::capability::progress::{GuestProgress, ProgressSender, ProgressSink};
 use crate::capability::stdio::Capture;
 use crate::capability::wasi_http::OutboundHooks;
 use crate::manifest::{COMPONENT_FILE, MANIFEST_FILE, Manifest};
+use crate::outbound::confirm::Gate;
 use crate::outbound::meter::Meter;
 use crate::outbound::observe::ExchangeObserver;
 use crate::outbound::{Outbound, SecretError};
@@ -152,6 +153,9 @@ pub struct CallControl {
     /// Resolves when the caller cancels the call: the sandbox is then
     /// dropped where it is, and the call ends with [`CallError::Cancelled`].
     pub cancelled: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// Where a write that needs the caller's confirmation is asked
+    /// (docs/confirmations.md); without it such writes are refused.
+    pub gate: Option<Arc<Gate>>,
 }
 
 impl std::fmt::Debug for CallControl {
@@ -159,6 +163,7 @@ impl std::fmt::Debug for CallControl {
         f.debug_struct("CallControl")
             .field("progress", &self.progress.is_some())
             .field("cancellable", &self.cancelled.is_some())
+            .field("gated", &self.gate.is_some())
             .finish()
     }
 }
@@ -223,6 +228,12 @@ impl LoadedTool {
     pub fn redactor(&self) -> &Arc<crate::outbound::redact::Redactor> {
         self.ctx.outbound.redactor()
     }
+
+    /// Whether any write this tool may make waits for the caller's
+    /// confirmation (docs/confirmations.md).
+    pub fn confirms_writes(&self) -> bool {
+        self.ctx.outbound.policy().rules().iter().any(|r| r.confirm)
+    }
 }
 
 impl std::fmt::Debug for LoadedTool {
@@ -264,6 +275,9 @@ pub struct CallReport {
     /// Bytes of linear memory and tables granted to the call, all of them
     /// together: its peak, which `limits.memory_mib` caps.
     pub peak_memory_bytes: usize,
+    /// The writes the call asked the caller to confirm, with the answers
+    /// (docs/confirmations.md), in order.
+    pub confirmations: Vec<crate::outbound::confirm::Confirmation>,
 }
 
 /// Where secret header values come from: the gateway's environment by default.
@@ -397,7 +411,14 @@ impl Runtime {
         bytes: Vec<u8>,
     ) -> Result<LoadedTool, LoadError> {
         let config = manifest.effective_config(&self.settings.overrides_for(&manifest.name));
-        let rules = manifest.rules(&config)?;
+        let mut rules = manifest.rules(&config)?;
+        // `[tools.NAME] confirm_writes`: the admin asks for confirmation of
+        // every write the manifest grants (docs/confirmations.md).
+        if self.settings.confirm.tools.contains(&manifest.name) {
+            for rule in rules.iter_mut().filter(|r| r.grants_write()) {
+                rule.confirm = true;
+            }
+        }
         check_secret_grants(&manifest, &rules, &self.settings.secret_grants).map_err(|source| {
             LoadError::Secret {
                 file: manifest.file.clone(),
@@ -452,7 +473,7 @@ impl Runtime {
             python_view,
         });
 
-        let mut store = self.new_store(&ctx, DESCRIBE_TIMEOUT, None);
+        let mut store = self.new_store(&ctx, DESCRIBE_TIMEOUT, None, None);
         let described =
             tokio::time::timeout(DESCRIBE_TIMEOUT + HOST_GRACE, pre.describe(&mut store)).await;
         let description = match described {
@@ -514,8 +535,10 @@ impl Runtime {
         ctx: &Arc<ToolContext>,
         timeout: Duration,
         progress: Option<ProgressSender>,
+        gate: Option<Arc<Gate>>,
     ) -> Store<CallState> {
-        let meter = Arc::new(Meter::new(ctx.limits.upstream_bytes, ctx.limits.requests));
+        let meter =
+            Arc::new(Meter::new(ctx.limits.upstream_bytes, ctx.limits.requests).with_gate(gate));
         let stdout = Capture::default();
         let stderr = Capture::default();
         let mut wasi = WasiCtxBuilder::new();
@@ -568,8 +591,24 @@ impl Runtime {
         self.call_with(tool, input, CallControl::default()).await
     }
 
-    /// [`Runtime::call`] with progress forwarded and cancellation heeded
-    /// as `control` says.
+    /// [`Runtime::call`], with writes that need the caller's confirmation
+    /// asked through `gate` (without one they are refused). The time spent
+    /// waiting for answers is added to the call's time budget.
+    pub async fn call_gated(
+        &self,
+        tool: &LoadedTool,
+        input: &str,
+        gate: Option<Arc<Gate>>,
+    ) -> CallReport {
+        let control = CallControl {
+            gate,
+            ..CallControl::default()
+        };
+        self.call_with(tool, input, control).await
+    }
+
+    /// [`Runtime::call`] with progress forwarded, cancellation heeded and
+    /// writes confirmed as `control` says.
     pub async fn call_with(
         &self,
         tool: &LoadedTool,
@@ -629,15 +668,24 @@ impl Runtime {
                 logs: Vec::new(),
                 dropped_logs: 0,
                 peak_memory_bytes: 0,
+                confirmations: Vec::new(),
             };
         }
-        let mut store = self.new_store(&tool.ctx, limits.timeout, control.progress);
-        if control.cancelled.is_some() {
-            yield_every(&mut store, limits.timeout);
-        }
-        let run = tokio::time::timeout(limits.timeout + HOST_GRACE, async {
-            tool.pre.call(&mut store, input).await
-        });
+        let gate = control.gate.clone();
+        let mut store = self.new_store(&tool.ctx, limits.timeout, control.progress, gate.clone());
+        set_deadline(
+            &mut store,
+            limits.timeout,
+            control.cancelled.is_some(),
+            gate.clone(),
+        );
+        let run = async {
+            let call = tool.pre.call(&mut store, input);
+            match &gate {
+                None => tokio::time::timeout(limits.timeout + HOST_GRACE, call).await,
+                Some(gate) => with_waits_excluded(call, limits.timeout + HOST_GRACE, gate).await,
+            }
+        };
         // A cancelled call's future is dropped where it is, guest and host
         // calls alike, as the timeout above drops one; yielding every few
         // ticks lets a guest that never calls the host be stopped too.
@@ -711,6 +759,7 @@ impl Runtime {
             logs,
             dropped_logs,
             peak_memory_bytes: state.limiter.granted_bytes(),
+            confirmations: gate.map(|g| g.confirmations()).unwrap_or_default(),
         }
     }
 
@@ -721,6 +770,36 @@ impl Runtime {
             return Err(CallError::Overloaded);
         }
         Ok(())
+    }
+}
+
+/// `run` under a wall-clock budget that leaves out the time spent waiting
+/// for confirmations. At the deadline, time already waited moves it on; a
+/// question still waiting (bounded by its own timeout) moves it on by one
+/// more budget, after which it is looked at again.
+async fn with_waits_excluded<F: Future>(
+    run: F,
+    budget: Duration,
+    gate: &Gate,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let started = tokio::time::Instant::now();
+    let mut run = std::pin::pin!(run);
+    let mut deadline = started + budget;
+    loop {
+        match tokio::time::timeout_at(deadline, run.as_mut()).await {
+            Ok(out) => return Ok(out),
+            Err(elapsed) => {
+                let now = tokio::time::Instant::now();
+                let moved = started + budget + gate.waited();
+                if gate.is_waiting() {
+                    deadline = now.max(moved) + budget;
+                } else if moved > now {
+                    deadline = moved;
+                } else {
+                    return Err(elapsed);
+                }
+            }
+        }
     }
 }
 
@@ -783,21 +862,51 @@ fn check_output(output: &str, limit: usize) -> Result<Value, CallError> {
     serde_json::from_str(output).map_err(|e| CallError::InvalidOutput(e.to_string()))
 }
 
-/// Replaces the store's epoch trap with a callback that yields to the
-/// executor every [`CANCEL_CHECK_TICKS`] and traps, as the trap would, once
-/// the call's budget of ticks is spent.
-fn yield_every(store: &mut Store<CallState>, timeout: Duration) {
+/// For a cancellable or gated call, replaces the store's epoch trap with a
+/// callback that traps, as the trap would, once the call's budget of ticks
+/// is spent — yielding to the executor every [`CANCEL_CHECK_TICKS`] when
+/// cancellable, and moving the budget on by the time spent waiting for the
+/// caller's confirmations when gated.
+fn set_deadline(
+    store: &mut Store<CallState>,
+    timeout: Duration,
+    cancellable: bool,
+    gate: Option<Arc<Gate>>,
+) {
+    if !cancellable && gate.is_none() {
+        // The store's own deadline traps at the budget.
+        return;
+    }
     let budget = ticks_for(timeout);
-    let step = CANCEL_CHECK_TICKS.min(budget).max(1);
+    let step = if cancellable {
+        CANCEL_CHECK_TICKS.min(budget).max(1)
+    } else {
+        budget
+    };
     let mut used = step;
+    let mut granted = Duration::ZERO;
+    let mut extra = 0u64;
     store.set_epoch_deadline(step);
     store.epoch_deadline_callback(move |_| {
-        if used >= budget {
+        // Time spent waiting for a person's confirmation is not the tool's.
+        if let Some(gate) = &gate {
+            let waited = gate.waited();
+            if waited > granted {
+                extra = extra.saturating_add(ticks_for(waited - granted));
+                granted = waited;
+            }
+        }
+        let limit = budget.saturating_add(extra);
+        if used >= limit {
             return Err(Trap::Interrupt.into());
         }
-        let next = step.min(budget - used);
+        let next = step.min(limit - used);
         used += next;
-        Ok(wasmtime::UpdateDeadline::Yield(next))
+        Ok(if cancellable {
+            wasmtime::UpdateDeadline::Yield(next)
+        } else {
+            wasmtime::UpdateDeadline::Continue(next)
+        })
     });
 }
 

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod auth;
 mod cli;
+mod confirm;
 mod content;
 mod errors;
 mod example;

@@ -19,6 +19,7 @@ py="$HOME/.cache/agent-gateway/mcp-venv/bin/python"
 
 work="$(mktemp -d -t mcp-gateway.XXXXXX)"
 server=""
+recorder=""
 stop() {
     if [ -n "$server" ]; then
         kill "$server" 2>/dev/null
@@ -26,7 +27,14 @@ stop() {
         server=""
     fi
 }
-trap stop EXIT
+stop_recorder() {
+    if [ -n "$recorder" ]; then
+        kill "$recorder" 2>/dev/null
+        wait "$recorder" 2>/dev/null
+        recorder=""
+    fi
+}
+trap 'stop; stop_recorder' EXIT
 fail() {
     stop
     echo "check_gateway: $*" >&2
@@ -47,9 +55,38 @@ for line in sys.stdin:
 ln "$gateway" "$work/gateway" 2>/dev/null || cp "$gateway" "$work/gateway" || fail "copying $gateway"
 gateway="$work/gateway"
 
+# The upstream the test_input_required_result_* tools write to once their
+# caller confirms (docs/confirmations.md): answers every POST with 200 and
+# logs one line per write it received.
+recorder_port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$py" - "$recorder_port" >"$work/recorder.log" 2>&1 <<'PY' &
+import http.server, sys
+class Recorder(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        print("write", self.path, body.decode(errors="replace"), flush=True)
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Recorder).serve_forever()
+PY
+recorder=$!
+
 # The precompiled components outlive runs (content-addressed, so sharing is safe).
 cat >"$work/gateway.toml" <<EOF
 cache_dir = "$HOME/.cache/agent-gateway/test-artifacts/cwasm"
+[outbound]
+allow_private = ["127.0.0.1/32"]
+[tools.test_input_required_result_elicitation.config]
+recorder = "http://127.0.0.1:$recorder_port"
+[tools.test_input_required_result_request_state.config]
+recorder = "http://127.0.0.1:$recorder_port"
+[tools.test_input_required_result_tampered_state.config]
+recorder = "http://127.0.0.1:$recorder_port"
 EOF
 run_gateway=("$gateway" --config "$work/gateway.toml" --tools-dir "$here/tools")
 
@@ -82,6 +119,7 @@ status=0
 "$py" "$here/check_clients.py" "$url" \
     --stdio-command "$(printf '%q ' "${run_gateway[@]}" serve --transport stdio)" || status=1
 CONFORMANCE_RESULTS="$work/conformance" "$here/run_conformance.sh" "$url/mcp" || status=1
+"$py" "$here/check_confirm.py" "$here/client.py" "$url" "$work/recorder.log" || status=1
 [ "$status" = 0 ] || fail "some checks failed (above)"
 stop
 

@@ -10,7 +10,11 @@ back to initialize as the SDK's own `Client` does; default legacy over sse
 and stdio, auto over http), --header K=V (repeatable; e.g. an Origin), --log-level LEVEL
 (ask for the server's log messages and print them with `call`), --progress (ask for
 progress notifications, through the SDK's `progress_callback`, and print them with
-`call`), --timeout S.
+`call`), --timeout S,
+--elicit accept|decline|cancel (declare elicitation and answer every question
+so: `accept` with {"confirm": true}, the gateway's confirmation of a write,
+docs/confirmations.md; over 2026-07-28 the `input_required` rounds are driven
+the same way; `call` then also prints "elicitations", the messages asked).
 
 Commands and what they print on stdout, one JSON object:
     list              {"protocolVersion", "tools": [{"name", "description", "inputSchema", "outputSchema"}]}
@@ -79,6 +83,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--log-level", choices=LOG_LEVELS, help="ask for log messages at this level and print them")
     p.add_argument("--progress", action="store_true", help="ask for progress notifications and print them")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds for the whole exchange (default 30)")
+    p.add_argument("--elicit", choices=["accept", "decline", "cancel"], help="declare elicitation and answer so")
     sub = p.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="list the tools")
     call = sub.add_parser("call", help="call one tool")
@@ -138,8 +143,13 @@ class HttpLog:
 
 
 @asynccontextmanager
-async def connect(args: argparse.Namespace, http: HttpLog, logs: list[dict[str, Any]]) -> AsyncIterator[ClientSession]:
+async def connect(
+    args: argparse.Namespace, http: HttpLog, logs: list[dict[str, Any]], asked: list[str] | None = None
+) -> AsyncIterator[ClientSession]:
     """A session over the chosen transport, negotiated in the chosen era."""
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return answer(args.elicit, params, asked)
 
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         logs.append(params.model_dump(mode="json", by_alias=True, exclude_none=True))
@@ -157,6 +167,7 @@ async def connect(args: argparse.Namespace, http: HttpLog, logs: list[dict[str, 
             write,
             client_info=CLIENT_INFO,
             logging_callback=on_log,
+            elicitation_callback=on_elicit if args.elicit else None,
             log_level=args.log_level,  # the 2026-07-28 per-request opt-in; ignored by legacy sessions
         )
         async with session:
@@ -198,8 +209,22 @@ async def list_tools(session: ClientSession) -> dict[str, Any]:
             return {"protocolVersion": session.protocol_version, "tools": tools}
 
 
+def answer(how: str, params: Any, asked: list[str] | None) -> types.ElicitResult:
+    """The answer `--elicit` gives to any question, which it notes in `asked`."""
+    if asked is not None:
+        asked.append(getattr(params, "message", ""))
+    if how == "accept":
+        return types.ElicitResult(action="accept", content={"confirm": True})
+    return types.ElicitResult(action="decline" if how == "decline" else "cancel")
+
+
 async def call_tool(
-    session: ClientSession, name: str, arguments: dict[str, Any], progress: list[dict[str, Any]] | None = None
+    session: ClientSession,
+    name: str,
+    arguments: dict[str, Any],
+    progress: list[dict[str, Any]] | None = None,
+    elicit: str | None = None,
+    asked: list[str] | None = None,
 ) -> dict[str, Any]:
     # Listing first is what real clients do, and what lets the SDK validate
     # structuredContent against the output schema and mirror x-mcp-header arguments.
@@ -211,7 +236,27 @@ async def call_tool(
 
     # With a callback the SDK sends a progressToken in the request's _meta.
     callback = on_progress if progress is not None else None
-    result = await session.call_tool(name, arguments, progress_callback=callback)
+    if elicit:
+        # 2026-07-28: answer each input_required round's questions and retry.
+        result = await session.call_tool(name, arguments, progress_callback=callback, allow_input_required=True)
+        for _ in range(5):
+            if not isinstance(result, types.InputRequiredResult):
+                break
+            responses: dict[str, Any] = {
+                key: answer(elicit, request.params, asked)
+                for key, request in (result.input_requests or {}).items()
+                if isinstance(request, types.ElicitRequest)
+            }
+            result = await session.call_tool(
+                name,
+                arguments,
+                progress_callback=callback,
+                input_responses=responses,
+                request_state=result.request_state,
+                allow_input_required=True,
+            )
+    else:
+        result = await session.call_tool(name, arguments, progress_callback=callback)
     assert isinstance(result, types.CallToolResult)
     content = [
         block.text
@@ -230,14 +275,17 @@ async def call_tool(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     logs: list[dict[str, Any]] = []
     progress: list[dict[str, Any]] | None = [] if args.progress else None
+    asked: list[str] = []
     http = HttpLog(args.headers)
     try:
         with anyio.fail_after(args.timeout):
-            async with connect(args, http, logs) as session:
+            async with connect(args, http, logs, asked) as session:
                 if args.action == "list":
                     out = await list_tools(session)
                 else:
-                    out = await call_tool(session, args.name, args.arguments, progress)
+                    out = await call_tool(session, args.name, args.arguments, progress, args.elicit, asked)
+                    if args.elicit:
+                        out["elicitations"] = asked
     except TimeoutError as e:
         raise Failure(kind="timeout", message=f"no answer within {args.timeout:g} s") from e
     except BaseException as e:  # anyio task groups wrap the cause in exception groups

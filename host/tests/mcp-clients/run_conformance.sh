@@ -66,6 +66,10 @@ applicable="
 2026-07-28 http-header-validation
 2026-07-28 http-custom-header-server-validation
 2026-07-28 input-required-result-unsupported-methods
+2026-07-28 input-required-result-request-state
+2026-07-28 input-required-result-tampered-state
+2026-07-28 input-required-result-result-type
+2026-07-28 input-required-result-missing-input-response
 "
 
 wanted() {
