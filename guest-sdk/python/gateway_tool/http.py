@@ -36,6 +36,7 @@ _DENIED = {
     "forbidden-header": "the request sets a header the gateway forbids or injects itself",
     "private-address": "the host resolves only to private or loopback addresses",
     "request-budget": "the tool used up its requests for this call (tool.toml [limits] requests)",
+    "not-confirmed": "the caller did not confirm this write (declined, no answer, or cannot be asked)",
 }
 
 

@@ -157,6 +157,9 @@ pub enum DeniedReason {
     PrivateAddress,
     /// The tool has used up its per-call request budget.
     RequestBudget,
+    /// The caller did not confirm a write the admin requires confirmed
+    /// (declined, no answer, or a client that cannot be asked).
+    NotConfirmed,
 }
 
 impl DeniedReason {
@@ -173,6 +176,7 @@ impl DeniedReason {
             DeniedReason::ForbiddenHeader => "forbidden-header",
             DeniedReason::PrivateAddress => "private-address",
             DeniedReason::RequestBudget => "request-budget",
+            DeniedReason::NotConfirmed => "not-confirmed",
         }
     }
 
@@ -188,6 +192,7 @@ impl DeniedReason {
             DeniedReason::ForbiddenHeader => "the request sets a forbidden header",
             DeniedReason::PrivateAddress => "the host resolves only to non-public addresses",
             DeniedReason::RequestBudget => "the per-call request budget is used up",
+            DeniedReason::NotConfirmed => "the caller did not confirm this write",
         }
     }
 }
@@ -278,6 +283,7 @@ impl From<wit::DeniedReason> for DeniedReason {
             wit::DeniedReason::ForbiddenHeader => DeniedReason::ForbiddenHeader,
             wit::DeniedReason::PrivateAddress => DeniedReason::PrivateAddress,
             wit::DeniedReason::RequestBudget => DeniedReason::RequestBudget,
+            wit::DeniedReason::NotConfirmed => DeniedReason::NotConfirmed,
         }
     }
 }

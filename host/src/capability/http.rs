@@ -55,7 +55,7 @@ impl GuestHttp<'_> {
 /// `Host` for one version's `http` interface: the versions' types have the
 /// same shape, so one body serves both.
 macro_rules! host_for {
-    ($version:ident, $module:path) => {
+    ($version:ident, $module:path, $not_confirmed:expr) => {
         mod $version {
             use super::*;
             use $module as wit;
@@ -103,14 +103,22 @@ macro_rules! host_for {
                     DeniedReason::ForbiddenHeader => wit::DeniedReason::ForbiddenHeader,
                     DeniedReason::PrivateAddress => wit::DeniedReason::PrivateAddress,
                     DeniedReason::RequestBudget => wit::DeniedReason::RequestBudget,
-                    // The WIT has no case for it; a tool sees its write refused as a
+                    // 0.2.0 names it; a 0.1.0 tool sees its write refused as a
                     // method it may not use now (docs/confirmations.md).
-                    DeniedReason::NotConfirmed => wit::DeniedReason::Method,
+                    DeniedReason::NotConfirmed => $not_confirmed,
                 }
             }
         }
     };
 }
 
-host_for!(current, crate::bindings::guest_http);
-host_for!(v0_1, crate::bindings::v0_1::gateway::tool::http);
+host_for!(
+    current,
+    crate::bindings::guest_http,
+    crate::bindings::guest_http::DeniedReason::NotConfirmed
+);
+host_for!(
+    v0_1,
+    crate::bindings::v0_1::gateway::tool::http,
+    crate::bindings::v0_1::gateway::tool::http::DeniedReason::Method
+);

@@ -138,6 +138,14 @@ impl Teacher<'_> {
                 "{} resolves only to private, loopback or otherwise non-global addresses; only a gateway admin can allow that, with [outbound] allow_private = [\"<CIDR>\"] in gateway.toml",
                 url.host_str().unwrap_or("")
             ),
+            (DeniedReason::NotConfirmed, url) => {
+                let index = url.as_ref().and_then(|url| self.first(url, 4).0);
+                manifest_line = index.and_then(|i| self.line(i, "confirm"));
+                format!(
+                    "{method} needs the caller's confirmation (`confirm = true` at {}, or the admin's `confirm_writes`), and nobody confirmed it; `gateway call` and `gateway tool test` have nobody to ask, so try it through `gateway serve` with a client that answers (docs/confirmations.md)",
+                    at(manifest_line)
+                )
+            }
             (DeniedReason::RequestBudget, _) => {
                 manifest_line = key_line(self.text, "limits", "requests");
                 format!(
