@@ -794,6 +794,46 @@ fn check_css(attribute: &str, css: &str) -> Result<(), BlockProblem> {
     Ok(())
 }
 
+/// One line naming a checked block for an operator's terminal, e.g.
+/// `image image/png, 4018 bytes` or `resource stripe://r/1 text/csv, 120 bytes`.
+pub fn summary(block: &ContentBlock) -> String {
+    // Base64 carries 3 bytes in 4 characters, less its padding.
+    let decoded = |b64: &str| {
+        let padding = b64.bytes().rev().take_while(|&b| b == b'=').count();
+        (b64.len() / 4 * 3).saturating_sub(padding)
+    };
+    match block {
+        ContentBlock::Text(t) => format!("text, {} bytes", t.text.len()),
+        ContentBlock::Image(i) => format!("image {}, {} bytes", i.mime_type, decoded(&i.data)),
+        ContentBlock::Audio(a) => format!("audio {}, {} bytes", a.mime_type, decoded(&a.data)),
+        ContentBlock::Resource(r) => match &r.resource {
+            ResourceContents::TextResourceContents {
+                uri,
+                mime_type,
+                text,
+                ..
+            } => format!(
+                "resource {uri} {}, {} bytes",
+                mime_type.as_deref().unwrap_or("-"),
+                text.len()
+            ),
+            ResourceContents::BlobResourceContents {
+                uri,
+                mime_type,
+                blob,
+                ..
+            } => format!(
+                "resource {uri} {}, {} bytes",
+                mime_type.as_deref().unwrap_or("-"),
+                decoded(blob)
+            ),
+            _ => "resource".to_owned(),
+        },
+        ContentBlock::ResourceLink(link) => format!("resource link {}", link.uri),
+        _ => "other".to_owned(),
+    }
+}
+
 fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -1553,6 +1553,11 @@ fn print_report(tool: &LoadedTool, report: &CallReport) -> anyhow::Result<()> {
         )?,
         Err(e) => eprintln!("error [{}]: {}", e.code(), terminal_safe(&e.to_string())),
     }
+    // The content blocks after the JSON (docs/content.md), one line each.
+    for (index, block) in report.content.iter().enumerate() {
+        let summary = gateway::content::summary(block);
+        eprintln!("content[{index}]: {}", terminal_safe(&summary));
+    }
     let ratio = if report.output_bytes > 0 && report.upstream_bytes > 0 {
         format!(
             "{:.1}x smaller",

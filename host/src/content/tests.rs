@@ -65,6 +65,10 @@ fn a_png_becomes_an_image_block_with_its_bytes_in_base64() {
         .expect("base64");
     assert_eq!(decoded, PNG);
     assert_eq!(checked.bytes, "image/png".len() + PNG.len());
+    assert_eq!(
+        summary(&checked.blocks[0]),
+        format!("image image/png, {} bytes", PNG.len())
+    );
 }
 
 #[test]

@@ -306,3 +306,55 @@ fn judge(expect: &Expect, report: &CallReport) -> Verdict {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(content: Vec<rmcp::model::ContentBlock>) -> CallReport {
+        CallReport {
+            result: Ok(serde_json::json!({})),
+            content,
+            duration: std::time::Duration::ZERO,
+            upstream_bytes: 0,
+            output_bytes: 0,
+            requests: 0,
+            denials: Vec::new(),
+            logs: Vec::new(),
+            dropped_logs: 0,
+            peak_memory_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn expect_content_goes_with_expect_and_not_with_expect_error() {
+        let file = Path::new("tests.toml");
+        let ok =
+            "[[case]]\nname = \"c\"\ninput = {}\nexpect_content = [\"image/png\"]\n[case.expect]\n";
+        assert_eq!(check_cases(file, ok).ok(), Some(1));
+        let bad = "[[case]]\nname = \"c\"\ninput = {}\nexpect_error = \"x\"\nexpect_content = [\"text\"]\n";
+        assert!(matches!(
+            check_cases(file, bad),
+            Err(TestError::Case { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn content_is_compared_by_media_type_in_order() {
+        use rmcp::model::ContentBlock;
+        let blocks = vec![
+            ContentBlock::text("note"),
+            ContentBlock::image("AAAA", "image/png"),
+        ];
+        let want = ["text".to_owned(), "image/png".to_owned()];
+        assert_eq!(
+            judge_content(Some(&want), &report(blocks.clone())),
+            Verdict::Passed
+        );
+        assert!(matches!(
+            judge_content(Some(&want[1..]), &report(blocks)),
+            Verdict::Failed(_)
+        ));
+        assert_eq!(judge_content(None, &report(Vec::new())), Verdict::Passed);
+    }
+}
