@@ -298,6 +298,7 @@ impl Loader {
                 if old.component_sha256 == tool.component_sha256
                     && old.definition_sha256 == tool.definition_sha256
                     && same_settings(&old.manifest, &tool.manifest)
+                    && old.skill == tool.skill
                     && renamed.is_empty() =>
             {
                 return Ok(Change::Unchanged { name });

@@ -8,7 +8,9 @@
 //! and [`sessions`] keep the legacy streams and the 2025 sessions, [`stdio`]
 //! serves one client on stdin/stdout, [`drain`] counts the calls owed a
 //! result for the graceful shutdown; [`definitions`] builds the tools' MCP
-//! definitions, [`builtin`] declares and runs the built-in tools, and
+//! definitions, [`builtin`] declares and runs the built-in tools,
+//! [`resources`] serves the field registry (and [`skills`] the tools'
+//! `SKILL.md`) as resources, [`prompts`] the `SKILL.md` as prompts, and
 //! [`handler`] answers MCP requests with them.
 
 pub mod admission;
@@ -18,8 +20,11 @@ pub mod drain;
 pub mod handler;
 pub mod http;
 pub mod jsonrpc;
+pub mod prompts;
+pub mod resources;
 pub mod session_id;
 pub mod sessions;
+pub mod skills;
 pub mod sse;
 pub mod stdio;
 

@@ -90,6 +90,10 @@ pub struct LoadedTool {
     pub definition_sha256: String,
     /// Whether the artifact came from the cache.
     pub cache: CacheOutcome,
+    /// The tool folder's `SKILL.md` (when to use the tool, how to read its
+    /// output), read with the folder; served as an MCP prompt and skill
+    /// (docs/resources-and-prompts.md).
+    pub skill: Option<Arc<str>>,
     pre: ToolComponentPre<CallState>,
     ctx: Arc<ToolContext>,
 }
@@ -252,7 +256,9 @@ impl Runtime {
                 path: path.clone(),
                 source,
             })?;
-        self.load(manifest, path, bytes).await
+        let mut tool = self.load(manifest, path, bytes).await?;
+        tool.skill = read_skill(dir).await;
+        Ok(tool)
     }
 
     /// Checks and compiles a component for `manifest`, then asks it to describe itself.
@@ -347,6 +353,7 @@ impl Runtime {
             component_sha256,
             definition_sha256,
             cache: cache_outcome,
+            skill: None,
             pre,
             ctx,
         })
@@ -670,3 +677,30 @@ fn emit_logs(tool: &str, logs: &[LogLine], dropped: usize) {
         tracing::warn!(target: "tool", tool, dropped, "log lines past the per-call cap were dropped");
     }
 }
+
+/// Largest `SKILL.md` served: a skill is a page or two of Markdown.
+pub const MAX_SKILL_BYTES: u64 = 256 << 10;
+
+/// The folder's `SKILL.md` as UTF-8 text, if it has one of at most
+/// [`MAX_SKILL_BYTES`]; anything else is logged and left out (the tool still
+/// loads: its skill is documentation, not code).
+async fn read_skill(dir: &Path) -> Option<Arc<str>> {
+    let file = dir.join("SKILL.md");
+    let meta = tokio::fs::metadata(&file).await.ok()?;
+    if !meta.is_file() || meta.len() > MAX_SKILL_BYTES {
+        tracing::warn!(file = %file.display(), bytes = meta.len(), "SKILL.md not served: not a file or larger than {MAX_SKILL_BYTES} bytes");
+        return None;
+    }
+    match tokio::fs::read(&file).await.map(String::from_utf8) {
+        Ok(Ok(text)) => Some(Arc::from(text)),
+        Ok(Err(_)) => {
+            tracing::warn!(file = %file.display(), "SKILL.md not served: not UTF-8");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(file = %file.display(), %error, "SKILL.md not read");
+            None
+        }
+    }
+}
+
