@@ -51,7 +51,7 @@ gateway="$work/gateway"
 cat >"$work/gateway.toml" <<EOF
 cache_dir = "$HOME/.cache/agent-gateway/test-artifacts/cwasm"
 EOF
-run_gateway=("$gateway" --config "$work/gateway.toml" --tools-dir "$here/tools")
+run_gateway=("$gateway" --config "$work/gateway.toml" --tools-dir "$here/tools" --fields-dir "$here/fields")
 
 # gateway-test-programs' build.rs fills this folder during cargo test, so the
 # cargo runs under `gateway tool build` find everything built.
