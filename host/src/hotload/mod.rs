@@ -266,7 +266,9 @@ impl Loader {
                 path: component_file.clone(),
                 source,
             })?;
-        Ok(self.runtime.load(manifest, component_file, bytes).await?)
+        let mut tool = self.runtime.load(manifest, component_file, bytes).await?;
+        tool.skill = crate::runtime::read_skill(dir).await;
+        Ok(tool)
     }
 
     async fn swap_in(&self, dir: &Path, tool: Arc<LoadedTool>) -> Result<Change, LoaderError> {

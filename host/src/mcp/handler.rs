@@ -845,8 +845,7 @@ impl ServerHandler for GatewayHandler {
         if !super::resources::subscribable(&self.gateway, &caller, &request.uri) {
             return Err(super::resources::not_found(&request.uri));
         }
-        self.subscriptions
-            .add(&self.gateway, &caller, &request.uri);
+        self.subscriptions.add(&self.gateway, &caller, &request.uri);
         Ok(())
     }
 

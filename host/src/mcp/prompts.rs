@@ -179,7 +179,10 @@ fn suggested_call(schema: &Value, given: &JsonObject) -> Map<String, Value> {
         .iter()
         .map(|(name, value)| {
             let typed = schema
-                .pointer(&format!("/properties/{}/type", name.replace('~', "~0").replace('/', "~1")))
+                .pointer(&format!(
+                    "/properties/{}/type",
+                    name.replace('~', "~0").replace('/', "~1")
+                ))
                 .and_then(Value::as_str)
                 .is_some_and(|t| t != "string");
             let value = match value {
@@ -211,19 +214,26 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [("limit", None, Some(false)), ("start", Some("First day"), Some(true))]
+            [
+                ("limit", None, Some(false)),
+                ("start", Some("First day"), Some(true))
+            ]
         );
     }
 
     #[test]
     fn the_suggested_call_types_arguments_by_the_schema() {
         let schema = json!({"properties": {"n": {"type": "integer"}, "s": {"type": "string"}}});
-        let given: JsonObject = serde_json::from_value(json!({"n": "5", "s": "5"})).unwrap_or_default();
+        let given: JsonObject =
+            serde_json::from_value(json!({"n": "5", "s": "5"})).unwrap_or_default();
         assert_eq!(
             Value::Object(suggested_call(&schema, &given)),
             json!({"n": 5, "s": "5"})
         );
         let given: JsonObject = serde_json::from_value(json!({"n": "five"})).unwrap_or_default();
-        assert_eq!(Value::Object(suggested_call(&schema, &given)), json!({"n": "five"}));
+        assert_eq!(
+            Value::Object(suggested_call(&schema, &given)),
+            json!({"n": "five"})
+        );
     }
 }

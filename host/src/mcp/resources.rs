@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use rmcp::ErrorData as McpError;
 use rmcp::model::{
     CacheScope, ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
     ResourceContents, ResourceTemplate,
 };
-use rmcp::ErrorData as McpError;
 use serde_json::{Value, json};
 
 use super::{Gateway, prompts, skills};
@@ -171,7 +171,11 @@ fn narrowed(caller: &Caller) -> bool {
 /// scope allows, on one page.
 pub fn list(gateway: &Gateway, caller: &Caller) -> ListResourcesResult {
     let mut all = field_resources(&gateway.fields.current());
-    all.extend(skills::visible(gateway, caller).iter().map(skills::ServedSkill::resource));
+    all.extend(
+        skills::visible(gateway, caller)
+            .iter()
+            .map(skills::ServedSkill::resource),
+    );
     let mut result = ListResourcesResult::with_all_items(all);
     result.ttl_ms = Some(0);
     result.cache_scope = Some(if narrowed(caller) {
@@ -437,7 +441,10 @@ mod tests {
     #[test]
     fn field_uris_round_trip_with_brackets_encoded() {
         let cases = [
-            ("fields://stripe", Some(FieldUri::Integration("stripe".into()))),
+            (
+                "fields://stripe",
+                Some(FieldUri::Integration("stripe".into())),
+            ),
             (
                 "fields://stripe/period.start",
                 Some(FieldUri::Field("stripe".into(), "period.start".into())),
@@ -448,7 +455,10 @@ mod tests {
             ),
             (
                 "fields://stripe/by_currency.*.gross",
-                Some(FieldUri::Field("stripe".into(), "by_currency.*.gross".into())),
+                Some(FieldUri::Field(
+                    "stripe".into(),
+                    "by_currency.*.gross".into(),
+                )),
             ),
             ("fields://", None),
             ("fields://stripe/", None),

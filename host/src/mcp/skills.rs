@@ -11,8 +11,8 @@
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    GetSkillResult, JsonObject, ListSkillsResult, Resource, ResourceContents, SkillFrontmatter, SkillResource,
-    SkillResources,
+    GetSkillResult, JsonObject, ListSkillsResult, Resource, ResourceContents, SkillFrontmatter,
+    SkillResource, SkillResources,
 };
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::Value;
@@ -44,7 +44,9 @@ pub enum SkillError {
     #[error("SKILL.md frontmatter has no description")]
     NoDescription,
     /// The tool's name does not give an Agent Skills name.
-    #[error("tool name {0:?} does not give a skill name (lowercase letters, digits, single hyphens)")]
+    #[error(
+        "tool name {0:?} does not give a skill name (lowercase letters, digits, single hyphens)"
+    )]
     Name(String),
 }
 
@@ -119,9 +121,9 @@ pub fn skill_name(tool: &str) -> Option<String> {
     let name = tool.replace('_', "-");
     let valid = !name.is_empty()
         && name.len() <= 64
-        && name
-            .split('-')
-            .all(|run| !run.is_empty() && run.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9')));
+        && name.split('-').all(|run| {
+            !run.is_empty() && run.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9'))
+        });
     valid.then_some(name)
 }
 
@@ -148,7 +150,9 @@ impl SkillDoc {
         SkillDoc {
             tool: tool.to_owned(),
             description,
-            body: text[split.body..].trim_start_matches(['\r', '\n']).to_owned(),
+            body: text[split.body..]
+                .trim_start_matches(['\r', '\n'])
+                .to_owned(),
             skill,
         }
     }
@@ -367,7 +371,10 @@ mod tests {
     #[test]
     fn a_tool_skill_md_is_served_under_its_skill_name_with_only_the_name_line_changed() {
         let doc = SkillDoc::parse("stripe_revenue", TEXT);
-        assert_eq!(doc.description.as_deref(), Some("Revenue totals, per currency."));
+        assert_eq!(
+            doc.description.as_deref(),
+            Some("Revenue totals, per currency.")
+        );
         assert_eq!(doc.body, "# stripe_revenue\n\nBody.\n");
         let Ok(skill) = doc.skill else {
             panic!("not a skill: {:?}", doc.skill);
@@ -402,7 +409,8 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools-wasm");
         let mut seen = 0;
         for tool in ["github_repo_summary", "hubspot_pipeline", "stripe_revenue"] {
-            let text = std::fs::read_to_string(root.join(tool).join("SKILL.md")).unwrap_or_default();
+            let text =
+                std::fs::read_to_string(root.join(tool).join("SKILL.md")).unwrap_or_default();
             let doc = SkillDoc::parse(tool, &text);
             let Ok(skill) = &doc.skill else {
                 panic!("{tool}: {:?}", doc.skill);
@@ -416,7 +424,10 @@ mod tests {
 
     #[test]
     fn skill_names_follow_the_agent_skills_rules() {
-        assert_eq!(skill_name("test_simple_prompt").as_deref(), Some("test-simple-prompt"));
+        assert_eq!(
+            skill_name("test_simple_prompt").as_deref(),
+            Some("test-simple-prompt")
+        );
         assert_eq!(skill_name("v2_report").as_deref(), Some("v2-report"));
         for bad in ["", "_a", "a_", "a__b", "Abc", &"a".repeat(65)] {
             assert_eq!(skill_name(bad), None, "{bad}");

@@ -684,7 +684,7 @@ pub const MAX_SKILL_BYTES: u64 = 256 << 10;
 /// The folder's `SKILL.md` as UTF-8 text, if it has one of at most
 /// [`MAX_SKILL_BYTES`]; anything else is logged and left out (the tool still
 /// loads: its skill is documentation, not code).
-async fn read_skill(dir: &Path) -> Option<Arc<str>> {
+pub async fn read_skill(dir: &Path) -> Option<Arc<str>> {
     let file = dir.join("SKILL.md");
     let meta = tokio::fs::metadata(&file).await.ok()?;
     if !meta.is_file() || meta.len() > MAX_SKILL_BYTES {
@@ -703,4 +703,3 @@ async fn read_skill(dir: &Path) -> Option<Arc<str>> {
         }
     }
 }
-
