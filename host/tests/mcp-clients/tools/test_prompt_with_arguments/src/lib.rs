@@ -30,7 +30,8 @@ struct PromptWithArguments;
 
 impl Tool for PromptWithArguments {
     const NAME: &'static str = "test_prompt_with_arguments";
-    const DESCRIPTION: &'static str = "Returns its two arguments; its SKILL.md is a prompt taking them.";
+    const DESCRIPTION: &'static str =
+        "Returns its two arguments; its SKILL.md is a prompt taking them.";
     type Input = Input;
     type Output = Output;
 

@@ -22,7 +22,8 @@ struct SimplePrompt;
 
 impl Tool for SimplePrompt {
     const NAME: &'static str = "test_simple_prompt";
-    const DESCRIPTION: &'static str = "Returns a fixed text; its SKILL.md is a prompt without arguments.";
+    const DESCRIPTION: &'static str =
+        "Returns a fixed text; its SKILL.md is a prompt without arguments.";
     type Input = Input;
     type Output = Output;
 
