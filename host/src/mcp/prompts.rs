@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::Gateway;
 use super::skills::SkillDoc;
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::runtime::LoadedTool;
 
 /// The prompt of a tool with a `SKILL.md`.
@@ -68,11 +68,8 @@ pub fn list(gateway: &Gateway, caller: &Caller) -> ListPromptsResult {
         .collect();
     let mut result = ListPromptsResult::with_all_items(prompts);
     result.ttl_ms = Some(0);
-    result.cache_scope = Some(if caller.scope == Scope::all() {
-        CacheScope::Public
-    } else {
-        CacheScope::Private
-    });
+    // Private to caches: what it holds depends on the caller's scope.
+    result.cache_scope = Some(CacheScope::Private);
     result
 }
 

@@ -26,7 +26,7 @@ use rmcp::model::{
 use serde_json::{Value, json};
 
 use super::{Gateway, prompts, skills};
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
 use crate::fields::{self, Registry};
 
 /// The URI scheme of field definitions.
@@ -162,13 +162,9 @@ pub fn field_text(registry: &Registry, uri: &FieldUri) -> Option<String> {
     serde_json::to_string_pretty(&value).ok()
 }
 
-/// Whether `caller`'s lists differ from everyone's (and are private to caches).
-fn narrowed(caller: &Caller) -> bool {
-    caller.scope != Scope::all()
-}
-
 /// `resources/list` for `caller`: the field resources, then the skills its
-/// scope allows, on one page.
+/// scope allows, on one page. Private to caches: what it holds depends on
+/// the caller's scope (as `tools/list`).
 pub fn list(gateway: &Gateway, caller: &Caller) -> ListResourcesResult {
     let mut all = field_resources(&gateway.fields.current());
     all.extend(
@@ -178,11 +174,7 @@ pub fn list(gateway: &Gateway, caller: &Caller) -> ListResourcesResult {
     );
     let mut result = ListResourcesResult::with_all_items(all);
     result.ttl_ms = Some(0);
-    result.cache_scope = Some(if narrowed(caller) {
-        CacheScope::Private
-    } else {
-        CacheScope::Public
-    });
+    result.cache_scope = Some(CacheScope::Private);
     result
 }
 

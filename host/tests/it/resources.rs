@@ -143,10 +143,11 @@ async fn field_definitions_are_resources_listed_read_and_templated() {
             ("fields://shop/total".to_owned(), json_type),
         ]
     );
-    // 2026-07-28 cache hints: the same list for every caller.
+    // 2026-07-28 cache hints: the list depends on the caller's scope (its
+    // skills); a field reads the same for everyone.
     assert_eq!(
         (&list["ttlMs"], &list["cacheScope"]),
-        (&json!(0), &json!("public"))
+        (&json!(0), &json!("private"))
     );
 
     let templates = ask(&app, "resources/templates/list", json!({}))
