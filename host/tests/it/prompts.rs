@@ -340,3 +340,29 @@ async fn a_caller_sees_only_the_prompts_and_skills_of_tools_its_scope_allows() {
         BTreeSet::from(["hubspot_pipeline".to_owned(), "stripe_revenue".to_owned()])
     );
 }
+
+#[tokio::test]
+async fn editing_only_a_skill_md_in_the_tools_folder_changes_the_prompt() {
+    let s = serving(FrontDoor::default(), &["revenue_report"]).await;
+    let _watcher = gateway::hotload::watch::ToolsWatcher::start(Arc::clone(&s.loader), &s.tools)
+        .expect("watch");
+    let listen = stateless(
+        "subscriptions/listen",
+        json!({"notifications": {"promptsListChanged": true}}),
+        1,
+    );
+    let response = s.app.clone().oneshot(listen).await.expect("listen");
+    let mut stream = response.into_body();
+    next_message(&mut stream, "notifications/subscriptions/acknowledged").await;
+
+    // Written whole and renamed into place, as editors and `git checkout` do.
+    let staged = s.tools.join("revenue_report").join(".SKILL.md.tmp");
+    std::fs::write(&staged, skill_md("revenue_report")).expect("write");
+    std::fs::rename(&staged, s.tools.join("revenue_report").join("SKILL.md")).expect("rename");
+    next_message(&mut stream, "notifications/prompts/list_changed").await;
+    let list = ask(&s.app, "prompts/list", json!({})).await.expect("list");
+    assert_eq!(
+        names(&list, "prompts", "name"),
+        BTreeSet::from(["revenue_report".to_owned()])
+    );
+}
