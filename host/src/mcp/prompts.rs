@@ -1,8 +1,10 @@
 //! Each served tool's `SKILL.md` as an MCP prompt (docs/resources-and-prompts.md):
 //! the prompt is named after the tool, described by the file's frontmatter
 //! `description`, and takes the tool's input properties as arguments.
-//! `prompts/get` answers one user message: how to use the tool (the
-//! `SKILL.md` body) and, with the arguments given, the call to make.
+//! `prompts/get` answers a user message: how to use the tool (the
+//! `SKILL.md` body) and, with the arguments given, the call to make; for a
+//! tool of an integration, a second one embeds the integration's field
+//! definitions (`fields://<integration>`).
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
@@ -12,6 +14,7 @@ use rmcp::model::{
 use serde_json::{Map, Value};
 
 use super::Gateway;
+use super::resources::{FieldUri, JSON, field_text};
 use super::skills::SkillDoc;
 use crate::auth::Caller;
 use crate::runtime::LoadedTool;
@@ -163,7 +166,31 @@ pub fn get(
             serde_json::to_string_pretty(&Value::Object(call)).unwrap_or_default()
         ));
     }
-    let mut result = GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]);
+    // The field definitions of the tool's integration ride along as an
+    // embedded resource: how to read each field of the result.
+    let fields = tool.manifest.integration.as_deref().and_then(|slug| {
+        let uri = FieldUri::Integration(slug.to_owned());
+        let json = field_text(&gateway.fields.current(), &uri)?;
+        Some((uri.uri(), json))
+    });
+    if let Some((uri, _)) = &fields {
+        text.push_str(&format!(
+            "\n\nWhat each field of its result means: {uri}, attached."
+        ));
+    }
+    let mut messages = vec![PromptMessage::new_text(Role::User, text)];
+    if let Some((uri, json)) = fields {
+        messages.push(PromptMessage::new_resource(
+            Role::User,
+            uri,
+            Some(JSON.into()),
+            Some(json),
+            None,
+            None,
+            None,
+        ));
+    }
+    let mut result = GetPromptResult::new(messages);
     result.description = prompt.description;
     Ok(result)
 }

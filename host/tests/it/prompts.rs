@@ -366,3 +366,59 @@ async fn editing_only_a_skill_md_in_the_tools_folder_changes_the_prompt() {
         BTreeSet::from(["revenue_report".to_owned()])
     );
 }
+
+#[tokio::test]
+async fn the_prompt_of_an_integrations_tool_embeds_its_field_definitions() {
+    let fields = tempfile::tempdir().expect("tempdir");
+    std::fs::write(fields.path().join("shop.yaml"), crate::resources::SHOP).expect("write");
+    let (registry, errors) = gateway::fields::Registry::load(fields.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    let tools = [(
+        "order_report",
+        "integration = \"shop\"\n".to_owned(),
+        gateway_test_programs::wat::component_described("order_report", "Orders", SCHEMA),
+    )];
+    let (app, dir, gateway) = serve_tools_shared(
+        FrontDoor::default(),
+        &tools,
+        FieldSource::Fixed(Arc::new(registry)),
+    )
+    .await;
+    let loader = Loader::new(
+        Arc::clone(&gateway.runtime),
+        Arc::clone(&gateway.catalog),
+        crate::harness::compile_budget(),
+    );
+    let folder = dir.path().join("tools").join("order_report");
+    std::fs::write(folder.join("SKILL.md"), skill_md("order_report")).expect("write");
+    loader.install_dir(&folder).await.expect("installed");
+
+    let got = ask(
+        &app,
+        "prompts/get",
+        json!({"name": "order_report", "arguments": {"start": "a", "end": "b"}}),
+    )
+    .await
+    .expect("get");
+    let [_, attached] = got["messages"].as_array().expect("messages").as_slice() else {
+        panic!("two messages: {got}");
+    };
+    let resource = &attached["content"]["resource"];
+    assert_eq!(
+        (
+            &attached["role"],
+            &attached["content"]["type"],
+            &resource["uri"],
+            &resource["mimeType"]
+        ),
+        (
+            &json!("user"),
+            &json!("resource"),
+            &json!("fields://shop"),
+            &json!("application/json")
+        )
+    );
+    let definitions: Value =
+        serde_json::from_str(resource["text"].as_str().expect("text")).expect("json");
+    assert_eq!(definitions["integration"], json!("shop"));
+}

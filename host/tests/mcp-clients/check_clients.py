@@ -157,8 +157,8 @@ def expect_prompts(r: Run) -> str | None:
     if r.code != 0:
         return "prompts/list failed"
     prompts = {p["name"]: p for p in r.out["prompts"]}
-    if set(prompts) != {"test_simple_prompt", "test_prompt_with_arguments"}:
-        return f"expected the two tools with a SKILL.md, got {sorted(prompts)}"
+    if set(prompts) != {"test_simple_prompt", "test_prompt_with_arguments", "test_prompt_with_embedded_resource"}:
+        return f"expected the three tools with a SKILL.md, got {sorted(prompts)}"
     args = [(a["name"], a["required"]) for a in prompts["test_prompt_with_arguments"]["arguments"]]
     if sorted(args) != [("arg1", True), ("arg2", True)] or not prompts["test_simple_prompt"]["description"]:
         return f"unexpected arguments {args!r} or no description"

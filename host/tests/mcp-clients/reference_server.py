@@ -152,6 +152,10 @@ async def prompt_with_arguments(args: dict[str, Any], log: Log) -> dict[str, Any
     return {"arg1": args["arg1"], "arg2": args["arg2"]}
 
 
+async def prompt_with_embedded_resource(args: dict[str, Any], log: Log) -> dict[str, Any]:
+    return {"text": f"Asked about {args['resourceUri']}"}
+
+
 TEXT_OUTPUT = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
 
 TOOLS: dict[str, ToolSpec] = {
@@ -195,6 +199,19 @@ TOOLS: dict[str, ToolSpec] = {
         },
         prompt_with_arguments,
     ),
+    "test_prompt_with_embedded_resource": ToolSpec(
+        "Returns a text naming its resourceUri; its prompt embeds the conformance field definitions.",
+        {
+            "type": "object",
+            "properties": {
+                "resourceUri": {"type": "string", "description": 'Any resource URI, e.g. "test://example-resource".'}
+            },
+            "required": ["resourceUri"],
+            "additionalProperties": False,
+        },
+        prompt_with_embedded_resource,
+        TEXT_OUTPUT,
+    ),
 }
 
 HERE = Path(__file__).resolve().parent
@@ -213,7 +230,9 @@ FIELDS: dict[str, dict[str, Any]] = {
         "nullable": False,
     },
 }
-PROMPT_TOOLS = ["test_prompt_with_arguments", "test_simple_prompt"]
+PROMPT_TOOLS = ["test_prompt_with_arguments", "test_prompt_with_embedded_resource", "test_simple_prompt"]
+# Tools of the conformance integration: their prompt embeds fields://conformance.
+INTEGRATION_TOOLS = {"test_prompt_with_embedded_resource"}
 
 
 def skill_md(tool: str) -> tuple[str, str, str]:
@@ -294,10 +313,15 @@ async def get_prompt(ctx: ServerRequestContext, params: types.GetPromptRequestPa
     if params.arguments:
         call = json.dumps(params.arguments, indent=2)
         text += f"\n\n---\n\nSuggested call: `{params.name}` with arguments\n\n```json\n{call}\n```"
-    return types.GetPromptResult(
-        description=description,
-        messages=[types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))],
-    )
+    messages = [types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))]
+    if params.name in INTEGRATION_TOOLS:
+        messages[0].content.text += "\n\nWhat each field of its result means: fields://conformance, attached."
+        fields = json.dumps({"integration": "conformance", "fields": FIELDS})
+        resource = types.TextResourceContents(uri="fields://conformance", mime_type="application/json", text=fields)
+        messages.append(
+            types.PromptMessage(role="user", content=types.EmbeddedResource(type="resource", resource=resource))
+        )
+    return types.GetPromptResult(description=description, messages=messages)
 
 
 def text_result(text: str, structured: dict[str, Any] | None, is_error: bool) -> types.CallToolResult:

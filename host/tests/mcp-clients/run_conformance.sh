@@ -49,6 +49,7 @@ applicable="
 2025-11-25 prompts-list
 2025-11-25 prompts-get-simple
 2025-11-25 prompts-get-with-args
+2025-11-25 prompts-get-embedded-resource
 2025-11-25 sep-2640-skills-enumeration
 2025-11-25 sep-2640-skills-manifest
 2025-11-25 sep-2640-skills-directory
@@ -68,6 +69,7 @@ applicable="
 2026-07-28 prompts-list
 2026-07-28 prompts-get-simple
 2026-07-28 prompts-get-with-args
+2026-07-28 prompts-get-embedded-resource
 2026-07-28 sep-2640-skills-enumeration
 2026-07-28 sep-2640-skills-manifest
 2026-07-28 sep-2640-skills-directory
