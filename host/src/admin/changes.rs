@@ -258,5 +258,11 @@ fn same_files(staged: &Path, target: &Path) -> std::io::Result<bool> {
             return Ok(false);
         }
     }
-    Ok(true)
+    // The optional SKILL.md: the same when both lack it.
+    let read = |dir: &Path| match std::fs::read(dir.join("SKILL.md")) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    };
+    Ok(read(staged)? == read(target)?)
 }

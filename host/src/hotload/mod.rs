@@ -266,7 +266,9 @@ impl Loader {
                 path: component_file.clone(),
                 source,
             })?;
-        Ok(self.runtime.load(manifest, component_file, bytes).await?)
+        let mut tool = self.runtime.load(manifest, component_file, bytes).await?;
+        tool.skill = crate::runtime::read_skill(dir).await;
+        Ok(tool)
     }
 
     async fn swap_in(&self, dir: &Path, tool: Arc<LoadedTool>) -> Result<Change, LoaderError> {
@@ -298,6 +300,7 @@ impl Loader {
                 if old.component_sha256 == tool.component_sha256
                     && old.definition_sha256 == tool.definition_sha256
                     && same_settings(&old.manifest, &tool.manifest)
+                    && old.skill == tool.skill
                     && renamed.is_empty() =>
             {
                 return Ok(Change::Unchanged { name });

@@ -1,6 +1,8 @@
 //! The MCP server handler: `tools/list` and `tools/call` over the catalog
 //! and the built-in tools, with guest logs forwarded as
-//! `notifications/message` at the level the client asked for.
+//! `notifications/message` at the level the client asked for; resources,
+//! prompts and skills are answered by [`super::resources`],
+//! [`super::prompts`] and [`super::skills`].
 
 // MCP logging is deprecated from revision 2026-07-28 (SEP-2577), but the
 // 2025-era clients most agents still run display it; serve it until they move.
@@ -40,6 +42,8 @@ pub struct GatewayHandler {
     /// request from anyone else is refused, so a leaked session id is
     /// worth nothing without that caller's own credentials.
     owner: Arc<Mutex<Option<Principal>>>,
+    /// The session's `resources/subscribe` URIs.
+    subscriptions: Arc<super::resources::Subscriptions>,
 }
 
 impl std::fmt::Debug for GatewayHandler {
@@ -58,6 +62,7 @@ impl GatewayHandler {
             log_level: Arc::new(Mutex::new(None)),
             bound: None,
             owner: Arc::new(Mutex::new(None)),
+            subscriptions: Arc::default(),
         }
     }
 
@@ -746,6 +751,12 @@ impl ServerHandler for GatewayHandler {
             .enable_tools()
             .enable_tool_list_changed()
             .enable_logging()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_skills()
             .build();
         let mut info = ServerConfig::new(capabilities);
         info.server_info =
@@ -792,6 +803,14 @@ impl ServerHandler for GatewayHandler {
     /// (output schemas carry its text), until the client goes away.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let caller = self.caller(Some(&context.extensions));
+        super::resources::forward_to_session(
+            super::resources::Changes::new(
+                &self.gateway,
+                caller.clone(),
+                Arc::clone(&self.subscriptions),
+            ),
+            context.peer.clone(),
+        );
         let mut changes = ListChanges::new(&self.gateway, caller);
         let peer = context.peer;
         tokio::spawn(async move {
@@ -813,32 +832,133 @@ impl ServerHandler for GatewayHandler {
         });
     }
 
-    /// 2026-07-28 clients subscribe with `subscriptions/listen`; the only
-    /// notification the gateway has for them is the tool list changing.
+    /// 2026-07-28 clients subscribe with `subscriptions/listen`: to the
+    /// tool, prompt and resource lists changing and to resources' updates.
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        Some(if requested.tools_list_changed == Some(true) {
-            SubscriptionFilter::builder().tools_list_changed().build()
-        } else {
-            SubscriptionFilter::new()
-        })
+        Some(requested.clone())
     }
 
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), McpError> {
         let caller = self.session_caller(&subscription.request_context().extensions)?;
+        let accepted = subscription.sink().accepted().clone();
+        let others = super::resources::forward_to_listener(
+            super::resources::Changes::new(
+                &self.gateway,
+                caller.clone(),
+                super::resources::listener_subscriptions(&self.gateway, &caller, &accepted),
+            ),
+            subscription.sink(),
+        );
+        tokio::pin!(others);
+        let tools = accepted.tools_list_changed == Some(true);
         let mut changes = ListChanges::new(&self.gateway, caller);
         loop {
             tokio::select! {
                 () = subscription.cancelled() => return Ok(()),
-                changed = changes.next() => {
+                () = &mut others => return Ok(()),
+                changed = changes.next(), if tools => {
                     if !changed || subscription.sink().notify_tool_list_changed().await.is_err() {
                         return Ok(());
                     }
                 }
             }
         }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourcesResult, McpError> {
+        let caller = self.session_caller(&context.extensions)?;
+        Ok(super::resources::list(&self.gateway, &caller))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListResourceTemplatesResult, McpError> {
+        self.session_caller(&context.extensions)?;
+        Ok(super::resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: rmcp::model::ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ReadResourceResponse, McpError> {
+        let caller = self.session_caller(&context.extensions)?;
+        super::resources::read(&self.gateway, &caller, &request.uri).map(Into::into)
+    }
+
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = self.session_caller(&context.extensions)?;
+        if !super::resources::subscribable(&self.gateway, &caller, &request.uri) {
+            return Err(super::resources::not_found(&request.uri));
+        }
+        self.subscriptions.add(&self.gateway, &caller, &request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.session_caller(&context.extensions)?;
+        self.subscriptions.remove(&request.uri);
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, McpError> {
+        let caller = self.session_caller(&context.extensions)?;
+        Ok(super::prompts::list(&self.gateway, &caller))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, McpError> {
+        let caller = self.session_caller(&context.extensions)?;
+        super::prompts::get(
+            &self.gateway,
+            &caller,
+            &request.name,
+            request.arguments.as_ref(),
+        )
+        .map(Into::into)
+        .map_err(|e| e.to_mcp())
+    }
+
+    async fn list_skills(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListSkillsResult, McpError> {
+        let caller = self.session_caller(&context.extensions)?;
+        Ok(super::skills::list(&self.gateway, &caller))
+    }
+
+    async fn get_skill(
+        &self,
+        request: rmcp::model::GetSkillRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetSkillResult, McpError> {
+        let caller = self.session_caller(&context.extensions)?;
+        super::skills::get(&self.gateway, &caller, &request.uri)
     }
 
     async fn set_level(

@@ -9,7 +9,9 @@
 //! serves one client on stdin/stdout, [`drain`] counts the calls owed a
 //! result for the graceful shutdown; [`progress`] forwards a call's progress
 //! and ends it when its caller cancels; [`definitions`] builds the tools' MCP
-//! definitions, [`builtin`] declares and runs the built-in tools, and
+//! definitions, [`builtin`] declares and runs the built-in tools,
+//! [`resources`] serves the field registry (and [`skills`] the tools'
+//! `SKILL.md`) as resources, [`prompts`] the `SKILL.md` as prompts, and
 //! [`handler`] answers MCP requests with them.
 
 pub mod admission;
@@ -21,8 +23,11 @@ pub mod handler;
 pub mod http;
 pub mod jsonrpc;
 pub mod progress;
+pub mod prompts;
+pub mod resources;
 pub mod session_id;
 pub mod sessions;
+pub mod skills;
 pub mod sse;
 pub mod stdio;
 

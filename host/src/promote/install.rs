@@ -66,13 +66,15 @@ pub enum InstallError {
     },
 }
 
-/// Uploads `manifest` and `component` as tool `name` to the admin API at `url`.
+/// Uploads `manifest`, `component` and the tool's `SKILL.md` (if any) as
+/// tool `name` to the admin API at `url`.
 pub async fn upload(
     url: &str,
     key: &str,
     name: &str,
     manifest: &[u8],
     component: &[u8],
+    skill: Option<&[u8]>,
 ) -> Result<Installed, InstallError> {
     let bad = || InstallError::BadUrl(url.to_owned());
     let base = url::Url::parse(url).map_err(|_| bad())?;
@@ -106,7 +108,7 @@ pub async fn upload(
             .map_err(|e| e.to_string())?;
         tokio::spawn(conn);
         let boundary = format!("agent-gateway-{}", uuid::Uuid::new_v4().simple());
-        let body = multipart(&boundary, manifest, component);
+        let body = multipart(&boundary, manifest, component, skill);
         let authority = match base.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
@@ -164,12 +166,14 @@ fn interpret(status: StatusCode, body: &[u8]) -> Installed {
     }
 }
 
-fn multipart(boundary: &str, manifest: &[u8], component: &[u8]) -> Vec<u8> {
+fn multipart(boundary: &str, manifest: &[u8], component: &[u8], skill: Option<&[u8]>) -> Vec<u8> {
     let mut body = Vec::with_capacity(manifest.len() + component.len() + 512);
-    for (name, file, kind, bytes) in [
-        ("manifest", "tool.toml", "application/toml", manifest),
-        ("component", "tool.wasm", "application/wasm", component),
-    ] {
+    let parts = [
+        Some(("manifest", "tool.toml", "application/toml", manifest)),
+        Some(("component", "tool.wasm", "application/wasm", component)),
+        skill.map(|bytes| ("skill", "SKILL.md", "text/markdown", bytes)),
+    ];
+    for (name, file, kind, bytes) in parts.into_iter().flatten() {
         body.extend_from_slice(
             format!(
                 "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: {kind}\r\n\r\n"
@@ -215,7 +219,7 @@ mod tests {
 
     #[test]
     fn the_body_has_both_parts_and_the_closing_boundary() {
-        let body = multipart("b", b"name = \"x\"\n", b"\0asm");
+        let body = multipart("b", b"name = \"x\"\n", b"\0asm", None);
         let text = String::from_utf8_lossy(&body);
         assert!(text.starts_with("--b\r\nContent-Disposition: form-data; name=\"manifest\""));
         assert!(text.ends_with("\r\n--b--\r\n"));

@@ -486,9 +486,20 @@ async fn promote_tool(
 
     if let Some(key) = &options.admin_key {
         let manifest_text = std::fs::read(target.join(MANIFEST_FILE)).map_err(io(&target))?;
+        // The tool's guide travels with it: served as its prompt and skill.
+        let skill_md = std::fs::read(target.join(crate::qa::SKILL_FILE)).ok();
         for url in &options.admin_urls {
             progress(&format!("{name}: installing into {url}"));
-            let outcome = match install::upload(url, key, &name, &manifest_text, &component).await {
+            let outcome = match install::upload(
+                url,
+                key,
+                &name,
+                &manifest_text,
+                &component,
+                skill_md.as_deref(),
+            )
+            .await
+            {
                 Ok(answer) => InstallOutcome::Answered(answer),
                 Err(e) => InstallOutcome::Unreachable {
                     error: e.to_string(),

@@ -212,6 +212,10 @@ pub struct LoadedTool {
     pub cache: CacheOutcome,
     /// The contract version the component was built against.
     pub contract: Contract,
+    /// The tool folder's `SKILL.md` (when to use the tool, how to read its
+    /// output), read with the folder; served as an MCP prompt and skill
+    /// (docs/resources-and-prompts.md).
+    pub skill: Option<Arc<str>>,
     pre: ToolPre,
     ctx: Arc<ToolContext>,
 }
@@ -400,7 +404,9 @@ impl Runtime {
                 path: path.clone(),
                 source,
             })?;
-        self.load(manifest, path, bytes).await
+        let mut tool = self.load(manifest, path, bytes).await?;
+        tool.skill = read_skill(dir).await;
+        Ok(tool)
     }
 
     /// Checks and compiles a component for `manifest`, then asks it to describe itself.
@@ -500,6 +506,7 @@ impl Runtime {
             definition_sha256,
             cache: cache_outcome,
             contract: pre.contract(),
+            skill: None,
             pre,
             ctx,
         })
@@ -1011,5 +1018,31 @@ fn emit_logs(tool: &str, logs: &[LogLine], dropped: usize) {
     }
     if dropped > 0 {
         tracing::warn!(target: "tool", tool, dropped, "log lines past the per-call cap were dropped");
+    }
+}
+
+/// Largest `SKILL.md` served: a skill is a page or two of Markdown.
+pub const MAX_SKILL_BYTES: u64 = 256 << 10;
+
+/// The folder's `SKILL.md` as UTF-8 text, if it has one of at most
+/// [`MAX_SKILL_BYTES`]; anything else is logged and left out (the tool still
+/// loads: its skill is documentation, not code).
+pub async fn read_skill(dir: &Path) -> Option<Arc<str>> {
+    let file = dir.join("SKILL.md");
+    let meta = tokio::fs::metadata(&file).await.ok()?;
+    if !meta.is_file() || meta.len() > MAX_SKILL_BYTES {
+        tracing::warn!(file = %file.display(), bytes = meta.len(), "SKILL.md not served: not a file or larger than {MAX_SKILL_BYTES} bytes");
+        return None;
+    }
+    match tokio::fs::read(&file).await.map(String::from_utf8) {
+        Ok(Ok(text)) => Some(Arc::from(text)),
+        Ok(Err(_)) => {
+            tracing::warn!(file = %file.display(), "SKILL.md not served: not UTF-8");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(file = %file.display(), %error, "SKILL.md not read");
+            None
+        }
     }
 }

@@ -320,6 +320,8 @@ mod tests {
             output_bytes: 0,
             requests: 0,
             denials: Vec::new(),
+            denied: Vec::new(),
+            confirmations: Vec::new(),
             logs: Vec::new(),
             dropped_logs: 0,
             peak_memory_bytes: 0,

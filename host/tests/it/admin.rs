@@ -565,7 +565,7 @@ async fn bad_uploads_are_refused_and_the_previous_version_keeps_serving() {
                 &[
                     ("manifest", good.as_bytes()),
                     ("component", &version("swap", 2)),
-                    ("skill", b"SKILL.md"),
+                    ("readme", b"README.md"),
                 ],
             ),
             StatusCode::BAD_REQUEST,
@@ -919,4 +919,61 @@ async fn the_tools_folder_watcher_agrees_with_admin_changes() {
     settle().await;
     assert_eq!(call(&s.mcp, "swap").await["error"]["code"], json!(-32602));
     assert_eq!(served_version_or_echo(&s.mcp).await, json!({}));
+}
+
+#[tokio::test]
+async fn an_uploaded_skill_md_is_served_as_the_tools_prompt() {
+    let s = serving(&[("edge", String::new(), wat::echo())]).await;
+    let v1 = version("swap", 1);
+    let skill = |description: &str| {
+        format!(
+            "---\nname: swap\ndescription: {description}\n---\n\n# swap\n\n## When to use it\n\nTests.\n"
+        )
+    };
+    let prompts = |mcp: Router| async move {
+        let request = stateless("prompts/list", json!({}), 4);
+        let (_, body) = json_body(mcp.oneshot(request).await.expect("list")).await;
+        body["result"]["prompts"].clone()
+    };
+    let first = skill("The first guide.");
+    let (status, added) = send(
+        &s.admin,
+        upload_parts(
+            "swap",
+            &[
+                ("manifest", manifest("swap", "1.0.0").as_bytes()),
+                ("component", &v1),
+                ("skill", first.as_bytes()),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(
+        prompts(s.mcp.clone()).await,
+        json!([{"name": "swap", "title": "Use swap", "description": "The first guide."}])
+    );
+    // The same tool with only its guide changed is a change.
+    let second = skill("The second guide.");
+    let (status, replaced) = send(
+        &s.admin,
+        upload_parts(
+            "swap",
+            &[
+                ("manifest", manifest("swap", "1.0.0").as_bytes()),
+                ("component", &v1),
+                ("skill", second.as_bytes()),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(
+        prompts(s.mcp.clone()).await[0]["description"],
+        json!("The second guide.")
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.tools.join("swap").join("SKILL.md")).expect("SKILL.md"),
+        second
+    );
 }

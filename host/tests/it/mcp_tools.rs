@@ -23,7 +23,7 @@ use tower::ServiceExt;
 
 use super::mcp::{json_body, stateless};
 
-/// A gateway serving the fourteen test tools, each folder copied with its built component.
+/// A gateway serving the seventeen test tools, each folder copied with its built component.
 async fn router() -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let tools = dir.path().join("tools");
@@ -44,7 +44,7 @@ async fn router() -> (Router, tempfile::TempDir) {
         .await
         .expect("catalog");
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(catalog.len(), 14);
+    assert_eq!(catalog.len(), 17);
     let gateway = Arc::new(Gateway::new(
         runtime,
         Arc::new(gateway::catalog::LiveCatalog::new(catalog)),

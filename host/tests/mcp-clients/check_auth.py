@@ -3,7 +3,8 @@
     python check_auth.py CLIENT URL KEY
 
 Over Streamable HTTP and legacy SSE: with the key, the team's tools only
-(test_simple_*) are listed and callable, a tool outside the scope answers
+(test_simple_*) are listed and callable and only their prompts listed
+(test_simple_prompt's, not test_prompt_with_arguments'), a tool outside the scope answers
 exactly like an unknown one (-32602); without a key, HTTP 401. Exits 1 when
 an expectation fails.
 """
@@ -35,7 +36,14 @@ def main() -> int:
         base = ["--transport", transport, "--url", url + path]
         code, listed = run(client, [*base, "list"], key)
         promoted = sorted(t["name"] for t in listed.get("tools", []) if t["name"].startswith("test_"))
-        expect(f"{transport}: a key lists its team's tools only", (code, promoted), (0, ["test_simple_text"]))
+        expect(
+            f"{transport}: a key lists its team's tools only",
+            (code, promoted),
+            (0, ["test_simple_prompt", "test_simple_text"]),
+        )
+        code, prompts = run(client, [*base, "prompts"], key)
+        names = sorted(p["name"] for p in prompts.get("prompts", []))
+        expect(f"{transport}: a key lists its team's prompts only", (code, names), (0, ["test_simple_prompt"]))
         code, called = run(client, [*base, "call", "test_simple_text", "{}"], key)
         expect(f"{transport}: a call in scope", (code, called.get("isError")), (0, False))
         code, refused = run(client, [*base, "call", "test_logging_tool", "{}"], key)

@@ -1,4 +1,4 @@
-"""The official Python SDK against a server's SSE and Streamable HTTP endpoints: list, call, error.
+"""The official Python SDK against a server's SSE and Streamable HTTP endpoints: list, call, error, resources, prompts.
 
     python check_clients.py http://127.0.0.1:PORT [--stdio-command 'CMD ARGS']
 
@@ -29,6 +29,10 @@ LOG_LINES = ["Tool execution started", "Tool processing data", "Tool execution c
 # What test_tool_with_progress reports, as (progress, total), in order.
 PROGRESS = [(0, 100), (50, 100), (100, 100)]
 JSON_RPC_INVALID_PARAMS = -32602
+RESOURCE_NOT_FOUND = -32002
+FIELDS_URI = "fields://conformance"
+FIELD_URI = "fields://conformance/text"
+SKILL_URI = "skill://test-simple-prompt/SKILL.md"
 
 
 class Run:
@@ -120,6 +124,68 @@ def expect_progress(r: Run) -> str | None:
     return None
 
 
+def expect_resources(r: Run) -> str | None:
+    if r.code != 0:
+        return "resources/list failed"
+    uris = {res["uri"]: res for res in r.out["resources"]}
+    for uri in (FIELDS_URI, FIELD_URI, SKILL_URI):
+        if uri not in uris:
+            return f"{uri} is not listed"
+    if uris[FIELDS_URI]["mimeType"] != "application/json" or uris[SKILL_URI]["mimeType"] != "text/markdown":
+        return "wrong mimeType on a listed resource"
+    templates = {t["uriTemplate"] for t in r.out["templates"]}
+    if "fields://{integration}/{field}" not in templates:
+        return f"the field template is missing from {sorted(templates)}"
+    return None
+
+
+def expect_field(r: Run) -> str | None:
+    if r.code != 0:
+        return "resources/read failed"
+    [content] = r.out["contents"]
+    if content["uri"] != FIELD_URI or content["mimeType"] != "application/json":
+        return f"unexpected content {content!r}"
+    field = json.loads(content["text"])
+    if (field.get("integration"), field.get("field"), field.get("type")) != ("conformance", "text", "string"):
+        return f"unexpected definition {field!r}"
+    return None
+
+
+def expect_not_found(code: int) -> Callable[[Run], str | None]:
+    def check(r: Run) -> str | None:
+        if r.code != 1 or not r.err or r.err.get("kind") != "mcp-error":
+            return "expected an mcp-error"
+        if r.err.get("code") != code:
+            return f"expected JSON-RPC {code}, got {r.err.get('code')}"
+        if (r.err.get("data") or {}).get("uri") != "fields://no-such-integration":
+            return "the error data lacks the uri"
+        return None
+
+    return check
+
+
+def expect_prompts(r: Run) -> str | None:
+    if r.code != 0:
+        return "prompts/list failed"
+    prompts = {p["name"]: p for p in r.out["prompts"]}
+    if set(prompts) != {"test_simple_prompt", "test_prompt_with_arguments", "test_prompt_with_embedded_resource"}:
+        return f"expected the three tools with a SKILL.md, got {sorted(prompts)}"
+    args = [(a["name"], a["required"]) for a in prompts["test_prompt_with_arguments"]["arguments"]]
+    if sorted(args) != [("arg1", True), ("arg2", True)] or not prompts["test_simple_prompt"]["description"]:
+        return f"unexpected arguments {args!r} or no description"
+    return None
+
+
+def expect_prompt(r: Run) -> str | None:
+    if r.code != 0:
+        return "prompts/get failed"
+    [message] = r.out["messages"]
+    text = message["text"] or ""
+    if message["role"] != "user" or "## When to use it" not in text or '"arg1": "one"' not in text:
+        return f"the message lacks the SKILL.md body or the suggested call: {text!r}"
+    return None
+
+
 def expect_refused(status: int) -> Callable[[Run], str | None]:
     def check(r: Run) -> str | None:
         if r.code != 1 or not r.err or r.err.get("httpStatus") != status:
@@ -159,6 +225,20 @@ def main(base: str, stdio_command: str | None) -> int:
                 f"{label} call test_tool_with_progress",
                 run("--progress", "call", "test_tool_with_progress"),
                 expect_progress,
+            ),
+            (f"{label} resources", run("resources"), expect_resources),
+            (f"{label} read a field resource", run("read", FIELD_URI), expect_field),
+            (
+                f"{label} read an unknown resource",
+                run("read", "fields://no-such-integration"),
+                # resource not found: -32002 in 2025 sessions, -32602 from 2026-07-28
+                expect_not_found(JSON_RPC_INVALID_PARAMS if label == "http/2026" else RESOURCE_NOT_FOUND),
+            ),
+            (f"{label} prompts", run("prompts"), expect_prompts),
+            (
+                f"{label} get a prompt with arguments",
+                run("prompt", "test_prompt_with_arguments", '{"arg1": "one", "arg2": "two"}'),
+                expect_prompt,
             ),
         ]
         if label != "stdio":

@@ -88,7 +88,7 @@ recorder = "http://127.0.0.1:$recorder_port"
 [tools.test_input_required_result_tampered_state.config]
 recorder = "http://127.0.0.1:$recorder_port"
 EOF
-run_gateway=("$gateway" --config "$work/gateway.toml" --tools-dir "$here/tools")
+run_gateway=("$gateway" --config "$work/gateway.toml" --tools-dir "$here/tools" --fields-dir "$here/fields")
 
 # gateway-test-programs' build.rs fills this folder during cargo test, so the
 # cargo runs under `gateway tool build` find everything built.

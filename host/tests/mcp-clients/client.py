@@ -21,6 +21,11 @@ Commands and what they print on stdout, one JSON object:
     call NAME JSON    {"protocolVersion", "isError", "content", "structuredContent"[, "logs"][, "progress"]}
                       (progress: [{"progress", "total", "message"}] in the order received)
                       (content: a text block as its string, any other block as its JSON)
+    resources         {"protocolVersion", "resources": [{"uri", "name", "mimeType"}],
+                       "templates": [{"uriTemplate", "name", "mimeType"}]}
+    read URI          {"protocolVersion", "contents": [{"uri", "mimeType", "text"}]}
+    prompts           {"protocolVersion", "prompts": [{"name", "description", "arguments"}]}
+    prompt NAME JSON  {"protocolVersion", "description", "messages": [{"role", "text"}]}
 
 Exit 0 when the protocol exchange succeeded, even for a tool's `isError: true`.
 Otherwise exit 1 with one JSON object on stderr, by what failed:
@@ -89,6 +94,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     call = sub.add_parser("call", help="call one tool")
     call.add_argument("name")
     call.add_argument("arguments", nargs="?", default="{}", help="a JSON object (default {})")
+    sub.add_parser("resources", help="list the resources and resource templates")
+    read = sub.add_parser("read", help="read one resource")
+    read.add_argument("uri")
+    sub.add_parser("prompts", help="list the prompts")
+    prompt = sub.add_parser("prompt", help="get one prompt")
+    prompt.add_argument("name")
+    prompt.add_argument("arguments", nargs="?", default="{}", help="a JSON object of strings (default {})")
     args = p.parse_args(argv)
 
     headers: dict[str, str] = {}
@@ -103,7 +115,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.transport != "stdio" and not args.url:
         p.error(f"--transport {args.transport} needs --url")
     args.era = args.era or ("auto" if args.transport == "http" else "legacy")
-    if args.action == "call":
+    if args.action in ("call", "prompt"):
         try:
             args.arguments = json.loads(args.arguments)
         except json.JSONDecodeError as e:
@@ -272,6 +284,62 @@ async def call_tool(
     }
 
 
+async def list_resources(session: ClientSession) -> dict[str, Any]:
+    resources = await session.list_resources()
+    templates = await session.list_resource_templates()
+    return {
+        "protocolVersion": session.protocol_version,
+        "resources": [
+            {"uri": str(r.uri), "name": r.name, "mimeType": r.mime_type} for r in resources.resources
+        ],
+        "templates": [
+            {"uriTemplate": t.uri_template, "name": t.name, "mimeType": t.mime_type}
+            for t in templates.resource_templates
+        ],
+    }
+
+
+async def read_resource(session: ClientSession, uri: str) -> dict[str, Any]:
+    result = await session.read_resource(uri)
+    assert isinstance(result, types.ReadResourceResult)
+    return {
+        "protocolVersion": session.protocol_version,
+        "contents": [
+            {"uri": str(c.uri), "mimeType": c.mime_type, "text": getattr(c, "text", None)} for c in result.contents
+        ],
+    }
+
+
+async def list_prompts(session: ClientSession) -> dict[str, Any]:
+    result = await session.list_prompts()
+    return {
+        "protocolVersion": session.protocol_version,
+        "prompts": [
+            {
+                "name": p.name,
+                "description": p.description,
+                "arguments": [
+                    {"name": a.name, "description": a.description, "required": a.required}
+                    for a in (p.arguments or [])
+                ],
+            }
+            for p in result.prompts
+        ],
+    }
+
+
+async def get_prompt(session: ClientSession, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    result = await session.get_prompt(name, {k: str(v) for k, v in arguments.items()})
+    return {
+        "protocolVersion": session.protocol_version,
+        "description": result.description,
+        "messages": [
+            {"role": m.role, "text": m.content.text if isinstance(m.content, types.TextContent) else None}
+            for m in result.messages
+        ],
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     logs: list[dict[str, Any]] = []
     progress: list[dict[str, Any]] | None = [] if args.progress else None
@@ -282,6 +350,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             async with connect(args, http, logs, asked) as session:
                 if args.action == "list":
                     out = await list_tools(session)
+                elif args.action == "resources":
+                    out = await list_resources(session)
+                elif args.action == "read":
+                    out = await read_resource(session, args.uri)
+                elif args.action == "prompts":
+                    out = await list_prompts(session)
+                elif args.action == "prompt":
+                    out = await get_prompt(session, args.name, args.arguments)
                 else:
                     out = await call_tool(session, args.name, args.arguments, progress, args.elicit, asked)
                     if args.elicit:

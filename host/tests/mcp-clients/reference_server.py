@@ -7,12 +7,15 @@ serves, on one loopback port:
     /mcp                  Streamable HTTP (2025 sessions and 2026-07-28 stateless requests)
     /sse  + /messages/    the legacy HTTP+SSE transport
 
-and only tools, shaped the way the gateway answers: a tool returns a JSON
+and tools shaped the way the gateway answers: a tool returns a JSON
 object, sent as one text block and as `structuredContent`; a failure is
 `isError: true` with one text block. The tools are `echo` and `fail`, plus the
 conformance suite's test tools that apply to a tool gateway (CONFORMANCE.md
 gives each one's name, schema and behaviour; the WebAssembly test tools must
-match them).
+match them). Like the gateway (docs/resources-and-prompts.md) it also serves
+the conformance field registry (`fields/conformance.yaml`) as `fields://`
+resources, and the test tools' `SKILL.md` files as prompts and
+`skill://` resources, in the same shapes.
 
     python reference_server.py [--port N]
     python reference_server.py --stdio
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from pathlib import Path
 import mcp_types as types
 import uvicorn
 from mcp.server.context import ServerRequestContext
@@ -194,6 +198,18 @@ async def multiple_content_types(args: dict[str, Any], log: Log, report: Report)
     return {"blocks": 3}, blocks
 
 
+async def simple_prompt(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
+    return {"text": "This is a simple prompt for testing."}
+
+
+async def prompt_with_arguments(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
+    return {"arg1": args["arg1"], "arg2": args["arg2"]}
+
+
+async def prompt_with_embedded_resource(args: dict[str, Any], log: Log, report: Report) -> dict[str, Any]:
+    return {"text": f"Asked about {args['resourceUri']}"}
+
+
 TEXT_OUTPUT = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
 
 TOOLS: dict[str, ToolSpec] = {
@@ -233,7 +249,144 @@ TOOLS: dict[str, ToolSpec] = {
         },
         x_mcp_header,
     ),
+    "test_simple_prompt": ToolSpec(
+        "Returns a fixed text; its SKILL.md is a prompt without arguments.", NO_ARGUMENTS, simple_prompt, TEXT_OUTPUT
+    ),
+    "test_prompt_with_arguments": ToolSpec(
+        "Returns its two arguments; its SKILL.md is a prompt taking them.",
+        {
+            "type": "object",
+            "properties": {
+                "arg1": {"type": "string", "description": "First test argument."},
+                "arg2": {"type": "string", "description": "Second test argument."},
+            },
+            "required": ["arg1", "arg2"],
+        },
+        prompt_with_arguments,
+    ),
+    "test_prompt_with_embedded_resource": ToolSpec(
+        "Returns a text naming its resourceUri; its prompt embeds the conformance field definitions.",
+        {
+            "type": "object",
+            "properties": {
+                "resourceUri": {"type": "string", "description": 'Any resource URI, e.g. "test://example-resource".'}
+            },
+            "required": ["resourceUri"],
+            "additionalProperties": False,
+        },
+        prompt_with_embedded_resource,
+        TEXT_OUTPUT,
+    ),
 }
+
+HERE = Path(__file__).resolve().parent
+# The conformance field registry, as fields/conformance.yaml defines it.
+FIELDS: dict[str, dict[str, Any]] = {
+    "region": {
+        "display_name": "Region",
+        "description": "The region test_x_mcp_header echoes, as the caller sent it.",
+        "type": "string",
+        "nullable": False,
+    },
+    "text": {
+        "display_name": "Text",
+        "description": "The fixed text test_simple_text and test_simple_prompt return.",
+        "type": "string",
+        "nullable": False,
+    },
+}
+PROMPT_TOOLS = ["test_prompt_with_arguments", "test_prompt_with_embedded_resource", "test_simple_prompt"]
+# Tools of the conformance integration: their prompt embeds fields://conformance.
+INTEGRATION_TOOLS = {"test_prompt_with_embedded_resource"}
+
+
+def skill_md(tool: str) -> tuple[str, str, str]:
+    """A test tool's SKILL.md: (text with `name` as its skill name, description, body)."""
+    text = (HERE / "tools" / tool / "SKILL.md").read_text()
+    _, front, body = text.split("---\n", 2)
+    description = next(line.split(":", 1)[1].strip() for line in front.splitlines() if line.startswith("description:"))
+    served = text.replace(f"name: {tool}\n", f"name: {tool.replace('_', '-')}\n", 1)
+    return served, description, body.lstrip("\n")
+
+
+async def list_resources(
+    ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
+) -> types.ListResourcesResult:
+    resources = [types.Resource(uri="fields://conformance", name="conformance", mime_type="application/json")]
+    resources += [
+        types.Resource(uri=f"fields://conformance/{f}", name=f"conformance/{f}", mime_type="application/json")
+        for f in FIELDS
+    ]
+    resources += [
+        types.Resource(uri=f"skill://{t.replace('_', '-')}/SKILL.md", name=t.replace("_", "-"), mime_type="text/markdown")
+        for t in PROMPT_TOOLS
+    ]
+    return types.ListResourcesResult(resources=resources)
+
+
+async def list_resource_templates(
+    ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
+) -> types.ListResourceTemplatesResult:
+    return types.ListResourceTemplatesResult(
+        resource_templates=[
+            types.ResourceTemplate(uri_template="fields://{integration}", name="integration-fields", mime_type="application/json"),
+            types.ResourceTemplate(
+                uri_template="fields://{integration}/{field}", name="field-definition", mime_type="application/json"
+            ),
+        ]
+    )
+
+
+async def read_resource(ctx: ServerRequestContext, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    uri = str(params.uri)
+    text: str | None = None
+    mime = "application/json"
+    if uri == "fields://conformance":
+        text = json.dumps({"integration": "conformance", "fields": FIELDS})
+    elif uri.startswith("fields://conformance/") and uri.split("/", 3)[3] in FIELDS:
+        field = uri.split("/", 3)[3]
+        text = json.dumps({"integration": "conformance", "field": field, **FIELDS[field]})
+    else:
+        for tool in PROMPT_TOOLS:
+            if uri == f"skill://{tool.replace('_', '-')}/SKILL.md":
+                text, mime = skill_md(tool)[0], "text/markdown"
+    if text is None:
+        # Resource not found: -32002 until 2025-11-25, invalid params (-32602) from 2026-07-28.
+        code = types.INVALID_PARAMS if ctx.protocol_version >= "2026-07-28" else -32002
+        raise MCPError(code, f"no resource {uri}", {"uri": uri})
+    return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=mime, text=text)])
+
+
+async def list_prompts(ctx: ServerRequestContext, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+    prompts = []
+    for tool in PROMPT_TOOLS:
+        schema = TOOLS[tool].input_schema
+        required = schema.get("required", [])
+        arguments = [
+            types.PromptArgument(name=name, description=prop.get("description"), required=name in required)
+            for name, prop in schema.get("properties", {}).items()
+        ]
+        prompts.append(types.Prompt(name=tool, description=skill_md(tool)[1], arguments=arguments or None))
+    return types.ListPromptsResult(prompts=prompts)
+
+
+async def get_prompt(ctx: ServerRequestContext, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+    if params.name not in PROMPT_TOOLS:
+        raise MCPError(types.INVALID_PARAMS, f"unknown prompt: {params.name}")
+    _, description, body = skill_md(params.name)
+    text = f"Use the `{params.name}` tool of this MCP server. Its guide (SKILL.md) follows.\n\n{body.rstrip()}"
+    if params.arguments:
+        call = json.dumps(params.arguments, indent=2)
+        text += f"\n\n---\n\nSuggested call: `{params.name}` with arguments\n\n```json\n{call}\n```"
+    messages = [types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))]
+    if params.name in INTEGRATION_TOOLS:
+        messages[0].content.text += "\n\nWhat each field of its result means: fields://conformance, attached."
+        fields = json.dumps({"integration": "conformance", "fields": FIELDS})
+        resource = types.TextResourceContents(uri="fields://conformance", mime_type="application/json", text=fields)
+        messages.append(
+            types.PromptMessage(role="user", content=types.EmbeddedResource(type="resource", resource=resource))
+        )
+    return types.GetPromptResult(description=description, messages=messages)
 
 
 def text_result(text: str, structured: dict[str, Any] | None, is_error: bool) -> types.CallToolResult:
@@ -292,6 +445,11 @@ def build_server() -> Server:
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_set_logging_level=set_logging_level,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_resource_templates,
+        on_read_resource=read_resource,
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
     )
 
 

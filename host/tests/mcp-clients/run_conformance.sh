@@ -50,6 +50,14 @@ applicable="
 2025-11-25 json-schema-2020-12
 2025-11-25 server-sse-multiple-streams
 2025-11-25 dns-rebinding-protection
+2025-11-25 resources-list
+2025-11-25 prompts-list
+2025-11-25 prompts-get-simple
+2025-11-25 prompts-get-with-args
+2025-11-25 prompts-get-embedded-resource
+2025-11-25 sep-2640-skills-enumeration
+2025-11-25 sep-2640-skills-manifest
+2025-11-25 sep-2640-skills-directory
 2026-07-28 server-stateless
 2026-07-28 tools-list
 2026-07-28 tools-call-simple-text
@@ -70,6 +78,15 @@ applicable="
 2026-07-28 input-required-result-tampered-state
 2026-07-28 input-required-result-result-type
 2026-07-28 input-required-result-missing-input-response
+2026-07-28 resources-list
+2026-07-28 sep-2164-resource-not-found
+2026-07-28 prompts-list
+2026-07-28 prompts-get-simple
+2026-07-28 prompts-get-with-args
+2026-07-28 prompts-get-embedded-resource
+2026-07-28 sep-2640-skills-enumeration
+2026-07-28 sep-2640-skills-manifest
+2026-07-28 sep-2640-skills-directory
 "
 
 wanted() {
@@ -88,8 +105,12 @@ while read -r revision scenario; do
     log="$results/$scenario@$revision.log"
     # A scenario bounds its own waits (--timeout); `timeout` catches a hung connection.
     # The suite colours its report unconditionally: strip that for logs and CI.
+    # Extension scenarios (the skills extension) belong to no revision: the
+    # suite runs them at a given one only when forced.
+    force=()
+    [[ "$scenario" == sep-2640-* ]] && force=(--force)
     timeout 120 "$node" "$suite" server \
-        --url "$url" --scenario "$scenario" --spec-version "$revision" \
+        --url "$url" --scenario "$scenario" --spec-version "$revision" "${force[@]}" \
         --expected-failures "$here/conformance-baseline.yml" --timeout 30000 \
         -o "$results/$revision" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >"$log"
     rc=${PIPESTATUS[0]}
