@@ -508,10 +508,14 @@ fn init_tracing(
         writer
     });
     let log = match (format, writer) {
-        (LogFormat::Text, Some(writer)) => tracing_subscriber::fmt::layer()
-            .with_writer(writer)
-            .compact()
-            .boxed(),
+        (LogFormat::Text, Some(writer)) => {
+            // A call writes its own text line into the batch.
+            writer.carry_call_lines(gateway::telemetry::logs::CallLineFormat::Text);
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .compact()
+                .boxed()
+        }
         (LogFormat::Text, None) => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .compact()
@@ -525,7 +529,7 @@ fn init_tracing(
             match writer {
                 Some(writer) => {
                     // A call writes its own JSON line into the batch.
-                    writer.carry_call_lines();
+                    writer.carry_call_lines(gateway::telemetry::logs::CallLineFormat::Json);
                     json.with_writer(writer).boxed()
                 }
                 None => json.with_writer(std::io::stderr).boxed(),

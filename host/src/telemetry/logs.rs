@@ -18,7 +18,7 @@ pub const INTERVAL: Duration = Duration::from_millis(20);
 pub const MAX_PENDING: usize = 4 << 20;
 
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     /// Lines not yet written.
     pending: Mutex<Vec<u8>>,
     /// Held while taking and writing a batch, so batches keep their order.
@@ -41,7 +41,8 @@ impl Shared {
         }
     }
 
-    fn push(&self, line: &[u8]) {
+    /// Appends one finished line (ending in a newline).
+    pub(crate) fn push(&self, line: &[u8]) {
         let full = match self.pending.lock() {
             Ok(mut pending) => {
                 pending.extend_from_slice(line);
@@ -80,30 +81,37 @@ impl std::fmt::Debug for LogFlush {
     }
 }
 
-/// Where call lines go when the log is batched JSON (set once, by
-/// [`BatchedStderr::carry_call_lines`]).
-static CALL_LINES: OnceLock<Arc<Shared>> = OnceLock::new();
-
-/// Appends one finished line (ending in a newline) to the batch that
-/// carries call lines. Returns `false`, writing nothing, when no batched
-/// JSON log carries them: the caller then emits a `tracing` event.
-pub(crate) fn push_call_line(line: &[u8]) -> bool {
-    match CALL_LINES.get() {
-        Some(shared) => {
-            shared.push(line);
-            true
-        }
-        None => false,
-    }
+/// How a batched log writes a call's line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallLineFormat {
+    /// One JSON object, as `--log-format json` writes every event.
+    Json,
+    /// One text line, as the default format writes an event (no colours).
+    Text,
 }
+
+/// Where call lines go when the log is batched (set once, by
+/// [`BatchedStderr::carry_call_lines`]).
+static CALL_LINES: OnceLock<(Arc<Shared>, CallLineFormat)> = OnceLock::new();
+
+/// The batch that carries call lines and the format they take there;
+/// `None` when no batched log carries them: the caller then emits a
+/// `tracing` event.
+pub(crate) fn call_lines() -> Option<(&'static Shared, CallLineFormat)> {
+    CALL_LINES
+        .get()
+        .map(|(shared, format)| (shared.as_ref(), *format))
+}
+
+
 
 impl BatchedStderr {
     /// Makes this writer's batch carry each call's line directly: the call
-    /// writes its JSON itself instead of going through the `tracing` event
-    /// and its formatter (docs/observability.md). The first writer to ask
-    /// keeps it.
-    pub fn carry_call_lines(&self) {
-        let _ = CALL_LINES.set(Arc::clone(&self.shared));
+    /// writes its line itself, in `format`, instead of going through the
+    /// `tracing` event and its formatter (docs/observability.md). The first
+    /// writer to ask keeps it.
+    pub fn carry_call_lines(&self, format: CallLineFormat) {
+        let _ = CALL_LINES.set((Arc::clone(&self.shared), format));
     }
 
     /// Starts the writer thread; the second value flushes when dropped.

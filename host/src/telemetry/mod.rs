@@ -136,7 +136,12 @@ impl CallLine<'_> {
     /// event for whatever log is configured.
     pub fn emit(&self) {
         let call = self.call;
-        if logs::push_call_line(&self.json()) {
+        if let Some((batch, format)) = logs::call_lines() {
+            let line = match format {
+                logs::CallLineFormat::Json => self.json(),
+                logs::CallLineFormat::Text => self.text(),
+            };
+            batch.push(&line);
             return;
         }
         tracing::info!(
@@ -150,6 +155,29 @@ impl CallLine<'_> {
             output_bytes = call.output_bytes,
             "tool call"
         );
+    }
+
+    /// The line as the default text log writes it, newline included:
+    /// timestamp, level, target, message and `key=value` fields (strings
+    /// quoted and escaped as `{:?}` writes them), without colours.
+    pub fn text(&self) -> Vec<u8> {
+        use std::io::Write;
+        let call = self.call;
+        let mut out = Vec::with_capacity(200);
+        // Writing into a Vec cannot fail.
+        let _ = writeln!(
+            out,
+            "{}  INFO gateway::calls: tool call request_id={:?} tool={:?} team={:?} outcome={:?} duration_ms={} upstream_bytes={} output_bytes={}",
+            crate::audit::Timestamp::now(),
+            self.request_id,
+            self.requested,
+            call.team,
+            call.outcome,
+            call.duration.as_secs_f64() * 1000.0,
+            call.upstream_bytes,
+            call.output_bytes,
+        );
+        out
     }
 
     /// The line as `--log-format json` writes it, newline included: the
