@@ -478,6 +478,17 @@ fn log_filter(spec: Option<String>, serving: bool) -> tracing_subscriber::EnvFil
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
 }
 
+/// Whether the log filter made from `spec` (while serving) lets the call
+/// lines (`gateway::calls` at info) through.
+fn lets_call_lines_through(spec: Option<String>) -> bool {
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber = tracing_subscriber::registry().with(log_filter(spec, true));
+    tracing::subscriber::with_default(
+        subscriber,
+        || tracing::enabled!(target: "gateway::calls", tracing::Level::INFO),
+    )
+}
+
 /// The log on stderr (`GATEWAY_LOG`, else `RUST_LOG`, filters it;
 /// `format` shapes it) and, when a tracer is given, the spans of each call
 /// exported to it (docs/observability.md). `serving`: written in batches by
@@ -488,29 +499,40 @@ fn init_tracing(
     sandbox_spans: bool,
     serving: bool,
 ) -> Option<gateway::telemetry::logs::LogFlush> {
+    use gateway::telemetry::logs::CallLineFormat;
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = log_filter(
-        std::env::var("GATEWAY_LOG")
-            .or_else(|_| std::env::var("RUST_LOG"))
-            .ok(),
-        serving,
-    );
+    let spec = std::env::var("GATEWAY_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok();
+    let calls = serving && lets_call_lines_through(spec.clone());
     // Serving, lines are written in batches by a thread of its own
     // (telemetry/logs.rs), or straight to stderr if it cannot start.
     let batched = serving
         .then(gateway::telemetry::logs::BatchedStderr::start)
         .and_then(Result::ok);
+    // Call lines in the batch bypass `tracing`: by default its filter then
+    // stays at warn, so no info-level callsite anywhere is looked at per
+    // call (docs/observability.md).
+    let filter = match (&spec, &batched) {
+        (None, Some(_)) => log_filter(None, false),
+        _ => log_filter(spec, serving),
+    };
     let mut flush = None;
     let writer = batched.map(|(writer, flushed)| {
         flush = Some(flushed);
         writer
     });
+    let carry = |writer: &gateway::telemetry::logs::BatchedStderr, format: CallLineFormat| {
+        if calls {
+            writer.carry_call_lines(format);
+        }
+    };
     let log = match (format, writer) {
         (LogFormat::Text, Some(writer)) => {
             // A call writes its own text line into the batch.
-            writer.carry_call_lines(gateway::telemetry::logs::CallLineFormat::Text);
+            carry(&writer, CallLineFormat::Text);
             tracing_subscriber::fmt::layer()
                 .with_writer(writer)
                 .compact()
@@ -529,7 +551,7 @@ fn init_tracing(
             match writer {
                 Some(writer) => {
                     // A call writes its own JSON line into the batch.
-                    writer.carry_call_lines(gateway::telemetry::logs::CallLineFormat::Json);
+                    carry(&writer, CallLineFormat::Json);
                     json.with_writer(writer).boxed()
                 }
                 None => json.with_writer(std::io::stderr).boxed(),
@@ -1582,7 +1604,7 @@ fn print_report(tool: &LoadedTool, report: &CallReport) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{log_filter, terminal_safe};
+    use super::{lets_call_lines_through, log_filter, terminal_safe};
 
     /// Which of four probes `filter` lets through: a call line, a gateway
     /// info line, rmcp's info and warn lines.
@@ -1608,6 +1630,9 @@ mod tests {
         assert_eq!(passes(log_filter(info, true)), [true, true, false, true]);
         let named = Some("info,rmcp=info".to_owned());
         assert_eq!(passes(log_filter(named, true)), [true, true, true, true]);
+        assert!(lets_call_lines_through(None));
+        assert!(lets_call_lines_through(Some("info".to_owned())));
+        assert!(!lets_call_lines_through(Some("warn".to_owned())));
         let quiet = Some("error".to_owned());
         assert_eq!(
             passes(log_filter(quiet, true)),

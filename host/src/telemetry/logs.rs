@@ -103,8 +103,6 @@ pub(crate) fn call_lines() -> Option<(&'static Shared, CallLineFormat)> {
         .map(|(shared, format)| (shared.as_ref(), *format))
 }
 
-
-
 impl BatchedStderr {
     /// Makes this writer's batch carry each call's line directly: the call
     /// writes its line itself, in `format`, instead of going through the

@@ -128,7 +128,8 @@ pub struct CallLine<'a> {
 impl CallLine<'_> {
     /// Whether anyone reads call lines: only then is a request id made.
     pub fn wanted() -> bool {
-        tracing::enabled!(target: "gateway::calls", tracing::Level::INFO)
+        logs::call_lines().is_some()
+            || tracing::enabled!(target: "gateway::calls", tracing::Level::INFO)
     }
 
     /// Writes the line: straight into the batched JSON log when it carries
