@@ -573,13 +573,20 @@ fn init_tracing(
             // Parents come from the span tree; no OpenTelemetry context is
             // pushed on every poll.
             .with_context_activation(false)
-            .with_filter(tracing_subscriber::filter::filter_fn(move |meta| {
-                meta.is_span()
-                    && (meta.target() == "gateway::trace"
-                        || (sandbox_spans
-                            && meta.name() == "call"
-                            && meta.target().starts_with("gateway::")))
-            }))
+            .with_filter(
+                tracing_subscriber::filter::filter_fn(move |meta| {
+                    meta.is_span()
+                        && (meta.target() == "gateway::trace"
+                            || (sandbox_spans
+                                && meta.name() == "call"
+                                && meta.target().starts_with("gateway::")))
+                })
+                // Both spans are info: without the hint the whole process's
+                // maximum level would be trace, and every debug and trace
+                // callsite (and `log` record) of every crate would be
+                // looked at on every call (docs/observability.md).
+                .with_max_level_hint(tracing::level_filters::LevelFilter::INFO),
+            )
     });
     // A second init (never in the binary) is ignored.
     let _ = tracing_subscriber::registry()
