@@ -199,6 +199,10 @@ impl Teacher<'_> {
 /// The lessons of a call's denials, for a tool loaded from its folder
 /// (none when its manifest cannot be read again).
 pub fn lessons(tool: &crate::runtime::LoadedTool, denied: &[Denial]) -> Vec<Lesson> {
+    // Most calls are refused nothing: no manifest to read again.
+    if denied.is_empty() {
+        return Vec::new();
+    }
     with_teacher(tool, |teacher| {
         denied.iter().map(|d| teacher.lesson(d)).collect()
     })
@@ -263,33 +267,12 @@ fn key_line(text: &str, table: &str, key: &str) -> Option<usize> {
     inside
 }
 
-/// The tool's source files: `scripts/*.py` and `src/**/*.rs`, in name order.
-fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut walk = vec![dir.join("scripts"), dir.join("src")];
-    while let Some(folder) = walk.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk.push(path);
-            } else if path.extension().is_some_and(|e| e == "py" || e == "rs") {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 /// The first source line naming `host` in a literal (with `method` on the
 /// same line when given and the line names one), else the first line that
 /// calls `method` (`.post(`, `"POST"`), relative to `dir`.
 pub fn script_line(dir: &Path, host: &str, method: Option<&str>) -> Option<(PathBuf, usize)> {
     let method = method.filter(|m| !matches!(*m, "GET" | "HEAD"));
-    let files: Vec<(PathBuf, String)> = sources(dir)
+    let files: Vec<(PathBuf, String)> = crate::qa::code_files(dir)
         .into_iter()
         .filter_map(|path| Some((path.clone(), std::fs::read_to_string(&path).ok()?)))
         .collect();
@@ -319,15 +302,12 @@ pub fn script_line(dir: &Path, host: &str, method: Option<&str>) -> Option<(Path
 /// teaches those.
 pub fn check_literals(teacher: &Teacher<'_>, policy: &Policy) -> Vec<Lesson> {
     let mut lessons = Vec::new();
-    for path in sources(teacher.dir) {
+    for path in crate::qa::code_files(teacher.dir) {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
         for (n, line) in text.lines().enumerate() {
-            let trimmed = line.trim_start();
-            if trimmed.starts_with('#') || trimmed.starts_with("//") {
-                continue;
-            }
+            let line = crate::qa::scan::strip_comment(line);
             let method = crate::qa::scan::mutating_calls(line)
                 .into_iter()
                 .next()

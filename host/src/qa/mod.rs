@@ -634,6 +634,21 @@ fn folder_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The tool folder's code: its Python and Rust files outside `fixtures/`,
+/// in path order (what the review scans for writes, and what
+/// `outbound::teach` searches for the line making a request).
+pub(crate) fn code_files(dir: &Path) -> Vec<PathBuf> {
+    folder_files(dir)
+        .into_iter()
+        .filter(|file| {
+            file.extension().is_some_and(|e| e == "py" || e == "rs")
+                && !file
+                    .strip_prefix(dir)
+                    .is_ok_and(|p| p.starts_with("fixtures"))
+        })
+        .collect()
+}
+
 fn scan_folder(dir: &Path, rel: &dyn Fn(&Path) -> PathBuf, findings: &mut Vec<Finding>) {
     for file in folder_files(dir) {
         let too_large = std::fs::metadata(&file).is_ok_and(|m| m.len() > SCAN_LIMIT);
@@ -779,14 +794,7 @@ fn check_mutating_calls(
         .iter()
         .flat_map(|r| r.methods.iter().map(|m| m.as_str().to_owned()))
         .collect();
-    for file in folder_files(dir) {
-        let code = file.extension().is_some_and(|e| e == "py" || e == "rs");
-        let in_fixtures = file
-            .strip_prefix(dir)
-            .is_ok_and(|p| p.starts_with("fixtures"));
-        if !code || in_fixtures {
-            continue;
-        }
+    for file in code_files(dir) {
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };

@@ -206,7 +206,7 @@ pub fn mutating_calls(line: &str) -> BTreeSet<&'static str> {
 /// The code part of a Python or Rust line (a `#` or `//` comment removed
 /// when it starts the line; trailing comments stay, which errs on the side
 /// of a finding).
-fn strip_comment(line: &str) -> &str {
+pub(crate) fn strip_comment(line: &str) -> &str {
     let trimmed = line.trim_start();
     if trimmed.starts_with('#') || trimmed.starts_with("//") {
         ""
