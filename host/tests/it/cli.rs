@@ -99,15 +99,21 @@ fn deployment(root: &Path, fixtures: &str) -> PathBuf {
     config
 }
 
-#[tokio::test]
-async fn call_prints_json_on_stdout_and_fails_with_a_status() {
+/// The example's fixtures served on 127.0.0.1 and a [`deployment`] in
+/// `root` pointed at them: the server (keep it) and the config's path.
+async fn served_deployment(root: &Path) -> (FixtureServer, String) {
     let routes = Routes::load(&example_dir()).expect("routes");
     let server = FixtureServer::start(routes, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("server");
+    let config = deployment(root, &format!("http://{}", server.addr()));
+    (server, config.to_string_lossy().to_string())
+}
+
+#[tokio::test]
+async fn call_prints_json_on_stdout_and_fails_with_a_status() {
     let root = tempfile::tempdir().expect("tempdir");
-    let config = deployment(root.path(), &format!("http://{}", server.addr()));
-    let config = config.to_string_lossy().to_string();
+    let (_server, config) = served_deployment(root.path()).await;
 
     let ok = run(
         args(&[
@@ -644,14 +650,9 @@ fn fields_without_forks(root: &Path) {
 
 #[tokio::test]
 async fn call_attaches_the_field_check_as_serve_does_and_tools_show_prints_the_served_definition() {
-    let routes = Routes::load(&example_dir()).expect("routes");
-    let server = FixtureServer::start(routes, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("server");
     let root = tempfile::tempdir().expect("tempdir");
-    let config = deployment(root.path(), &format!("http://{}", server.addr()));
+    let (_server, config) = served_deployment(root.path()).await;
     fields_without_forks(root.path());
-    let config = config.to_string_lossy().to_string();
     let fields = root.path().join("fields").to_string_lossy().to_string();
 
     let called = run(

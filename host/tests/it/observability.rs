@@ -53,6 +53,15 @@ async fn call(addr: SocketAddr, tool: &str, id: u64, extra_meta: Value) -> (Stat
         .header("mcp-name", tool)
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("request");
+    let (status, bytes) = send(addr, request).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).expect("JSON-RPC response"),
+    )
+}
+
+/// Sends `request` on a new connection to `addr`: status and whole body.
+async fn send(addr: SocketAddr, request: Request<Full<Bytes>>) -> (StatusCode, Bytes) {
     let mut sender = connect(addr).await;
     let response = sender.send_request(request).await.expect("response");
     let status = response.status();
@@ -62,10 +71,7 @@ async fn call(addr: SocketAddr, tool: &str, id: u64, extra_meta: Value) -> (Stat
         .await
         .expect("body")
         .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).expect("JSON-RPC response"),
-    )
+    (status, bytes)
 }
 
 /// GET `path` on the real listener: status and body text.
@@ -74,15 +80,7 @@ async fn get_text(addr: SocketAddr, path: &str) -> (StatusCode, String) {
         .header("host", addr.to_string())
         .body(Full::new(Bytes::new()))
         .expect("request");
-    let mut sender = connect(addr).await;
-    let response = sender.send_request(request).await.expect("response");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, bytes) = send(addr, request).await;
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
