@@ -403,7 +403,7 @@ fn main() -> ExitCode {
         input,
     } = &cli.command
     {
-        let _ = init_tracing(LogFormat::Text, None, false, false);
+        let _ = init_tracing(LogFormat::Text, false);
         let code = gateway::hotload::compile::run_child(input, cache_dir, *memory_bytes);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
@@ -490,15 +490,9 @@ fn lets_call_lines_through(spec: Option<String>) -> bool {
 }
 
 /// The log on stderr (`GATEWAY_LOG`, else `RUST_LOG`, filters it;
-/// `format` shapes it) and, when a tracer is given, the spans of each call
-/// exported to it (docs/observability.md). `serving`: written in batches by
-/// a thread of its own (keep the returned flush until the end).
-fn init_tracing(
-    format: LogFormat,
-    tracer: Option<opentelemetry_sdk::trace::Tracer>,
-    sandbox_spans: bool,
-    serving: bool,
-) -> Option<gateway::telemetry::logs::LogFlush> {
+/// `format` shapes it; docs/observability.md). `serving`: written in
+/// batches by a thread of its own (keep the returned flush until the end).
+fn init_tracing(format: LogFormat, serving: bool) -> Option<gateway::telemetry::logs::LogFlush> {
     use gateway::telemetry::logs::CallLineFormat;
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
@@ -559,40 +553,8 @@ fn init_tracing(
         }
     }
     .with_filter(filter);
-    // Only the call spans are exported (the sandbox's when asked for),
-    // whatever the log's filter says.
-    let spans = tracer.map(|tracer| {
-        // Only what the call spans carry themselves: no source locations,
-        // thread names or busy/idle clocks read on every poll.
-        tracing_opentelemetry::layer()
-            .with_tracer(tracer)
-            .with_location(false)
-            .with_threads(false)
-            .with_target(false)
-            .with_tracked_inactivity(false)
-            // Parents come from the span tree; no OpenTelemetry context is
-            // pushed on every poll.
-            .with_context_activation(false)
-            .with_filter(
-                tracing_subscriber::filter::filter_fn(move |meta| {
-                    meta.is_span()
-                        && (meta.target() == "gateway::trace"
-                            || (sandbox_spans
-                                && meta.name() == "call"
-                                && meta.target().starts_with("gateway::")))
-                })
-                // Both spans are info: without the hint the whole process's
-                // maximum level would be trace, and every debug and trace
-                // callsite (and `log` record) of every crate would be
-                // looked at on every call (docs/observability.md).
-                .with_max_level_hint(tracing::level_filters::LevelFilter::INFO),
-            )
-    });
     // A second init (never in the binary) is ignored.
-    let _ = tracing_subscriber::registry()
-        .with(log)
-        .with(spans)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(log).try_init();
     flush
 }
 
@@ -619,17 +581,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Serve(args) = cli.command {
         // Traces are exported by `gateway serve` only, when configured.
         let provider = gateway::telemetry::trace::provider(&settings.telemetry)?;
-        let tracer = provider.as_ref().map(|p| {
-            use opentelemetry::trace::TracerProvider as _;
-            p.tracer("agent-gateway")
-        });
-        let flush = init_tracing(
-            args.log_format,
-            tracer,
-            settings.telemetry.sandbox_spans,
-            true,
-        );
-        let served = serve(settings, args).await;
+        let traces = provider
+            .as_ref()
+            .map(|p| gateway::telemetry::trace::Traces::new(p, settings.telemetry.sandbox_spans));
+        let flush = init_tracing(args.log_format, true);
+        let served = serve(settings, args, traces).await;
         if let Some(provider) = provider {
             // The last batch goes out before the process exits.
             let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
@@ -638,7 +594,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         drop(flush);
         return served;
     }
-    let _ = init_tracing(LogFormat::Text, None, false, false);
+    let _ = init_tracing(LogFormat::Text, false);
     match cli.command {
         Command::Tool(ToolCommand::Build { dir }) => build(settings, &dir).await,
         Command::Tool(ToolCommand::New {
@@ -696,7 +652,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tools(ToolsCommand::Show { tool }) => show(settings, &tool).await,
         Command::Call { tool, input } => call(settings, &tool, &input).await,
         // Handled above, with its own log and traces.
-        Command::Serve(args) => serve(settings, args).await,
+        Command::Serve(args) => serve(settings, args, None).await,
         Command::Precompile { .. } => Ok(ExitCode::FAILURE),
         Command::Qa(args) => qa(settings, args).await,
         Command::Keys(command) => keys(&settings, command),
@@ -1183,7 +1139,11 @@ fn destinations(settings: &Settings, m: &gateway::manifest::Manifest) -> String 
     }
 }
 
-async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
+async fn serve(
+    settings: Settings,
+    args: ServeArgs,
+    traces: Option<gateway::telemetry::trace::Traces>,
+) -> anyhow::Result<ExitCode> {
     use gateway::server::{ServeConfig, Transport};
     let admin_listen = args.admin_listen;
     let shutdown_delay = std::time::Duration::from_millis(
@@ -1228,6 +1188,9 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> 
     let gateway = assembled.gateway;
     if let Some(key) = &session_key {
         gateway.share_confirmation_key(key);
+    }
+    if let Some(traces) = traces {
+        let _ = gateway.traces.set(traces);
     }
     // The audit trail (docs/audit.md): every call and admin change, one line each.
     let audit = gateway::audit::AuditLog::from_settings(&settings.audit)?;

@@ -113,9 +113,9 @@ impl GatewayHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
         caller: &Caller,
-        span: tracing::Span,
     ) -> Result<CallToolResponse, McpError> {
         let started = std::time::Instant::now();
+        let span = exported_span(&self.gateway, &request, &context, caller);
         let mut audit = Audit::new(&self.gateway, caller, &request.name, span);
         // Outside the caller's scope is exactly like not existing.
         if !caller.allows(&request.name) {
@@ -189,7 +189,13 @@ impl GatewayHandler {
                 }
             };
             let (result, report) = self
-                .call_promoted(&tool, request.arguments, &context, gate)
+                .call_promoted(
+                    &tool,
+                    request.arguments,
+                    &context,
+                    gate,
+                    audit.sandbox_spans(),
+                )
                 .await;
             let (response, asked) =
                 super::confirm::finish(&confirmations, &plan, result, &report.confirmations);
@@ -240,12 +246,14 @@ impl GatewayHandler {
         arguments: Option<JsonObject>,
         context: &RequestContext<RoleServer>,
         gate: Option<Arc<crate::outbound::confirm::Gate>>,
+        spans: Option<crate::telemetry::trace::SandboxSpans>,
     ) -> (CallToolResult, Measured) {
         let input = Value::Object(arguments.unwrap_or_default()).to_string();
         // Progress to the caller and cancellation by it (mcp/progress.rs),
         // writes confirmed by it (mcp/confirm.rs).
         let (mut control, forwarder) = super::progress::control(context);
         control.gate = gate;
+        control.spans = spans;
         let call = self.gateway.runtime.call_with(tool, &input, control);
         let report = match forwarder {
             Some(forwarder) => tokio::join!(call, super::progress::forward(forwarder)).0,
@@ -455,16 +463,24 @@ struct Audit<'a> {
     upstream: u64,
     output: u64,
     flying: Option<crate::telemetry::metrics::InFlight>,
-    span: tracing::Span,
+    /// The call's exported span, when traces are on.
+    span: Option<crate::telemetry::trace::CallSpan>,
 }
 
 impl<'a> Audit<'a> {
-    fn new(gateway: &'a Gateway, caller: &'a Caller, tool: &'a str, span: tracing::Span) -> Self {
+    fn new(
+        gateway: &'a Gateway,
+        caller: &'a Caller,
+        tool: &'a str,
+        span: Option<crate::telemetry::trace::CallSpan>,
+    ) -> Self {
         use crate::audit::{AuditEntry, Kind, Label};
         let log = gateway.audit.get();
-        let request_id =
-            (log.is_some() || crate::telemetry::CallLine::wanted() || !span.is_disabled())
-                .then(Label::request_id);
+        let traced = span
+            .as_ref()
+            .is_some_and(crate::telemetry::trace::CallSpan::is_recording);
+        let request_id = (log.is_some() || crate::telemetry::CallLine::wanted() || traced)
+            .then(Label::request_id);
         let entry = log.map(|_| {
             let id = request_id.clone().unwrap_or_else(Label::request_id);
             let mut entry = AuditEntry::new(Kind::Call, id, caller.principal.audited());
@@ -492,6 +508,13 @@ impl<'a> Audit<'a> {
     /// label the call's metrics.
     fn served(&mut self) {
         self.served = true;
+    }
+
+    /// Where the sandbox's own span goes, when it is exported.
+    fn sandbox_spans(&self) -> Option<crate::telemetry::trace::SandboxSpans> {
+        self.span
+            .as_ref()
+            .and_then(crate::telemetry::trace::CallSpan::sandbox)
     }
 
     /// The call was admitted and runs: counted in flight until it ends.
@@ -531,9 +554,6 @@ impl<'a> Audit<'a> {
         };
         self.gateway.metrics.record_call(&record);
         if let Some(id) = &self.request_id {
-            if !self.span.is_disabled() {
-                self.span.record("request_id", id.as_str());
-            }
             crate::telemetry::CallLine {
                 request_id: id.as_str(),
                 requested: self.tool,
@@ -541,10 +561,13 @@ impl<'a> Audit<'a> {
             }
             .emit();
         }
-        if !self.span.is_disabled() {
-            self.span.record("outcome", outcome);
-            self.span.record("upstream_bytes", self.upstream);
-            self.span.record("output_bytes", self.output);
+        if let Some(span) = self.span.take() {
+            span.finish(
+                outcome,
+                self.request_id.as_ref().map(|id| id.as_str()),
+                self.upstream,
+                self.output,
+            );
         }
         if let (Some(log), Some(mut entry)) = (self.log, self.entry.take()) {
             entry.time = crate::audit::Timestamp::now();
@@ -560,34 +583,33 @@ impl<'a> Audit<'a> {
 /// Records a `tools/call` refused before the handler saw it (the `/mcp`
 /// guard's limits) like any other call: metrics, log line, audit line.
 pub(crate) fn audit_refusal(gateway: &Gateway, caller: &Caller, tool: &str, outcome: &'static str) {
-    let mut audit = Audit::new(gateway, caller, tool, tracing::Span::none());
+    let mut audit = Audit::new(gateway, caller, tool, None);
     audit.served();
     audit.finish(std::time::Instant::now(), outcome);
 }
 
-/// The span of one `tools/call` (target `gateway::trace`): the tool, the
-/// caller's team, then the outcome and bytes. The sandbox's `call` span
-/// runs inside it. With traces on, its parent is the request's W3C
-/// `traceparent` (`_meta`).
-fn call_span(
-    request: &CallToolRequestParams,
-    context: &RequestContext<RoleServer>,
-    caller: &Caller,
-) -> tracing::Span {
-    use tracing::field::Empty;
-    let span = tracing::info_span!(
+/// The `tracing` span of one `tools/call` (target `gateway::trace`), which
+/// the log's lines inside the call carry: the tool and the caller's team.
+/// Disabled (and free) unless the log's filter asks for it.
+fn call_span(request: &CallToolRequestParams, caller: &Caller) -> tracing::Span {
+    tracing::info_span!(
         target: "gateway::trace",
         "tools/call",
         tool = %request.name,
         team = caller.team.as_deref().unwrap_or(""),
-        outcome = Empty,
-        request_id = Empty,
-        upstream_bytes = Empty,
-        output_bytes = Empty,
-    );
-    if span.is_disabled() {
-        return span;
-    }
+    )
+}
+
+/// The exported span of one `tools/call` when traces are on
+/// (docs/observability.md): its parent is the request's W3C `traceparent`
+/// (`_meta` of the call, else of the request).
+fn exported_span(
+    gateway: &Gateway,
+    request: &CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+    caller: &Caller,
+) -> Option<crate::telemetry::trace::CallSpan> {
+    let traces = gateway.traces.get()?;
     let from_request = request.meta.as_ref().and_then(|m| m.get_traceparent());
     let (traceparent, tracestate) = match from_request {
         Some(tp) => (
@@ -599,12 +621,8 @@ fn call_span(
             context.meta.get_tracestate(),
         ),
     };
-    if let Some(parent) = traceparent.and_then(|tp| crate::telemetry::trace::parent(tp, tracestate))
-    {
-        use tracing_opentelemetry::OpenTelemetrySpanExt;
-        let _ = span.set_parent(parent);
-    }
-    span
+    let parent = traceparent.and_then(|tp| crate::telemetry::trace::parent(tp, tracestate));
+    Some(traces.call(parent, &request.name, caller.team.as_deref().unwrap_or("")))
 }
 
 /// A successful call: the JSON as text (for clients that read content) and
@@ -792,8 +810,8 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<CallToolResponse, McpError> {
         use tracing::Instrument;
         let caller = self.session_caller(&context.extensions)?;
-        let span = call_span(&request, &context, &caller);
-        self.call_tool_in(request, context, &caller, span.clone())
+        let span = call_span(&request, &caller);
+        self.call_tool_in(request, context, &caller)
             .instrument(span)
             .await
     }

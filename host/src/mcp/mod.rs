@@ -63,6 +63,9 @@ pub struct Gateway {
     auth_required: std::sync::atomic::AtomicBool,
     /// Where every call is recorded, when `[audit] file` is set.
     pub audit: std::sync::OnceLock<crate::audit::AuditLog>,
+    /// Where each call's span goes, when traces are exported
+    /// (docs/observability.md).
+    pub traces: std::sync::OnceLock<crate::telemetry::trace::Traces>,
     /// Upstream MCP servers' tools (`mcp_connections.json`), none unless
     /// [`Gateway::with_upstreams`] sets them.
     pub upstreams: Arc<crate::upstream::Upstreams>,
@@ -98,6 +101,7 @@ impl Gateway {
             definitions: ArcSwapOption::empty(),
             auth_required: std::sync::atomic::AtomicBool::new(false),
             audit: std::sync::OnceLock::new(),
+            traces: std::sync::OnceLock::new(),
             upstreams: Arc::new(crate::upstream::Upstreams::none()),
             metrics: Arc::new(crate::telemetry::metrics::Metrics::new()),
             readiness: crate::telemetry::health::Readiness::default(),

@@ -46,6 +46,7 @@ pub fn control(context: &RequestContext<RoleServer>) -> (CallControl, Option<For
         progress: sender,
         cancelled: Some(cancelled(context)),
         gate: None,
+        spans: None,
     };
     (control, forwarder)
 }

@@ -156,6 +156,9 @@ pub struct CallControl {
     /// Where a write that needs the caller's confirmation is asked
     /// (docs/confirmations.md); without it such writes are refused.
     pub gate: Option<Arc<Gate>>,
+    /// Where the run's own span is exported (`[telemetry] sandbox_spans`,
+    /// docs/observability.md); without it the run has no exported span.
+    pub spans: Option<crate::telemetry::trace::SandboxSpans>,
 }
 
 impl std::fmt::Debug for CallControl {
@@ -164,6 +167,7 @@ impl std::fmt::Debug for CallControl {
             .field("progress", &self.progress.is_some())
             .field("cancellable", &self.cancelled.is_some())
             .field("gated", &self.gate.is_some())
+            .field("traced", &self.spans.is_some())
             .finish()
     }
 }
@@ -620,14 +624,19 @@ impl Runtime {
         &self,
         tool: &LoadedTool,
         input: &str,
-        control: CallControl,
+        mut control: CallControl,
     ) -> CallReport {
         use tracing::Instrument;
         use tracing::field::Empty;
+        let definition = tool.definition_sha256.get(..12).unwrap_or_default();
+        let exported = control
+            .spans
+            .take()
+            .map(|spans| spans.start(&tool.definition.name, definition));
         let span = tracing::info_span!(
             "call",
             tool = %tool.definition.name,
-            definition = %tool.definition_sha256.get(..12).unwrap_or_default(),
+            definition = %definition,
             outcome = Empty,
             duration_us = Empty,
             upstream_bytes = Empty,
@@ -637,13 +646,19 @@ impl Runtime {
             .call_in_span(tool, input, control)
             .instrument(span.clone())
             .await;
-        span.record(
-            "outcome",
-            report
-                .result
-                .as_ref()
-                .map_or_else(CallError::code, |_| "ok"),
-        );
+        let outcome = report
+            .result
+            .as_ref()
+            .map_or_else(CallError::code, |_| "ok");
+        if let Some(exported) = exported {
+            exported.finish(
+                outcome,
+                report.duration,
+                report.upstream_bytes,
+                report.output_bytes as u64,
+            );
+        }
+        span.record("outcome", outcome);
         span.record(
             "duration_us",
             u64::try_from(report.duration.as_micros()).unwrap_or(u64::MAX),

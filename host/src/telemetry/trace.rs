@@ -1,8 +1,12 @@
 //! Traces over OTLP/HTTP (docs/observability.md): each `tools/call` span
-//! (and the sandbox's `call` span inside it) exported as an OpenTelemetry
-//! span, with the W3C `traceparent` of the request's `_meta` as its parent.
-//! Off unless `[telemetry] otlp_endpoint` or `OTEL_EXPORTER_OTLP_ENDPOINT`
-//! is set.
+//! (and, with `sandbox_spans`, the sandbox's `call` span inside it) exported
+//! as an OpenTelemetry span, with the W3C `traceparent` of the request's
+//! `_meta` as its parent. Off unless `[telemetry] otlp_endpoint` or
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//!
+//! The spans are made with the OpenTelemetry SDK's tracer directly, not
+//! through `tracing`: a call starts one span and ends it with its outcome,
+//! and nothing is done on each poll of the call's future.
 //!
 //! The batches are sent with the gateway's own hyper on its tokio runtime:
 //! the SDK's batch processor runs on a thread of its own and hands each
@@ -12,10 +16,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 use crate::settings::TelemetrySettings;
 
@@ -115,6 +120,144 @@ pub fn provider(settings: &TelemetrySettings) -> Result<Option<SdkTracerProvider
             .with_resource(resource)
             .build(),
     ))
+}
+
+/// The tracer the calls' spans are made with, and whether a sandbox run
+/// gets a span of its own (`[telemetry] sandbox_spans`).
+#[derive(Debug, Clone)]
+pub struct Traces {
+    tracer: SdkTracer,
+    sandbox_spans: bool,
+}
+
+impl Traces {
+    /// Spans from `provider`'s tracer.
+    pub fn new(provider: &SdkTracerProvider, sandbox_spans: bool) -> Self {
+        use opentelemetry::trace::TracerProvider as _;
+        Self {
+            tracer: provider.tracer("agent-gateway"),
+            sandbox_spans,
+        }
+    }
+
+    /// Starts the span of one `tools/call` for `tool` called by `team`,
+    /// under `parent` (the request's `traceparent`) or as a new trace. The
+    /// sampler decides here: an unsampled span records nothing.
+    pub fn call(&self, parent: Option<opentelemetry::Context>, tool: &str, team: &str) -> CallSpan {
+        let parent = parent.unwrap_or_default();
+        let builder = self
+            .tracer
+            .span_builder("tools/call")
+            .with_kind(SpanKind::Server)
+            .with_attributes([
+                KeyValue::new("tool", tool.to_owned()),
+                KeyValue::new("team", team.to_owned()),
+            ]);
+        let span = self.tracer.build_with_context(builder, &parent);
+        let recording = span.is_recording();
+        CallSpan {
+            context: parent.with_span(span),
+            sandbox: (recording && self.sandbox_spans).then(|| self.tracer.clone()),
+        }
+    }
+}
+
+/// The span of one `tools/call`, ended by [`CallSpan::finish`] (or, if the
+/// call is dropped first, when this is).
+#[derive(Debug)]
+pub struct CallSpan {
+    context: opentelemetry::Context,
+    /// The tracer of the sandbox's child span, when it is exported.
+    sandbox: Option<SdkTracer>,
+}
+
+impl CallSpan {
+    /// Whether the span is sampled: only then are its attributes worth
+    /// making.
+    pub fn is_recording(&self) -> bool {
+        self.context.span().is_recording()
+    }
+
+    /// Ends the span with how the call ended. An outcome other than `ok` is
+    /// the span's error status too.
+    pub fn finish(
+        &self,
+        outcome: &'static str,
+        request_id: Option<&str>,
+        upstream: u64,
+        output: u64,
+    ) {
+        let span = self.context.span();
+        if !span.is_recording() {
+            return;
+        }
+        let mut attributes = vec![
+            KeyValue::new("outcome", outcome),
+            KeyValue::new(
+                "upstream_bytes",
+                i64::try_from(upstream).unwrap_or(i64::MAX),
+            ),
+            KeyValue::new("output_bytes", i64::try_from(output).unwrap_or(i64::MAX)),
+        ];
+        if let Some(id) = request_id {
+            attributes.push(KeyValue::new("request_id", id.to_owned()));
+        }
+        span.set_attributes(attributes);
+        if outcome != "ok" {
+            span.set_status(Status::error(outcome));
+        }
+        span.end();
+    }
+
+    /// Where the sandbox's own span goes, when `sandbox_spans` exports it.
+    pub fn sandbox(&self) -> Option<SandboxSpans> {
+        self.sandbox.as_ref().map(|tracer| SandboxSpans {
+            tracer: tracer.clone(),
+            parent: self.context.clone(),
+        })
+    }
+}
+
+/// Starts a sandbox run's `call` span as a child of its `tools/call` span.
+#[derive(Debug, Clone)]
+pub struct SandboxSpans {
+    tracer: SdkTracer,
+    parent: opentelemetry::Context,
+}
+
+impl SandboxSpans {
+    /// The span of running `tool` (definition digest `definition`).
+    pub fn start(&self, tool: &str, definition: &str) -> SandboxSpan {
+        let builder = self.tracer.span_builder("call").with_attributes([
+            KeyValue::new("tool", tool.to_owned()),
+            KeyValue::new("definition", definition.to_owned()),
+        ]);
+        SandboxSpan(self.tracer.build_with_context(builder, &self.parent))
+    }
+}
+
+/// A sandbox run's span, ended by [`SandboxSpan::finish`].
+#[derive(Debug)]
+pub struct SandboxSpan(opentelemetry_sdk::trace::Span);
+
+impl SandboxSpan {
+    /// Ends the span with the run's outcome, duration and bytes.
+    pub fn finish(mut self, outcome: &'static str, duration: Duration, upstream: u64, output: u64) {
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.0.set_attributes([
+            KeyValue::new("outcome", outcome),
+            KeyValue::new(
+                "duration_us",
+                i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
+            ),
+            KeyValue::new("upstream_bytes", as_i64(upstream)),
+            KeyValue::new("output_bytes", as_i64(output)),
+        ]);
+        if outcome != "ok" {
+            self.0.set_status(Status::error(outcome));
+        }
+        self.0.end();
+    }
 }
 
 /// Sends OTLP requests with hyper, one connection per batch, on the

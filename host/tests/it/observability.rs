@@ -309,11 +309,32 @@ async fn each_call_is_a_span_under_the_traceparent_of_its_meta_sent_over_otlp() 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent_id = "00f067aa0ba902b7";
     let traceparent = format!("00-{trace_id}-{parent_id}-01");
-    let response = call_echo(addr, 1, json!({"traceparent": traceparent})).await;
+    // An agent that did not sample its trace: the call follows its choice.
+    let unsampled = "0af7651916cd43dd8448eb211c80319c";
+    let response = call_echo(
+        addr,
+        1,
+        json!({"traceparent": format!("00-{unsampled}-{parent_id}-00")}),
+    )
+    .await;
     assert!(ok_result(&response));
+    let response = call_echo(addr, 2, json!({"traceparent": traceparent})).await;
+    assert!(ok_result(&response));
+    // A call that fails is a span with an error status.
+    let failed_trace = "5e2a0c7d3b9f41e8a6d4c2b0f1e3d5c7";
+    let (status, failed) = call(
+        addr,
+        "no_such_tool",
+        3,
+        json!({"traceparent": format!("00-{failed_trace}-{parent_id}-01")}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!ok_result(&failed));
 
     let started = Instant::now();
-    let (call, sandbox) = loop {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let (call, sandbox, failed, spans) = loop {
         assert!(
             started.elapsed() < DEADLINE,
             "no tools/call span received; gateway log:\n{}",
@@ -321,17 +342,44 @@ async fn each_call_is_a_span_under_the_traceparent_of_its_meta_sent_over_otlp() 
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
         let spans = received.0.lock().expect("spans").clone();
-        let call = spans.iter().find(|s| s.name == "tools/call").cloned();
-        let sandbox = spans.iter().find(|s| s.name == "call").cloned();
-        if let (Some(call), Some(sandbox)) = (call, sandbox) {
-            break (call, sandbox);
+        let in_trace = |id: &str, name: &str| {
+            spans
+                .iter()
+                .find(|s| s.name == name && hex(&s.trace_id) == id)
+                .cloned()
+        };
+        let call = in_trace(trace_id, "tools/call");
+        let sandbox = in_trace(trace_id, "call");
+        let failed = in_trace(failed_trace, "tools/call");
+        if let (Some(call), Some(sandbox), Some(failed)) = (call, sandbox, failed) {
+            break (call, sandbox, failed, spans);
         }
     };
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode as SpanStatus};
     assert_eq!(hex(&call.trace_id), trace_id);
     assert_eq!(hex(&call.parent_span_id), parent_id);
+    assert_eq!(call.kind, SpanKind::Server as i32);
     assert_eq!(attribute(&call, "tool").as_deref(), Some("echo"));
     assert_eq!(attribute(&call, "outcome").as_deref(), Some("ok"));
+    let request_id = attribute(&call, "request_id").expect("request_id attribute");
+    assert_eq!(request_id.len(), 32, "{request_id}");
+    assert_ne!(
+        call.status.as_ref().map(|s| s.code),
+        Some(SpanStatus::Error as i32)
+    );
+    // The failed call: its outcome and an error status naming it.
+    assert_eq!(
+        attribute(&failed, "outcome").as_deref(),
+        Some("unknown_tool")
+    );
+    let status = failed.status.clone().expect("status");
+    assert_eq!(status.code, SpanStatus::Error as i32);
+    assert_eq!(status.message, "unknown_tool");
+    // Nothing of the unsampled trace, though it ended first.
+    assert!(
+        spans.iter().all(|s| hex(&s.trace_id) != unsampled),
+        "a span of the unsampled trace was exported"
+    );
     // The sandbox's own span is the call span's child, in the same trace.
     assert_eq!(hex(&sandbox.trace_id), trace_id);
     assert_eq!(sandbox.parent_span_id, call.span_id);

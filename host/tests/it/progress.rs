@@ -247,7 +247,7 @@ async fn progress_reports_reach_the_runtime_caller_in_order_then_the_content_blo
     let control = CallControl {
         progress: Some(sender),
         cancelled: None,
-        gate: None,
+        ..CallControl::default()
     };
     let report = env
         .runtime
@@ -293,7 +293,7 @@ async fn a_cancelled_call_stops_its_sandbox_and_sends_nothing_more() {
     let control = CallControl {
         progress: None,
         cancelled: Some(Box::pin(async move { fire.notified().await })),
-        gate: None,
+        ..CallControl::default()
     };
     let call = env
         .runtime
@@ -501,7 +501,7 @@ async fn a_guest_spinning_without_host_calls_is_stopped_by_a_cancellation() {
         cancelled: Some(Box::pin(async move {
             let _ = wait.await;
         })),
-        gate: None,
+        ..CallControl::default()
     };
     let call = env.runtime.call_with(&tool, "{}", control);
     let (report, ()) = tokio::join!(call, async move {
@@ -524,7 +524,7 @@ async fn a_cancellable_call_still_times_out_on_its_own_budget() {
     let control = CallControl {
         progress: None,
         cancelled: Some(Box::pin(std::future::pending())),
-        gate: None,
+        ..CallControl::default()
     };
     let report = env.runtime.call_with(&tool, "{}", control).await;
     assert_eq!(
@@ -568,7 +568,7 @@ def steps(n: int) -> dict:
     let control = CallControl {
         progress: Some(sender),
         cancelled: None,
-        gate: None,
+        ..CallControl::default()
     };
     let report = env.runtime.call_with(&tool, r#"{"n": 2}"#, control).await;
     assert_eq!(report.result, Ok(json!({"steps": 2})));
