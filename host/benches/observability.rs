@@ -1,23 +1,37 @@
 //! What observability costs (docs/observability.md): the same `tools/call`
-//! load (the Rust `echo` tool, 2026-07-28 stateless requests over
-//! Streamable HTTP) against two `gateway serve` processes of the same
-//! build, one with everything off (`[metrics] enabled = false`, text logs
-//! at warn, no traces) and one with everything on (metrics recorded and
-//! scraped, `--log-format json` writing one line per call to a file, every
-//! call's spans exported over OTLP/HTTP to a receiver on loopback),
-//! interleaved round by round so both see the same machine.
+//! load (2026-07-28 stateless requests over Streamable HTTP, 16 keep-alive
+//! connections) against `gateway serve` processes of the same build that
+//! differ only in what they observe: everything off (`[metrics] enabled =
+//! false`, logs at warn, no traces), the same again (the A/A control: how
+//! far two identical processes drift apart on this machine), metrics,
+//! metrics with the text or JSON call log written to a file, and
+//! everything on (metrics scraped, JSON call log, every call's span
+//! exported over OTLP/HTTP to a receiver on loopback). Variants run
+//! interleaved round by round, so each round's ratio to "off" sees the
+//! same machine.
+//!
+//! Two workloads: `echo` (no upstream: the gateway's own per-call cost, the
+//! worst case for any fixed overhead) and `pages` (one upstream GET of an
+//! 8 KiB JSON page from a server on loopback per call: a tool doing the
+//! smallest real work).
+//!
+//! Besides calls/s, each window measures the gateway process's CPU time
+//! (`/proc/<pid>/stat`) per call: the load generator shares the machine's
+//! two cores, so calls/s moves with its scheduling too, while CPU per call
+//! is what a replica pays.
 //!
 //! ```sh
 //! source scripts/env.sh
 //! CARGO_TARGET_DIR=$HOME/.cache/agent-gateway/bench-target cargo bench -p agent-gateway --bench observability
 //! ```
 //!
-//! Prints calls/s per round, the medians, and on / off.
+//! `GATEWAY_BENCH_ROUNDS` overrides the number of rounds (7).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -43,6 +57,14 @@ enum CallLog {
 }
 
 struct Guard(Child);
+
+/// One `gateway serve` variant and what each round measured.
+struct Served {
+    label: &'static str,
+    addr: SocketAddr,
+    log: std::path::PathBuf,
+    guard: Guard,
+}
 impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -50,11 +72,46 @@ impl Drop for Guard {
     }
 }
 
+/// What each call does.
+#[derive(Clone, Copy)]
+enum Workload {
+    /// `echo`: returns its input, no upstream.
+    Echo,
+    /// `pages` with `{"pages": 1}`: one upstream GET.
+    Pages,
+}
+
+impl Workload {
+    fn tool(self) -> &'static str {
+        match self {
+            Self::Echo => "echo",
+            Self::Pages => "pages",
+        }
+    }
+
+    fn arguments(self, id: u64) -> String {
+        match self {
+            Self::Echo => format!(r#"{{"text":"hello-{id}"}}"#),
+            Self::Pages => r#"{"pages":1}"#.to_owned(),
+        }
+    }
+
+    /// Whether `result` is this call's right answer.
+    fn answered(self, result: &serde_json::Value, id: u64) -> bool {
+        match self {
+            Self::Echo => result["structuredContent"]["text"] == format!("hello-{id}"),
+            Self::Pages => result["structuredContent"]["fetched"] == 1,
+        }
+    }
+}
+
 const META: &str = r#","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{},"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
 
-fn request(addr: SocketAddr, id: u64) -> http::Request<Full<Bytes>> {
+fn request(addr: SocketAddr, workload: Workload, id: u64) -> http::Request<Full<Bytes>> {
+    let tool = workload.tool();
+    let arguments = workload.arguments(id);
     let body = format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello-{id}"}}{META}}}}}"#
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments}{META}}}}}"#
     );
     http::Request::post("/mcp")
         .header("host", addr.to_string())
@@ -62,14 +119,19 @@ fn request(addr: SocketAddr, id: u64) -> http::Request<Full<Bytes>> {
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
-        .header("mcp-name", "echo")
+        .header("mcp-name", tool)
         .body(Full::new(Bytes::from(body)))
         .expect("request")
 }
 
 /// One keep-alive connection calling until `deadline`; how many answered
-/// with the echoed text.
-async fn connection(addr: SocketAddr, ids: &AtomicU64, deadline: Instant) -> anyhow::Result<u64> {
+/// right.
+async fn connection(
+    addr: SocketAddr,
+    workload: Workload,
+    ids: &AtomicU64,
+    deadline: Instant,
+) -> anyhow::Result<u64> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (mut sender, conn) =
@@ -78,12 +140,12 @@ async fn connection(addr: SocketAddr, ids: &AtomicU64, deadline: Instant) -> any
     let mut done = 0;
     while Instant::now() < deadline {
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        let response = sender.send_request(request(addr, id)).await?;
+        let response = sender.send_request(request(addr, workload, id)).await?;
         ensure!(response.status().is_success(), "HTTP {}", response.status());
         let body = response.into_body().collect().await?.to_bytes();
         let reply: serde_json::Value = serde_json::from_slice(&body)?;
         ensure!(
-            reply["result"]["structuredContent"]["text"] == format!("hello-{id}"),
+            workload.answered(&reply["result"], id),
             "unexpected response: {reply}"
         );
         done += 1;
@@ -91,12 +153,17 @@ async fn connection(addr: SocketAddr, ids: &AtomicU64, deadline: Instant) -> any
     Ok(done)
 }
 
-async fn load(addr: SocketAddr, window: Duration, ids: &Arc<AtomicU64>) -> anyhow::Result<f64> {
+async fn load(
+    addr: SocketAddr,
+    workload: Workload,
+    window: Duration,
+    ids: &Arc<AtomicU64>,
+) -> anyhow::Result<f64> {
     let deadline = Instant::now() + window;
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
             let ids = Arc::clone(ids);
-            tokio::spawn(async move { connection(addr, &ids, deadline).await })
+            tokio::spawn(async move { connection(addr, workload, &ids, deadline).await })
         })
         .collect();
     let mut calls = 0;
@@ -123,32 +190,79 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// An OTLP/HTTP receiver on loopback: answers 200, counts the bytes and
-/// the spans.
-async fn receiver(received: Arc<AtomicU64>, spans: Arc<AtomicU64>) -> anyhow::Result<SocketAddr> {
+/// An OTLP/HTTP receiver on loopback: answers 200 and keeps each export's
+/// body, decoded only after the measurement so that its work is not in
+/// the windows.
+async fn receiver(bodies: Arc<Mutex<Vec<Bytes>>>) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = axum::Router::new().route(
         "/v1/traces",
         axum::routing::post(move |body: Bytes| {
-            let received = Arc::clone(&received);
-            let spans = Arc::clone(&spans);
+            let bodies = Arc::clone(&bodies);
             async move {
-                use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-                use prost::Message;
-                received.fetch_add(body.len() as u64, Ordering::Relaxed);
-                let Ok(request) = ExportTraceServiceRequest::decode(body) else {
-                    return http::StatusCode::BAD_REQUEST;
-                };
-                let n: usize = request
-                    .resource_spans
-                    .iter()
-                    .flat_map(|r| &r.scope_spans)
-                    .map(|s| s.spans.len())
-                    .sum();
-                spans.fetch_add(n as u64, Ordering::Relaxed);
+                bodies.lock().unwrap_or_else(|e| e.into_inner()).push(body);
                 http::StatusCode::OK
             }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+/// The spans per tool (the `tool` attribute) in the received exports, and
+/// their bytes.
+fn decode_spans(bodies: &[Bytes]) -> anyhow::Result<(BTreeMap<String, u64>, usize)> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message;
+    let mut per_tool = BTreeMap::new();
+    for body in bodies {
+        let request = ExportTraceServiceRequest::decode(body.clone())?;
+        for span in request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            let tool = span
+                .attributes
+                .iter()
+                .find(|a| a.key == "tool")
+                .and_then(|a| a.value.as_ref()?.value.as_ref())
+                .map(|v| match v {
+                    Value::StringValue(s) => s.clone(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_default();
+            *per_tool.entry(tool).or_insert(0) += 1;
+        }
+    }
+    Ok((per_tool, bodies.iter().map(Bytes::len).sum()))
+}
+
+/// The upstream `pages` fetches from: `/api/page/{i}` answers an 8 KiB
+/// JSON page.
+async fn upstream() -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let items: Vec<serde_json::Value> = (0..64)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("in_{i:08}"),
+                "amount": i * 1250,
+                "currency": "eur",
+                "status": "paid",
+                "description": "a line of an invoice, about as long as a real one is",
+            })
+        })
+        .collect();
+    let page = Bytes::from(serde_json::to_vec(&serde_json::json!({ "data": items }))?);
+    let app = axum::Router::new().route(
+        "/api/page/{i}",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { ([(http::header::CONTENT_TYPE, "application/json")], page) }
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -174,9 +288,131 @@ async fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Clock ticks per second, the unit of `/proc/<pid>/stat`'s times.
+fn clock_ticks() -> anyhow::Result<f64> {
+    let out = Command::new("getconf").arg("CLK_TCK").output()?;
+    let ticks: f64 = String::from_utf8_lossy(&out.stdout).trim().parse()?;
+    ensure!(ticks > 0.0, "no clock tick rate");
+    Ok(ticks)
+}
+
+/// CPU time (user + system, every thread) `gateway serve` has used so far,
+/// in clock ticks, from `/proc/<pid>/stat`.
+fn cpu_ticks(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which may hold spaces) in `)`.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("unreadable /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    let ticks: u64 = fields
+        .get(11..13)
+        .context("short /proc stat")?
+        .iter()
+        .map(|f| f.parse::<u64>())
+        .sum::<Result<u64, _>>()?;
+    Ok(ticks as f64)
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
+}
+
+/// Each variant's calls/s and gateway CPU µs per call, round by round.
+struct Measured {
+    rates: Vec<f64>,
+    cpu_per_call: Vec<f64>,
+}
+
+/// `rounds` rounds of `workload` over every variant, each round starting
+/// with the next variant so that none always follows another.
+async fn measure(
+    servers: &[Served],
+    workload: Workload,
+    rounds: usize,
+    ids: &Arc<AtomicU64>,
+) -> anyhow::Result<Vec<Measured>> {
+    let ticks = clock_ticks()?;
+    let n = servers.len();
+    let mut measured: Vec<Measured> = (0..n)
+        .map(|_| Measured {
+            rates: Vec::new(),
+            cpu_per_call: Vec::new(),
+        })
+        .collect();
+    for round in 0..rounds {
+        for k in 0..n {
+            let v = (round + k) % n;
+            let server = &servers[v];
+            load(server.addr, workload, WARMUP, ids).await?;
+            let pid = server.guard.0.id();
+            let before = cpu_ticks(pid)?;
+            let rate = load(server.addr, workload, WINDOW, ids).await?;
+            let used = (cpu_ticks(pid)? - before) / ticks;
+            // A scraper's visit per window.
+            scrape(server.addr).await?;
+            measured[v].rates.push(rate);
+            measured[v]
+                .cpu_per_call
+                .push(used * 1e6 / (rate * WINDOW.as_secs_f64()));
+        }
+        let line: Vec<String> = servers
+            .iter()
+            .zip(&measured)
+            .map(|(s, m)| {
+                format!(
+                    "{} {:.0}/s {:.1} µs",
+                    s.label, m.rates[round], m.cpu_per_call[round]
+                )
+            })
+            .collect();
+        eprintln!(
+            "{} round {}: {}",
+            workload.tool(),
+            round + 1,
+            line.join(", ")
+        );
+    }
+    Ok(measured)
+}
+
+/// The table of one workload: medians, and each variant's median ratio to
+/// "off" in the same round (the figure: both saw the same machine).
+fn report(servers: &[Served], workload: Workload, measured: &[Measured]) {
+    let rounds = measured[0].rates.len();
+    let same_round = |of: fn(&Measured) -> &Vec<f64>| -> Vec<f64> {
+        measured
+            .iter()
+            .map(|m| {
+                let mut per_round: Vec<f64> = (0..rounds)
+                    .map(|r| of(m)[r] / of(&measured[0])[r])
+                    .collect();
+                median(&mut per_round)
+            })
+            .collect()
+    };
+    let rate_ratios = same_round(|m| &m.rates);
+    let cpu_ratios = same_round(|m| &m.cpu_per_call);
+    println!(
+        "| {}, {CONNECTIONS} conns | calls/s (median of {rounds} × {}s) | of \"off\", same round (median) | gateway CPU per call (median) | of \"off\", same round (median) |",
+        workload.tool(),
+        WINDOW.as_secs()
+    );
+    println!("|---|---|---|---|---|");
+    for (i, (server, m)) in servers.iter().zip(measured).enumerate() {
+        println!(
+            "| {} | {:.0} | {:.1}% | {:.1} µs | {:.1}% |",
+            server.label,
+            median(&mut m.rates.clone()),
+            rate_ratios[i] * 100.0,
+            median(&mut m.cpu_per_call.clone()),
+            cpu_ratios[i] * 100.0
+        );
+    }
+    println!();
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -186,22 +422,38 @@ async fn run() -> anyhow::Result<()> {
     std::fs::create_dir_all(&echo)?;
     std::fs::write(echo.join("tool.toml"), "name = \"echo\"\n")?;
     std::fs::copy(gateway_test_programs::ECHO, echo.join("tool.wasm"))?;
+    let api = upstream().await?;
+    let pages = tools.join("pages");
+    std::fs::create_dir_all(&pages)?;
+    std::fs::write(
+        pages.join("tool.toml"),
+        format!(
+            "name = \"pages\"\n\n[config]\napi_base = \"http://{api}/api\"\n\n[[http]]\nurl = \"http://{api}/api/\"\n"
+        ),
+    )?;
+    std::fs::copy(gateway_test_programs::PAGES, pages.join("tool.wasm"))?;
     let home = std::env::var_os("HOME")
         .map(std::path::PathBuf::from)
         .unwrap_or_default();
-    let cache = format!(
-        "cache_dir = {:?}\n",
+    // The upstream is on loopback: granted explicitly, as an admin would.
+    let common = format!(
+        "cache_dir = {:?}\n\n[outbound]\nallow_private = [\"127.0.0.1/32\"]\n\n",
         home.join(".cache/agent-gateway/bench-mcp-cwasm")
     );
-    let received = Arc::new(AtomicU64::new(0));
-    let spans = Arc::new(AtomicU64::new(0));
-    let collector = receiver(Arc::clone(&received), Arc::clone(&spans)).await?;
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let collector = receiver(Arc::clone(&bodies)).await?;
     let bin = std::env::var_os("GATEWAY_BENCH_BIN")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_gateway").into());
-    // (label, gateway.toml after the cache line, call log, OTLP export)
-    let variants: [(&str, &str, CallLog, bool); 5] = [
+    // (label, gateway.toml after the common lines, call log, OTLP export)
+    let variants: [(&str, &str, CallLog, bool); 6] = [
         (
             "everything off",
+            "[metrics]\nenabled = false\n",
+            CallLog::Off,
+            false,
+        ),
+        (
+            "everything off, again (A/A: the noise floor)",
             "[metrics]\nenabled = false\n",
             CallLog::Off,
             false,
@@ -215,7 +467,7 @@ async fn run() -> anyhow::Result<()> {
         ),
         ("metrics + JSON call log", "", CallLog::Json, false),
         (
-            "metrics + JSON call log + OTLP traces",
+            "metrics + JSON call log + OTLP traces (everything on)",
             "",
             CallLog::Json,
             true,
@@ -223,14 +475,14 @@ async fn run() -> anyhow::Result<()> {
     ];
     let logs = tempfile::tempdir()?;
     let mut servers = Vec::new();
-    for (i, (label, extra, call_log, otlp)) in variants.iter().enumerate() {
+    for (i, &(label, extra, call_log, otlp)) in variants.iter().enumerate() {
         let config = work.path().join(format!("variant-{i}.toml"));
-        let traces = if *otlp {
+        let traces = if otlp {
             format!("[telemetry]\notlp_endpoint = \"http://{collector}\"\n")
         } else {
             String::new()
         };
-        std::fs::write(&config, format!("{cache}{extra}{traces}"))?;
+        std::fs::write(&config, format!("{common}{extra}{traces}"))?;
         let port = free_port()?;
         // Not beside gateway.toml: the gateway watches that folder (for
         // mcp_connections.json), and a log growing there would wake the
@@ -247,8 +499,8 @@ async fn run() -> anyhow::Result<()> {
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             // A queue and batches large enough that no span is dropped at
             // this rate (the SDK's defaults drop past 2048 queued).
-            .env("OTEL_BSP_MAX_QUEUE_SIZE", "262144")
-            .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")
+            .env("OTEL_BSP_MAX_QUEUE_SIZE", "8192")
+            .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512")
             .env("OTEL_BSP_SCHEDULE_DELAY", "500")
             .stdout(Stdio::null())
             // The log goes to a file, as a container runtime collects it.
@@ -265,69 +517,53 @@ async fn run() -> anyhow::Result<()> {
         }
         let guard = Guard(command.spawn().context("starting gateway serve")?);
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        servers.push((*label, addr, log, guard, Vec::new()));
+        servers.push(Served {
+            label,
+            addr,
+            log,
+            guard,
+        });
     }
-    for (_, addr, ..) in &servers {
-        wait_ready(*addr).await?;
+    for server in &servers {
+        wait_ready(server.addr).await?;
     }
+    let rounds: usize = match std::env::var("GATEWAY_BENCH_ROUNDS") {
+        Ok(n) => n.parse().context("GATEWAY_BENCH_ROUNDS")?,
+        Err(_) => ROUNDS,
+    };
 
     let ids = Arc::new(AtomicU64::new(1));
-    let n = servers.len();
-    for round in 0..ROUNDS {
-        // Each round starts with the next variant, so none always follows another.
-        for k in 0..n {
-            let server = &mut servers[(round + k) % n];
-            load(server.1, WARMUP, &ids).await?;
-            let rate = load(server.1, WINDOW, &ids).await?;
-            // A scraper's visit per window.
-            scrape(server.1).await?;
-            server.4.push(rate);
-        }
-        let rates: Vec<String> = servers
-            .iter()
-            .map(|s| format!("{} {:.0}", s.0, s.4[round]))
-            .collect();
-        eprintln!("round {}: {}", round + 1, rates.join(", "));
+    let mut results = Vec::new();
+    for workload in [Workload::Echo, Workload::Pages] {
+        results.push((workload, measure(&servers, workload, rounds, &ids).await?));
     }
+    for (workload, measured) in &results {
+        report(&servers, *workload, measured);
+    }
+
     // What the last variant did: every call counted, logged and exported.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let everything = &servers[n - 1];
-    let exposition = scrape(everything.1).await?;
-    let counted = exposition
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(r#"gateway_tool_calls_total{tool="echo",team="",outcome="ok"} "#)
-        })
-        .unwrap_or("0")
-        .to_owned();
-    let logged = std::fs::read_to_string(&everything.2)?
+    let everything = &servers[servers.len() - 1];
+    let exposition = scrape(everything.addr).await?;
+    let counted = |tool: &str| -> String {
+        let series = format!(r#"gateway_tool_calls_total{{tool="{tool}",team="",outcome="ok"}} "#);
+        exposition
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .unwrap_or("0")
+            .to_owned()
+    };
+    let logged = std::fs::read_to_string(&everything.log)?
         .lines()
         .filter(|l| l.contains(r#""target":"gateway::calls""#))
         .count();
-    // Each round's variants ran back to back: their ratio to "off" in the
-    // same round sees the same machine, so its median is the figure.
-    let ratios: Vec<f64> = (0..n)
-        .map(|v| {
-            let mut per_round: Vec<f64> = (0..ROUNDS)
-                .map(|r| servers[v].4[r] / servers[0].4[r])
-                .collect();
-            median(&mut per_round)
-        })
-        .collect();
-    let medians: Vec<f64> = servers.iter_mut().map(|s| median(&mut s.4)).collect();
+    let received = std::mem::take(&mut *bodies.lock().unwrap_or_else(|e| e.into_inner()));
+    let (spans, bytes) = decode_spans(&received)?;
     println!(
-        "| gateway serve, echo, {CONNECTIONS} conns | calls/s (median of {ROUNDS} × {}s) | of \"off\", same round (median) |",
-        WINDOW.as_secs()
-    );
-    println!("|---|---|---|");
-    for ((server, m), ratio) in servers.iter().zip(&medians).zip(&ratios) {
-        println!("| {} | {m:.0} | {:.1}% |", server.0, ratio * 100.0);
-    }
-    println!();
-    println!(
-        "everything on: {counted} calls counted in /metrics, {logged} JSON call lines, {} spans exported ({} bytes of OTLP)",
-        spans.load(Ordering::Relaxed),
-        received.load(Ordering::Relaxed)
+        "everything on: {} echo and {} pages calls counted in /metrics, {logged} JSON call lines, spans exported per tool {spans:?} ({bytes} bytes of OTLP in {} exports)",
+        counted("echo"),
+        counted("pages"),
+        received.len()
     );
     drop(servers);
     Ok(())
