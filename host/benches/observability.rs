@@ -25,7 +25,8 @@
 //! CARGO_TARGET_DIR=$HOME/.cache/agent-gateway/bench-target cargo bench -p agent-gateway --bench observability
 //! ```
 //!
-//! `GATEWAY_BENCH_ROUNDS` overrides the number of rounds (7).
+//! `GATEWAY_BENCH_ROUNDS` and `GATEWAY_BENCH_WINDOW_MS` override the number
+//! of rounds (7) and the measured window per variant (5000).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -42,8 +43,42 @@ use wasmtime_wasi_http::io::TokioIo;
 
 const CONNECTIONS: usize = 16;
 const ROUNDS: usize = 7;
-const WARMUP: Duration = Duration::from_secs(1);
 const WINDOW: Duration = Duration::from_secs(5);
+
+/// How long each variant is driven per round, and how many rounds.
+#[derive(Clone, Copy)]
+struct Plan {
+    rounds: usize,
+    /// Before each window, unmeasured: a fifth of it.
+    warmup: Duration,
+    window: Duration,
+}
+
+impl Plan {
+    /// `GATEWAY_BENCH_ROUNDS` and `GATEWAY_BENCH_WINDOW_MS` override the
+    /// defaults (7 rounds of 5 s). Shorter windows and more rounds put a
+    /// round's variants closer together in time, which helps on a machine
+    /// whose speed drifts.
+    fn from_env() -> anyhow::Result<Self> {
+        let rounds = match std::env::var("GATEWAY_BENCH_ROUNDS") {
+            Ok(n) => n.parse().context("GATEWAY_BENCH_ROUNDS")?,
+            Err(_) => ROUNDS,
+        };
+        let window = match std::env::var("GATEWAY_BENCH_WINDOW_MS") {
+            Ok(ms) => Duration::from_millis(ms.parse().context("GATEWAY_BENCH_WINDOW_MS")?),
+            Err(_) => WINDOW,
+        };
+        ensure!(
+            rounds > 0 && !window.is_zero(),
+            "no rounds or an empty window"
+        );
+        Ok(Self {
+            rounds,
+            warmup: window / 5,
+            window,
+        })
+    }
+}
 
 /// Which call log a variant writes.
 #[derive(Clone, Copy)]
@@ -327,12 +362,12 @@ struct Measured {
     cpu_per_call: Vec<f64>,
 }
 
-/// `rounds` rounds of `workload` over every variant, each round starting
+/// `plan.rounds` rounds of `workload` over every variant, each round starting
 /// with the next variant so that none always follows another.
 async fn measure(
     servers: &[Served],
     workload: Workload,
-    rounds: usize,
+    plan: Plan,
     ids: &Arc<AtomicU64>,
 ) -> anyhow::Result<Vec<Measured>> {
     let ticks = clock_ticks()?;
@@ -343,21 +378,21 @@ async fn measure(
             cpu_per_call: Vec::new(),
         })
         .collect();
-    for round in 0..rounds {
+    for round in 0..plan.rounds {
         for k in 0..n {
             let v = (round + k) % n;
             let server = &servers[v];
-            load(server.addr, workload, WARMUP, ids).await?;
+            load(server.addr, workload, plan.warmup, ids).await?;
             let pid = server.guard.0.id();
             let before = cpu_ticks(pid)?;
-            let rate = load(server.addr, workload, WINDOW, ids).await?;
+            let rate = load(server.addr, workload, plan.window, ids).await?;
             let used = (cpu_ticks(pid)? - before) / ticks;
             // A scraper's visit per window.
             scrape(server.addr).await?;
             measured[v].rates.push(rate);
             measured[v]
                 .cpu_per_call
-                .push(used * 1e6 / (rate * WINDOW.as_secs_f64()));
+                .push(used * 1e6 / (rate * plan.window.as_secs_f64()));
         }
         let line: Vec<String> = servers
             .iter()
@@ -381,7 +416,7 @@ async fn measure(
 
 /// The table of one workload: medians, and each variant's median ratio to
 /// "off" in the same round (the figure: both saw the same machine).
-fn report(servers: &[Served], workload: Workload, measured: &[Measured]) {
+fn report(servers: &[Served], workload: Workload, plan: Plan, measured: &[Measured]) {
     let rounds = measured[0].rates.len();
     let same_round = |of: fn(&Measured) -> &Vec<f64>| -> Vec<f64> {
         measured
@@ -397,9 +432,9 @@ fn report(servers: &[Served], workload: Workload, measured: &[Measured]) {
     let rate_ratios = same_round(|m| &m.rates);
     let cpu_ratios = same_round(|m| &m.cpu_per_call);
     println!(
-        "| {}, {CONNECTIONS} conns | calls/s (median of {rounds} × {}s) | of \"off\", same round (median) | gateway CPU per call (median) | of \"off\", same round (median) |",
+        "| {}, {CONNECTIONS} conns | calls/s (median of {rounds} × {:.1}s) | of \"off\", same round (median) | gateway CPU per call (median) | of \"off\", same round (median) |",
         workload.tool(),
-        WINDOW.as_secs()
+        plan.window.as_secs_f64()
     );
     println!("|---|---|---|---|---|");
     for (i, (server, m)) in servers.iter().zip(measured).enumerate() {
@@ -527,18 +562,15 @@ async fn run() -> anyhow::Result<()> {
     for server in &servers {
         wait_ready(server.addr).await?;
     }
-    let rounds: usize = match std::env::var("GATEWAY_BENCH_ROUNDS") {
-        Ok(n) => n.parse().context("GATEWAY_BENCH_ROUNDS")?,
-        Err(_) => ROUNDS,
-    };
+    let plan = Plan::from_env()?;
 
     let ids = Arc::new(AtomicU64::new(1));
     let mut results = Vec::new();
     for workload in [Workload::Echo, Workload::Pages] {
-        results.push((workload, measure(&servers, workload, rounds, &ids).await?));
+        results.push((workload, measure(&servers, workload, plan, &ids).await?));
     }
     for (workload, measured) in &results {
-        report(&servers, *workload, measured);
+        report(&servers, *workload, plan, measured);
     }
 
     // What the last variant did: every call counted, logged and exported.
