@@ -229,8 +229,6 @@ fn free_port() -> anyhow::Result<u16> {
 /// body, decoded only after the measurement so that its work is not in
 /// the windows.
 async fn receiver(bodies: Arc<Mutex<Vec<Bytes>>>) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let app = axum::Router::new().route(
         "/v1/traces",
         axum::routing::post(move |body: Bytes| {
@@ -241,6 +239,13 @@ async fn receiver(bodies: Arc<Mutex<Vec<Bytes>>>) -> anyhow::Result<SocketAddr> 
             }
         }),
     );
+    serve_on_loopback(app).await
+}
+
+/// Serves `app` on a free loopback port, in the background.
+async fn serve_on_loopback(app: axum::Router) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(addr)
 }
@@ -279,8 +284,6 @@ fn decode_spans(bodies: &[Bytes]) -> anyhow::Result<(BTreeMap<String, u64>, usiz
 /// The upstream `pages` fetches from: `/api/page/{i}` answers an 8 KiB
 /// JSON page.
 async fn upstream() -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let items: Vec<serde_json::Value> = (0..64)
         .map(|i| {
             serde_json::json!({
@@ -300,8 +303,7 @@ async fn upstream() -> anyhow::Result<SocketAddr> {
             async move { ([(http::header::CONTENT_TYPE, "application/json")], page) }
         }),
     );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
+    serve_on_loopback(app).await
 }
 
 /// GET `/metrics` once (a scraper's visit).

@@ -191,20 +191,13 @@ impl CallSpan {
         if !span.is_recording() {
             return;
         }
-        let mut attributes = vec![
-            KeyValue::new("outcome", outcome),
-            KeyValue::new(
-                "upstream_bytes",
-                i64::try_from(upstream).unwrap_or(i64::MAX),
-            ),
-            KeyValue::new("output_bytes", i64::try_from(output).unwrap_or(i64::MAX)),
-        ];
+        let mut attributes = ended(outcome, upstream, output);
         if let Some(id) = request_id {
             attributes.push(KeyValue::new("request_id", id.to_owned()));
         }
         span.set_attributes(attributes);
-        if outcome != "ok" {
-            span.set_status(Status::error(outcome));
+        if let Some(status) = error_status(outcome) {
+            span.set_status(status);
         }
         span.end();
     }
@@ -243,21 +236,34 @@ pub struct SandboxSpan(opentelemetry_sdk::trace::Span);
 impl SandboxSpan {
     /// Ends the span with the run's outcome, duration and bytes.
     pub fn finish(mut self, outcome: &'static str, duration: Duration, upstream: u64, output: u64) {
-        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        self.0.set_attributes([
-            KeyValue::new("outcome", outcome),
-            KeyValue::new(
-                "duration_us",
-                i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
-            ),
-            KeyValue::new("upstream_bytes", as_i64(upstream)),
-            KeyValue::new("output_bytes", as_i64(output)),
-        ]);
-        if outcome != "ok" {
-            self.0.set_status(Status::error(outcome));
+        let mut attributes = ended(outcome, upstream, output);
+        attributes.push(KeyValue::new(
+            "duration_us",
+            i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
+        ));
+        self.0.set_attributes(attributes);
+        if let Some(status) = error_status(outcome) {
+            self.0.set_status(status);
         }
         self.0.end();
     }
+}
+
+/// The attributes both spans end with: the outcome code and the bytes
+/// (OTLP integers are signed; a count past `i64::MAX` is clamped).
+fn ended(outcome: &'static str, upstream: u64, output: u64) -> Vec<KeyValue> {
+    let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    vec![
+        KeyValue::new("outcome", outcome),
+        KeyValue::new("upstream_bytes", signed(upstream)),
+        KeyValue::new("output_bytes", signed(output)),
+    ]
+}
+
+/// An outcome other than `ok` is an error status naming it; `ok` leaves
+/// the status unset, as OpenTelemetry asks of a server span that succeeded.
+fn error_status(outcome: &'static str) -> Option<Status> {
+    (outcome != "ok").then(|| Status::error(outcome))
 }
 
 /// Sends OTLP requests with hyper, one connection per batch, on the
